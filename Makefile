@@ -1,0 +1,123 @@
+# memaudit — top-level build.
+#
+#   make            build/libaudit.so and build/memaudit
+#   make demo       install missing packages, build, record examples/ and print the report
+#   make check      build and run every test (unit, golden, integration)
+#   make bench      side-by-side speed benchmark (see bench/)
+#   make install PREFIX=/usr/local
+#
+# SAN=address|undefined|thread builds the offline tools and unit tests with a
+# sanitizer (never the preload library: a sanitized shim must not enter a host).
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+WERROR  ?= $(if $(CI),-Werror,)
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 $(WERROR)
+CFLAGS_BASE := -std=c11 -g -O2 -D_GNU_SOURCE $(WARN) -Icommon
+SANFLAGS := $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer,)
+
+PRELOAD_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+                  -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc \
+                  -fno-builtin-realloc -fno-stack-protector
+PRELOAD_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -ldl -lpthread
+
+TOOL_CFLAGS  := $(CFLAGS_BASE) $(SANFLAGS) -Isymbolizer -Ireporter
+TOOL_LIBS    := -ldw -lelf -lcjson -liberty -lpthread
+
+PRELOAD_SRC := $(wildcard preload/*.c)
+SYM_SRC     := $(wildcard symbolizer/*.c)
+REP_SRC     := $(filter-out reporter/cli.c,$(wildcard reporter/*.c))
+CLI_SRC     := reporter/cli.c
+
+PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj-preload/%.o)
+# The same recorder sources compiled as ordinary objects, for unit tests.
+PRELOAD_UOBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj-unit/%.o)
+LIB_OBJ     := $(SYM_SRC:%.c=$(BUILD)/obj/%.o) $(REP_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+PROG_SRC    := $(wildcard tests/progs/*.c)
+PROG_BIN    := $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
+TOOL_SRC    := $(wildcard tests/tools/*.c)
+TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+EXAMPLE_SRC := $(wildcard examples/*.c)
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+
+.PHONY: all deps demo check unit integration bench install clean format
+all: $(BUILD)/libaudit.so $(BUILD)/memaudit
+
+$(BUILD)/libaudit.so: $(PRELOAD_OBJ)
+	$(CC) -o $@ $^ $(PRELOAD_LDFLAGS)
+
+$(BUILD)/memaudit: $(CLI_OBJ) $(LIB_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $^ $(TOOL_LIBS)
+
+$(BUILD)/obj-preload/%.o: %.c $(wildcard common/*.h preload/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(PRELOAD_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj-unit/%.o: %.c $(wildcard common/*.h preload/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(SANFLAGS) -fPIC -DMEMAUDIT_UNIT_TEST -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h symbolizer/*.h reporter/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -c -o $@ $<
+
+# Unit tests link the objects, not the .so (STYLE.md).
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(PRELOAD_UOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -Ipreload -o $@ $< $(LIB_OBJ) $(PRELOAD_UOBJ) $(TOOL_LIBS) -lcmocka -ldl
+
+# Target programs: known allocations, built without optimisation tricks that
+# would change what they allocate; frame pointers and -g for exact stacks.
+$(BUILD)/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-builtin -fno-inline \
+	    -Wall -o $@ $< -lpthread -ldl
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $< -lcjson
+
+$(BUILD)/examples/%: examples/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -Wall -o $@ $< -lpthread
+
+deps:
+	@sh scripts/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all $(EXAMPLE_BIN)
+	@sh scripts/demo.sh $(BUILD)
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; timeout 120 $$t; done
+
+integration: all $(PROG_BIN) $(TOOL_BIN) $(EXAMPLE_BIN)
+	@sh tests/integration/run.sh $(BUILD)
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(PROG_BIN) $(TOOL_BIN) $(EXAMPLE_BIN)
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+bench: all
+	@sh bench/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memaudit \
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/doc/memaudit
+	install -m 0755 $(BUILD)/memaudit $(DESTDIR)$(PREFIX)/bin/memaudit
+	install -m 0644 $(BUILD)/libaudit.so $(DESTDIR)$(PREFIX)/lib/memaudit/libaudit.so
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/memaudit/
+
+format:
+	clang-format -i $(wildcard common/*.h preload/*.[ch] symbolizer/*.[ch] reporter/*.[ch] tests/*/*.c)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,183 @@
+/* trace_format.h — the wire format between the recorder and the offline tools.
+ *
+ * This header and docs/trace-format.md are the only contract between preload/
+ * (which writes traces) and symbolizer/ + reporter/ (which read them). Nothing
+ * else is shared. Everything is little-endian; integers inside records are
+ * LEB128 varints, signed ones zigzag-encoded.
+ *
+ * A trace is a fixed file header followed by blocks. Every block is written by
+ * one thread in one write(2) and carries that thread's records in the order the
+ * thread made them; records carry monotonic timestamps so that the global order
+ * of all threads can be rebuilt by merging the per-thread streams.
+ *
+ * Decoders here never read past the end they are given: they return 0 on
+ * success and -1 on a truncated or over-long varint. */
+#ifndef MEMAUDIT_TRACE_FORMAT_H
+#define MEMAUDIT_TRACE_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define TR_MAGIC "MEMAUDTR"
+#define TR_VERSION 1u
+#define TR_BLOCK_MAGIC 0x4b42414du /* "MABK" little-endian */
+
+/* Hard caps the reader enforces; the writer never exceeds them. */
+#define TR_MAX_BLOCK_BYTES (16u << 20)
+#define TR_MAX_FRAMES 256u
+#define TR_MAX_PATH 4096u
+#define TR_MAX_MODULES 65536u
+
+struct tr_file_header {
+    char magic[8];          /* TR_MAGIC, no terminating NUL */
+    uint32_t version;       /* TR_VERSION */
+    uint32_t header_bytes;  /* sizeof(struct tr_file_header) */
+    uint32_t pid;
+    uint32_t ppid;
+    uint64_t start_mono_ns; /* CLOCK_MONOTONIC at recorder start */
+    uint64_t start_real_ns; /* CLOCK_REALTIME at recorder start */
+    uint32_t flags;         /* TR_FLAG_* */
+    uint32_t max_frames;    /* stack depth limit in force */
+    uint64_t reserved[2];
+};
+
+#define TR_FLAG_CONTENT 0x1u /* (reserved) content hashing was on */
+
+struct tr_block_header {
+    uint32_t magic;         /* TR_BLOCK_MAGIC */
+    uint32_t thread;        /* recorder's thread serial, 1-based; 0 = process */
+    uint32_t seq;           /* per-thread block number, 0, 1, 2, ... */
+    uint32_t payload_bytes; /* bytes of records that follow */
+    uint32_t n_records;
+    uint32_t flags;         /* TR_BLOCK_* */
+    uint64_t first_ns;      /* timestamp the block's running clock starts at */
+};
+
+#define TR_BLOCK_HAS_META 0x1u /* holds STACK, MODULES, PROCESS or THREAD records */
+
+/* Record types: the first byte of every record. */
+enum tr_record {
+    TR_REC_ALLOC = 1,   /* fn dt ptr size stack slack [align]  */
+    TR_REC_FREE = 2,    /* fn dt ptr                            */
+    TR_REC_REALLOC = 3, /* fn dt dt2 old new size stack slack    */
+    TR_REC_FAIL = 4,    /* fn dt size stack                      */
+    TR_REC_STACK = 5,   /* id epoch depth frames...              */
+    TR_REC_MODULES = 6, /* dt epoch count module...              */
+    TR_REC_PROCESS = 7, /* pid ppid exe argc argv...             */
+    TR_REC_THREAD = 8,  /* dt tid                                */
+    TR_REC_END = 9,     /* dt status lost_events                 */
+};
+
+/* Allocation functions, the fn byte of ALLOC/FREE/REALLOC/FAIL. */
+enum tr_fn {
+    TR_FN_MALLOC = 1,
+    TR_FN_CALLOC = 2,
+    TR_FN_REALLOC = 3,
+    TR_FN_REALLOCARRAY = 4,
+    TR_FN_POSIX_MEMALIGN = 5,
+    TR_FN_ALIGNED_ALLOC = 6,
+    TR_FN_MEMALIGN = 7,
+    TR_FN_VALLOC = 8,
+    TR_FN_PVALLOC = 9,
+    TR_FN_FREE = 10,
+    TR_FN_FREE_SIZED = 11,
+    TR_FN_FREE_ALIGNED_SIZED = 12,
+    TR_FN_COUNT_ = 13
+};
+
+/* Flags of one segment in a MODULES record. */
+#define TR_SEG_EXEC 0x1u
+#define TR_SEG_WRITE 0x2u
+#define TR_SEG_READ 0x4u
+
+static inline const char *tr_fn_name(unsigned fn)
+{
+    static const char *const names[TR_FN_COUNT_] = {
+        "?",          "malloc",         "calloc",        "realloc",   "reallocarray",
+        "posix_memalign", "aligned_alloc", "memalign",   "valloc",    "pvalloc",
+        "free",       "free_sized",     "free_aligned_sized",
+    };
+    return fn < TR_FN_COUNT_ ? names[fn] : "?";
+}
+
+/* ---- encoding (writer side: the caller guarantees room, at most 10 bytes) ---- */
+
+static inline uint8_t *tr_put_u64(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static inline uint64_t tr_zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static inline int64_t tr_unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+static inline uint8_t *tr_put_i64(uint8_t *p, int64_t v)
+{
+    return tr_put_u64(p, tr_zigzag(v));
+}
+
+/* ---- decoding (reader side: bounds-checked) ---- */
+
+struct tr_cursor {
+    const uint8_t *p;
+    const uint8_t *end;
+};
+
+static inline int tr_get_u64(struct tr_cursor *c, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (c->p >= c->end)
+            return -1;
+        uint8_t b = *c->p++;
+        if (shift == 63 && b > 1)
+            return -1;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static inline int tr_get_i64(struct tr_cursor *c, int64_t *out)
+{
+    uint64_t v;
+    if (tr_get_u64(c, &v) < 0)
+        return -1;
+    *out = tr_unzigzag(v);
+    return 0;
+}
+
+static inline int tr_get_u8(struct tr_cursor *c, uint8_t *out)
+{
+    if (c->p >= c->end)
+        return -1;
+    *out = *c->p++;
+    return 0;
+}
+
+/* Borrow n bytes from the cursor (no copy). */
+static inline int tr_get_bytes(struct tr_cursor *c, uint64_t n, const uint8_t **out)
+{
+    if (n > (uint64_t)(c->end - c->p))
+        return -1;
+    *out = c->p;
+    c->p += n;
+    return 0;
+}
+
+#endif

@@ -1,0 +1,65 @@
+/* analysis.h — what the replay of one trace measures.
+ *
+ * an_run() replays a trace's events in global order and fills a struct
+ * analysis: exact totals and one struct an_site per stack id. Memory grows
+ * with live blocks and distinct stacks, not with events. Definitions of every
+ * figure are in DESIGN.md ("Definitions") and docs/metrics.md. */
+#ifndef MEMAUDIT_ANALYSIS_H
+#define MEMAUDIT_ANALYSIS_H
+
+#include <stdint.h>
+
+#include "trace_reader.h"
+
+struct an_totals {
+    uint64_t allocations;       /* successful calls returning a block (realloc included) */
+    uint64_t frees;             /* blocks released (free, and realloc of a non-NULL block) */
+    uint64_t bytes_allocated;   /* sum of requested sizes of all allocations */
+    uint64_t peak_heap_bytes;   /* max over time of the live requested bytes */
+    uint64_t peak_time_ns;      /* when it was first reached, from trace start */
+    uint64_t peak_blocks;       /* live blocks at that moment */
+    uint64_t leaked_bytes;      /* live at the end */
+    uint64_t leaked_blocks;
+    uint64_t temporary_allocations;
+    uint64_t failed_allocations;
+    uint64_t reallocs;          /* realloc/reallocarray calls on a non-NULL block that succeeded */
+    uint64_t unmatched_frees;   /* frees of blocks the trace never saw allocated */
+    uint64_t slack_bytes;       /* sum of usable - requested over all allocations */
+    uint64_t peak_slack_bytes;  /* usable - requested of the blocks live at the peak */
+    uint64_t duration_ns;       /* first to last timestamp of the trace */
+    uint64_t threads;
+};
+
+/* Per call stack. Indexed by stack id; sites with allocations == 0 and
+ * frees == 0 are unused. */
+struct an_site {
+    uint32_t stack;             /* stack id (index into the trace's stack table) */
+    uint64_t allocations;
+    uint64_t bytes_allocated;
+    uint64_t frees;             /* blocks from this site that were released */
+    uint64_t temporary;
+    uint64_t failed;
+    uint64_t reallocs;          /* allocations from this site that were reallocs of a live block */
+    uint64_t min_size, max_size;
+    uint64_t live_bytes;        /* at the end: leaked */
+    uint64_t live_blocks;
+    uint64_t peak_bytes;        /* held at the moment of the global peak */
+    uint64_t peak_blocks;
+    uint64_t max_live_bytes;    /* the site's own maximum */
+    /* replay bookkeeping */
+    uint64_t last_touch;
+    uint64_t saved_bytes, saved_blocks;
+};
+
+struct analysis {
+    struct trd_trace *trace;    /* borrowed: stacks, module maps, process info */
+    struct an_totals totals;
+    struct an_site *sites;      /* [n_sites], indexed by stack id */
+    uint32_t n_sites;
+};
+
+/* Replay t into a. Returns 0, or a negative errno with trd_error(t) set. */
+int an_run(struct trd_trace *t, struct analysis *a);
+void an_fini(struct analysis *a);
+
+#endif

@@ -1,0 +1,24 @@
+/* render.h — turn an analysis into a report: terminal text or JSON (cJSON).
+ *
+ * Renderers only read the analysis; stacks are symbolized on demand through
+ * the resolver, so only the stacks a report shows are ever resolved. */
+#ifndef MEMAUDIT_RENDER_H
+#define MEMAUDIT_RENDER_H
+
+#include <stdio.h>
+
+#include "analysis.h"
+#include "symbolizer.h"
+
+struct render_opts {
+    unsigned top;          /* sites per ranked list (default 10) */
+    unsigned max_frames;   /* frames printed per stack in text (default 12) */
+    int all_frames;        /* 1: keep recorder/allocator frames */
+};
+
+int render_text(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+                const struct render_opts *o);
+int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+                const struct render_opts *o);
+
+#endif

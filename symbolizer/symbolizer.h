@@ -1,0 +1,55 @@
+/* symbolizer.h — return addresses to functions, files and lines (elfutils libdw).
+ *
+ * Usage:
+ *     struct sym_resolver *r = sym_new();
+ *     sym_add_snapshot(r, &snapshot);            // for every module-map epoch
+ *     const struct sym_location *loc;
+ *     size_t n = sym_resolve(r, epoch, addr, &loc);  // loc[0..n) innermost first
+ *     ...
+ *     sym_free(r);
+ *
+ * Each distinct (epoch, address) is resolved once and cached; the returned
+ * frames stay valid until sym_free(). Missing debug information is not an
+ * error: the frame then names the symbol from .dynsym/.symtab if there is one,
+ * and always carries module and module offset so a report can print
+ * `module+0xoffset`. Addresses are return addresses: the symbolizer looks up
+ * addr-1 so that the line shown is the call, not the instruction after it. */
+#ifndef MEMAUDIT_SYMBOLIZER_H
+#define MEMAUDIT_SYMBOLIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "modmap.h"
+
+struct sym_location {
+    const char *function;  /* demangled name, NULL if unknown */
+    const char *raw_name;  /* mangled (linkage) name as found, NULL if unknown */
+    const char *file;      /* source file, NULL if unknown */
+    int line;              /* 0 if unknown */
+    const char *module;    /* path of the module, NULL if the address is in none */
+    uint64_t module_offset;/* addr - module base */
+    uint64_t address;      /* the address as recorded */
+    int inlined;           /* 1: inlined into the next entry of the array */
+};
+
+struct sym_resolver;
+
+struct sym_resolver *sym_new(void);
+void sym_free(struct sym_resolver *r);
+
+/* Register the modules of one module-map snapshot. The resolver copies what it
+ * needs. Later snapshots of the same epoch replace earlier ones. Returns 0 or
+ * a negative errno. */
+int sym_add_snapshot(struct sym_resolver *r, const struct mm_snapshot *s);
+
+/* Resolve addr as captured in epoch. Sets *out to an array of n >= 1 locations,
+ * innermost (most inlined) first, the outermost being the real function. */
+size_t sym_resolve(struct sym_resolver *r, uint64_t epoch, uint64_t addr,
+                   const struct sym_location **out);
+
+/* Demangle a C++ or Rust name with libiberty; returns a malloc'd string, or
+ * NULL when name is not mangled. */
+char *sym_demangle(const char *name);
+
+#endif

@@ -1,0 +1,91 @@
+/* trace_reader.h — read a memaudit trace and replay its events in global order.
+ *
+ * trd_open() makes one pass over the file: it checks the header, indexes the
+ * blocks of every thread, and loads the metadata (stacks, module maps, process
+ * and thread records). trd_next() then yields the allocation events of all
+ * threads merged by timestamp, reading each thread's blocks on demand, so the
+ * memory used grows with threads, stacks and modules, never with events.
+ *
+ * The file is treated as hostile: every length is checked against the bytes
+ * that are really there, and a block that is cut short (the target died while
+ * writing) ends the trace there; the trace is then marked incomplete. Any
+ * other damage is an error with a one-line reason. */
+#ifndef MEMAUDIT_TRACE_READER_H
+#define MEMAUDIT_TRACE_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "modmap.h"
+#include "trace_format.h"
+
+/* A realloc is yielded twice: its release of the old block at the time just
+ * before the call, and its acquisition of the new block just after. Between
+ * the two, other threads' events may be merged in. */
+enum trd_part {
+    TRD_WHOLE = 0,
+    TRD_REALLOC_RELEASE = 1,
+    TRD_REALLOC_ACQUIRE = 2,
+};
+
+struct trd_event {
+    uint8_t type;      /* TR_REC_ALLOC, TR_REC_FREE, TR_REC_REALLOC, TR_REC_FAIL */
+    uint8_t fn;        /* enum tr_fn */
+    uint8_t part;      /* enum trd_part (realloc only) */
+    uint32_t thread;   /* thread serial */
+    uint64_t time_ns;  /* monotonic, the merge key */
+    uint64_t ptr;      /* ALLOC, FREE: the block; REALLOC: the new block (0 = failed) */
+    uint64_t old_ptr;  /* REALLOC: the old block */
+    uint64_t size;     /* requested bytes */
+    uint64_t slack;    /* usable size - requested size */
+    uint64_t align;    /* memalign family, else 0 */
+    uint32_t stack;    /* stack id, 0 = none */
+};
+
+struct trd_stack {
+    uint32_t depth;
+    uint32_t epoch;
+    uint64_t *frames;  /* return addresses, innermost (the allocator's caller) first */
+};
+
+struct trd_thread {
+    uint32_t serial;
+    uint32_t tid;
+    uint64_t events;
+};
+
+struct trd_trace;
+
+/* Open and index path. On failure returns a negative errno and writes a
+ * one-line reason (without the file name) to err. */
+int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen);
+void trd_close(struct trd_trace *t);
+
+/* Next event in global order: 1 = *ev filled, 0 = end, <0 = error (see trd_error). */
+int trd_next(struct trd_trace *t, struct trd_event *ev);
+/* Restart the event stream from the beginning. */
+int trd_rewind(struct trd_trace *t);
+
+const struct tr_file_header *trd_header(const struct trd_trace *t);
+const char *trd_error(const struct trd_trace *t);
+
+/* Metadata loaded by trd_open(). */
+uint32_t trd_stack_count(const struct trd_trace *t);          /* ids are < this */
+const struct trd_stack *trd_stack(const struct trd_trace *t, uint32_t id); /* NULL if unknown */
+size_t trd_snapshot_count(const struct trd_trace *t);
+const struct mm_snapshot *trd_snapshot(const struct trd_trace *t, size_t i);
+size_t trd_thread_count(const struct trd_trace *t);
+const struct trd_thread *trd_thread(const struct trd_trace *t, size_t i);
+
+const char *trd_exe(const struct trd_trace *t);               /* "" if unknown */
+const char *trd_cmdline(const struct trd_trace *t);           /* argv joined by spaces */
+int trd_complete(const struct trd_trace *t);                  /* END record seen, nothing cut */
+int trd_exit_status(const struct trd_trace *t);               /* -1 if unknown */
+uint64_t trd_lost_events(const struct trd_trace *t);          /* the recorder's own count */
+uint64_t trd_first_ns(const struct trd_trace *t);
+uint64_t trd_last_ns(const struct trd_trace *t);
+uint64_t trd_file_bytes(const struct trd_trace *t);
+uint64_t trd_bytes_read(const struct trd_trace *t);           /* whole blocks read */
+uint64_t trd_event_records(const struct trd_trace *t);        /* ALLOC/FREE/REALLOC/FAIL */
+
+#endif
