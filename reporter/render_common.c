@@ -1,0 +1,346 @@
+/* render_common.c — ranking, stack folding and formatting shared by the text
+ * and JSON renderers (see render_common.h).
+ *
+ * Invariants: rankings are total orders (ties by stack id), so reports are
+ * byte-for-byte reproducible; a stack is resolved lazily, never deeper than
+ * what is folded plus what is shown; nothing here writes to the analysis. */
+#include "render_common.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace_reader.h"
+
+/* ---- ranking ---- */
+
+struct rc_ranked {
+    uint64_t k1, k2;
+    const struct an_site *site;
+};
+
+/* A site is unused when nothing at all happened at its stack. */
+static int site_used(const struct an_site *s)
+{
+    return s->allocations != 0 || s->frees != 0 || s->failed != 0;
+}
+
+/* Fill the sort keys of s for key; returns 1 if s takes part in the list. */
+static int site_keys(const struct an_site *s, enum rc_key key, uint64_t *k1, uint64_t *k2)
+{
+    switch (key) {
+    case RC_LEAKED:
+        *k1 = s->live_bytes;
+        *k2 = s->live_blocks;
+        /* Zero-byte blocks leak too: malloc(0) returns a block to free. */
+        return s->live_bytes != 0 || s->live_blocks != 0;
+    case RC_ALLOCATIONS:
+        *k1 = s->allocations;
+        *k2 = s->bytes_allocated;
+        return s->allocations != 0;
+    case RC_BYTES:
+        *k1 = s->bytes_allocated;
+        *k2 = s->allocations;
+        return s->bytes_allocated != 0;
+    case RC_TEMPORARY:
+        *k1 = s->temporary;
+        *k2 = s->allocations;
+        return s->temporary != 0;
+    case RC_PEAK:
+        *k1 = s->peak_bytes;
+        *k2 = s->peak_blocks;
+        return s->peak_bytes != 0 || s->peak_blocks != 0;
+    }
+    return 0;
+}
+
+static int ranked_cmp(const void *pa, const void *pb)
+{
+    const struct rc_ranked *a = pa, *b = pb;
+
+    if (a->k1 != b->k1)
+        return a->k1 > b->k1 ? -1 : 1;
+    if (a->k2 != b->k2)
+        return a->k2 > b->k2 ? -1 : 1;
+    /* Stack ids are unique per site: this makes the order total. */
+    if (a->site->stack != b->site->stack)
+        return a->site->stack < b->site->stack ? -1 : 1;
+    return 0;
+}
+
+int rc_rank_sites(const struct analysis *a, enum rc_key key, size_t limit,
+                  const struct an_site ***out, size_t *n, size_t *total)
+{
+    struct rc_ranked *ranked = NULL;
+    const struct an_site **result = NULL;
+    size_t count = 0, keep, i, j;
+    uint64_t k1, k2;
+
+    *out = NULL;
+    *n = 0;
+    if (total != NULL)
+        *total = 0;
+    for (i = 0; i < a->n_sites; i++) {
+        if (site_used(&a->sites[i]) && site_keys(&a->sites[i], key, &k1, &k2))
+            count++;
+    }
+    if (count == 0)
+        return 0;
+
+    ranked = malloc(count * sizeof(*ranked));
+    if (ranked == NULL)
+        goto fail;
+    for (i = 0, j = 0; i < a->n_sites; i++) {
+        const struct an_site *s = &a->sites[i];
+        if (site_used(s) && site_keys(s, key, &k1, &k2)) {
+            ranked[j].k1 = k1;
+            ranked[j].k2 = k2;
+            ranked[j].site = s;
+            j++;
+        }
+    }
+    qsort(ranked, count, sizeof(*ranked), ranked_cmp);
+
+    keep = (limit != 0 && limit < count) ? limit : count;
+    result = malloc(keep * sizeof(*result));
+    if (result == NULL)
+        goto fail;
+    for (i = 0; i < keep; i++)
+        result[i] = ranked[i].site;
+    free(ranked);
+
+    *out = result;
+    *n = keep;
+    if (total != NULL)
+        *total = count;
+    return 0;
+
+fail:
+    free(ranked);
+    return -ENOMEM;
+}
+
+/* ---- folding ---- */
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+/* The allocation entry points the recorder interposes, and glibc's internal
+ * names for them (a symbol table may name malloc "__libc_malloc"). */
+static const char *const plumbing_names[] = {
+    "malloc",         "calloc",         "realloc",        "reallocarray", "free",
+    "posix_memalign", "aligned_alloc",  "memalign",       "valloc",       "pvalloc",
+    "__libc_malloc",  "__libc_calloc",  "__libc_realloc", "__libc_free",  "__libc_memalign",
+    "__libc_valloc",  "__libc_pvalloc", "__rust_realloc",
+};
+
+/* Demangled prefixes of the C++ and Rust allocator layers. "std::allocator"
+ * deliberately also covers std::allocator_traits. */
+/* clang-format off */
+static const char *const plumbing_prefixes[] = {
+    "operator new",
+    "__gnu_cxx::new_allocator",
+    "std::allocator",
+    "std::__new_allocator",
+    "__rust_alloc",
+    "__rdl_",
+    "alloc::alloc::",
+    "alloc::raw_vec::",
+    "<alloc::raw_vec::",
+    "<alloc::alloc::Global as core::alloc::Allocator>",
+};
+/* clang-format on */
+
+/* Mangled operator new / new[] (all overloads), for when demangling failed. */
+static const char *const plumbing_raw_prefixes[] = {
+    "_Znw",
+    "_Zna",
+};
+
+int rc_is_plumbing(const struct sym_location *loc)
+{
+    const char *name = loc->function;
+    size_t i;
+
+    if (loc->module != NULL && has_suffix(loc->module, "/libaudit.so"))
+        return 1;
+    if (name == NULL)
+        name = loc->raw_name;
+    if (name == NULL)
+        return 0;
+    for (i = 0; i < sizeof(plumbing_names) / sizeof(plumbing_names[0]); i++) {
+        if (strcmp(name, plumbing_names[i]) == 0)
+            return 1;
+    }
+    for (i = 0; i < sizeof(plumbing_prefixes) / sizeof(plumbing_prefixes[0]); i++) {
+        if (has_prefix(name, plumbing_prefixes[i]))
+            return 1;
+    }
+    if (loc->raw_name != NULL) {
+        for (i = 0; i < sizeof(plumbing_raw_prefixes) / sizeof(plumbing_raw_prefixes[0]); i++) {
+            if (has_prefix(loc->raw_name, plumbing_raw_prefixes[i]))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static struct rc_frame resolve_frame(struct sym_resolver *sym, uint32_t epoch, uint64_t addr)
+{
+    struct rc_frame f;
+
+    f.address = addr;
+    f.n = sym_resolve(sym, epoch, addr, &f.locs);
+    if (f.n == 0)
+        f.locs = NULL;
+    return f;
+}
+
+int rc_stack_resolve(const struct analysis *a, struct sym_resolver *sym, uint32_t id,
+                     int all_frames, size_t limit, struct rc_stack *out)
+{
+    const struct trd_stack *st;
+    struct rc_frame first = {NULL, 0, 0};
+    size_t i = 0, kept, cap, k;
+
+    memset(out, 0, sizeof(*out));
+    st = trd_stack(a->trace, id);
+    if (st == NULL)
+        return 0;
+    out->known = 1;
+    out->depth = st->depth;
+    if (st->depth == 0)
+        return 0;
+
+    /* Resolve only as far as the plumbing goes: the first location that is
+     * the program's own ends the fold, even in the middle of a frame's
+     * inline chain (std::allocator inlined into std::vector keeps vector). */
+    if (!all_frames) {
+        for (i = 0; i < st->depth; i++) {
+            struct rc_frame f = resolve_frame(sym, st->epoch, st->frames[i]);
+            size_t skip = 0;
+
+            while (skip < f.n && rc_is_plumbing(&f.locs[skip]))
+                skip++;
+            if (f.n == 0 || skip < f.n) {
+                first = f;
+                first.locs = f.n != 0 ? f.locs + skip : NULL;
+                first.n = f.n - skip;
+                break;
+            }
+            if (i + 1 == st->depth) {
+                /* All plumbing: an empty stack would tell the reader less. */
+                first = f;
+                break;
+            }
+        }
+        out->folded = (uint32_t)i;
+    }
+
+    kept = st->depth - i;
+    cap = (limit != 0 && limit < kept) ? limit : kept;
+    out->frames = calloc(cap, sizeof(*out->frames));
+    if (out->frames == NULL)
+        goto fail;
+    for (k = 0; k < cap; k++) {
+        if (k == 0 && !all_frames)
+            out->frames[k] = first;
+        else
+            out->frames[k] = resolve_frame(sym, st->epoch, st->frames[i + k]);
+    }
+    out->n = cap;
+    out->more = kept - cap;
+    return 0;
+
+fail:
+    return -ENOMEM;
+}
+
+void rc_stack_fini(struct rc_stack *s)
+{
+    free(s->frames);
+    memset(s, 0, sizeof(*s));
+}
+
+/* ---- formatting ---- */
+
+const char *rc_basename(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash != NULL ? slash + 1 : path;
+}
+
+void rc_print_location(FILE *out, const struct sym_location *loc)
+{
+    const char *module = (loc->module != NULL && loc->module[0] != '\0') ? loc->module : NULL;
+    const char *name = loc->function != NULL ? loc->function : loc->raw_name;
+
+    if (name != NULL) {
+        fputs(name, out);
+        if (loc->file != NULL) {
+            fprintf(out, " (%s", loc->file);
+            if (loc->line > 0)
+                fprintf(out, ":%d", loc->line);
+            fputc(')', out);
+        } else if (module != NULL) {
+            fprintf(out, " (%s+0x%" PRIx64 ")", rc_basename(module), loc->module_offset);
+        } else {
+            fprintf(out, " (0x%" PRIx64 ")", loc->address);
+        }
+        return;
+    }
+    if (module != NULL)
+        fprintf(out, "%s+0x%" PRIx64, rc_basename(module), loc->module_offset);
+    else
+        fprintf(out, "0x%" PRIx64, loc->address);
+    /* Line tables without a function entry happen (stripped DIEs): keep them. */
+    if (loc->file != NULL) {
+        fprintf(out, " (%s", loc->file);
+        if (loc->line > 0)
+            fprintf(out, ":%d", loc->line);
+        fputc(')', out);
+    }
+}
+
+char *rc_format_bytes(char buf[RC_SIZE_BUF], uint64_t bytes)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+
+    if (bytes < 1024) {
+        snprintf(buf, RC_SIZE_BUF, "%" PRIu64 " B", bytes);
+        return buf;
+    }
+    v /= 1024.0;
+    /* Step up before "%.1f" would round to 1024.0 of the smaller unit. */
+    while (v >= 1023.95 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, RC_SIZE_BUF, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+char *rc_format_seconds(char buf[RC_SIZE_BUF], uint64_t ns)
+{
+    snprintf(buf, RC_SIZE_BUF, "%" PRIu64 ".%03" PRIu64 " s", ns / 1000000000u,
+             ns % 1000000000u / 1000000u);
+    return buf;
+}
+
+double rc_rate_per_s(uint64_t count, uint64_t duration_ns)
+{
+    if (duration_ns == 0)
+        return 0.0;
+    return (double)count * 1e9 / (double)duration_ns;
+}

@@ -1,0 +1,326 @@
+/* render_json.c — the machine-readable report (cJSON), format_version 1.
+ *
+ * Shape (DESIGN.md "Interfaces users rely on" lists the keys users rely on):
+ *   { "format_version": 1,
+ *     "process":  { pid, ppid, exe, cmdline, complete, exit_status,
+ *                   lost_events, threads, trace_bytes, trace_bytes_read },
+ *     "summary":  { the totals of struct an_totals, plus allocation_rate_per_s
+ *                   and bytes_rate_per_s },
+ *     "leaks":    [ every leaking site, by bytes: bytes, blocks, allocations, stack ],
+ *     "hotspots": [ top sites by allocations ],
+ *     "peak":     { bytes, time_ns, sites: [ top sites by peak_bytes ] },
+ *     "temporary":[ top sites by temporary allocations ] }
+ * A stack is an array of frame objects, every location of every kept frame,
+ * innermost first (inlined locations before the function they sit in).
+ *
+ * Invariants: every number is a JSON number (exact up to 2^53); unknown
+ * strings are null, never ""; any allocation failure gives -ENOMEM and no
+ * partial output. */
+#include "render.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "render_common.h"
+#include "trace_reader.h"
+
+#define JSON_FORMAT_VERSION 1
+
+/* Add a number; returns 0 or -ENOMEM. Doubles hold integers exactly up to
+ * 2^53, far above any byte or event count a trace can reach. */
+static int add_num(cJSON *obj, const char *key, double v)
+{
+    return cJSON_AddNumberToObject(obj, key, v) != NULL ? 0 : -ENOMEM;
+}
+
+static int add_str(cJSON *obj, const char *key, const char *s)
+{
+    cJSON *item =
+        s != NULL ? cJSON_AddStringToObject(obj, key, s) : cJSON_AddNullToObject(obj, key);
+    return item != NULL ? 0 : -ENOMEM;
+}
+
+static int add_bool(cJSON *obj, const char *key, int v)
+{
+    return cJSON_AddBoolToObject(obj, key, v != 0) != NULL ? 0 : -ENOMEM;
+}
+
+/* Append item to array; on failure item is freed here. */
+static int append(cJSON *array, cJSON *item)
+{
+    if (item == NULL)
+        return -ENOMEM;
+    if (!cJSON_AddItemToArray(array, item)) {
+        cJSON_Delete(item);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static cJSON *location_new(const struct sym_location *loc, uint64_t address)
+{
+    cJSON *f = cJSON_CreateObject();
+    char addr[2 + 16 + 1];
+    int err = 0;
+
+    if (f == NULL)
+        return NULL;
+    snprintf(addr, sizeof(addr), "0x%" PRIx64, address);
+    if (loc != NULL) {
+        const char *module = (loc->module != NULL && loc->module[0] != '\0') ? loc->module : NULL;
+        err |= add_str(f, "function", loc->function);
+        err |= add_str(f, "raw_name", loc->raw_name);
+        err |= add_str(f, "file", loc->file);
+        err |= add_num(f, "line", loc->line > 0 ? loc->line : 0);
+        err |= add_str(f, "module", module);
+        err |= add_num(f, "offset", (double)loc->module_offset);
+        err |= add_str(f, "address", addr);
+        err |= add_bool(f, "inlined", loc->inlined);
+    } else {
+        /* The resolver had nothing for this address: keep the address. */
+        err |= add_str(f, "function", NULL);
+        err |= add_str(f, "raw_name", NULL);
+        err |= add_str(f, "file", NULL);
+        err |= add_num(f, "line", 0);
+        err |= add_str(f, "module", NULL);
+        err |= add_num(f, "offset", 0);
+        err |= add_str(f, "address", addr);
+        err |= add_bool(f, "inlined", 0);
+    }
+    if (err != 0) {
+        cJSON_Delete(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* Add "stack": [...] to obj for stack id. */
+static int add_stack(cJSON *obj, const struct analysis *a, struct sym_resolver *sym,
+                     const struct render_opts *o, uint32_t id)
+{
+    struct rc_stack st = {0};
+    cJSON *arr;
+    size_t i, j;
+    int rc;
+
+    arr = cJSON_AddArrayToObject(obj, "stack");
+    if (arr == NULL)
+        return -ENOMEM;
+    rc = rc_stack_resolve(a, sym, id, o->all_frames, RC_JSON_FRAMES, &st);
+    if (rc < 0)
+        goto fail;
+    for (i = 0; i < st.n; i++) {
+        const struct rc_frame *f = &st.frames[i];
+
+        if (f->n == 0) {
+            rc = append(arr, location_new(NULL, f->address));
+            if (rc < 0)
+                goto fail;
+        }
+        for (j = 0; j < f->n; j++) {
+            rc = append(arr, location_new(&f->locs[j], f->locs[j].address));
+            if (rc < 0)
+                goto fail;
+        }
+    }
+    rc_stack_fini(&st);
+    return 0;
+
+fail:
+    rc_stack_fini(&st);
+    return rc;
+}
+
+static int add_process(cJSON *root, const struct analysis *a)
+{
+    const struct tr_file_header *h = trd_header(a->trace);
+    const char *exe = trd_exe(a->trace);
+    const char *cmdline = trd_cmdline(a->trace);
+    cJSON *p = cJSON_AddObjectToObject(root, "process");
+    int err = 0;
+
+    if (p == NULL)
+        return -ENOMEM;
+    err |= add_num(p, "pid", h->pid);
+    err |= add_num(p, "ppid", h->ppid);
+    err |= add_str(p, "exe", exe[0] != '\0' ? exe : NULL);
+    err |= add_str(p, "cmdline", cmdline[0] != '\0' ? cmdline : NULL);
+    err |= add_bool(p, "complete", trd_complete(a->trace));
+    err |= add_num(p, "exit_status", trd_exit_status(a->trace));
+    err |= add_num(p, "lost_events", (double)trd_lost_events(a->trace));
+    err |= add_num(p, "threads", (double)a->totals.threads);
+    err |= add_num(p, "trace_bytes", (double)trd_file_bytes(a->trace));
+    err |= add_num(p, "trace_bytes_read", (double)trd_bytes_read(a->trace));
+    return err != 0 ? -ENOMEM : 0;
+}
+
+static int add_summary(cJSON *root, const struct analysis *a)
+{
+    const struct an_totals *t = &a->totals;
+    cJSON *s = cJSON_AddObjectToObject(root, "summary");
+    int err = 0;
+
+    if (s == NULL)
+        return -ENOMEM;
+    err |= add_num(s, "allocations", (double)t->allocations);
+    err |= add_num(s, "frees", (double)t->frees);
+    err |= add_num(s, "bytes_allocated", (double)t->bytes_allocated);
+    err |= add_num(s, "peak_heap_bytes", (double)t->peak_heap_bytes);
+    err |= add_num(s, "peak_time_ns", (double)t->peak_time_ns);
+    err |= add_num(s, "peak_blocks", (double)t->peak_blocks);
+    err |= add_num(s, "leaked_bytes", (double)t->leaked_bytes);
+    err |= add_num(s, "leaked_blocks", (double)t->leaked_blocks);
+    err |= add_num(s, "temporary_allocations", (double)t->temporary_allocations);
+    err |= add_num(s, "failed_allocations", (double)t->failed_allocations);
+    err |= add_num(s, "reallocs", (double)t->reallocs);
+    err |= add_num(s, "unmatched_frees", (double)t->unmatched_frees);
+    err |= add_num(s, "slack_bytes", (double)t->slack_bytes);
+    err |= add_num(s, "peak_slack_bytes", (double)t->peak_slack_bytes);
+    err |= add_num(s, "duration_ns", (double)t->duration_ns);
+    err |= add_num(s, "allocation_rate_per_s", rc_rate_per_s(t->allocations, t->duration_ns));
+    err |= add_num(s, "bytes_rate_per_s", rc_rate_per_s(t->bytes_allocated, t->duration_ns));
+    return err != 0 ? -ENOMEM : 0;
+}
+
+/* The fields of one site in one list. */
+static int site_fields(cJSON *obj, enum rc_key key, const struct an_site *s)
+{
+    int err = 0;
+
+    switch (key) {
+    case RC_LEAKED:
+        err |= add_num(obj, "bytes", (double)s->live_bytes);
+        err |= add_num(obj, "blocks", (double)s->live_blocks);
+        err |= add_num(obj, "allocations", (double)s->allocations);
+        break;
+    case RC_ALLOCATIONS:
+    case RC_BYTES:
+        err |= add_num(obj, "allocations", (double)s->allocations);
+        err |= add_num(obj, "bytes", (double)s->bytes_allocated);
+        err |= add_num(obj, "temporary", (double)s->temporary);
+        err |= add_num(obj, "peak_bytes", (double)s->peak_bytes);
+        err |= add_num(obj, "leaked_bytes", (double)s->live_bytes);
+        err |= add_num(obj, "min_size", (double)s->min_size);
+        err |= add_num(obj, "max_size", (double)s->max_size);
+        break;
+    case RC_PEAK:
+        err |= add_num(obj, "bytes", (double)s->peak_bytes);
+        err |= add_num(obj, "blocks", (double)s->peak_blocks);
+        break;
+    case RC_TEMPORARY:
+        err |= add_num(obj, "temporary", (double)s->temporary);
+        err |= add_num(obj, "allocations", (double)s->allocations);
+        break;
+    }
+    return err != 0 ? -ENOMEM : 0;
+}
+
+/* Fill array arr with the sites ranked by key, at most limit (0 = all). */
+static int add_sites(cJSON *arr, const struct analysis *a, struct sym_resolver *sym,
+                     const struct render_opts *o, enum rc_key key, size_t limit)
+{
+    const struct an_site **sites = NULL;
+    size_t n, i;
+    int rc;
+
+    rc = rc_rank_sites(a, key, limit, &sites, &n, NULL);
+    if (rc < 0)
+        goto fail;
+    for (i = 0; i < n; i++) {
+        cJSON *obj = cJSON_CreateObject();
+
+        rc = append(arr, obj);
+        if (rc < 0)
+            goto fail;
+        rc = site_fields(obj, key, sites[i]);
+        if (rc < 0)
+            goto fail;
+        rc = add_stack(obj, a, sym, o, sites[i]->stack);
+        if (rc < 0)
+            goto fail;
+    }
+    free(sites);
+    return 0;
+
+fail:
+    free(sites);
+    return rc;
+}
+
+int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+                const struct render_opts *o)
+{
+    size_t top = o->top != 0 ? o->top : RC_DEFAULT_TOP;
+    cJSON *root, *arr, *peak;
+    char *text = NULL;
+    int rc = -ENOMEM;
+
+    root = cJSON_CreateObject();
+    if (root == NULL)
+        goto fail;
+    if (add_num(root, "format_version", JSON_FORMAT_VERSION) < 0)
+        goto fail;
+    rc = add_process(root, a);
+    if (rc < 0)
+        goto fail;
+    rc = add_summary(root, a);
+    if (rc < 0)
+        goto fail;
+
+    rc = -ENOMEM;
+    arr = cJSON_AddArrayToObject(root, "leaks");
+    if (arr == NULL)
+        goto fail;
+    /* Every leak, not a top N: a CI check must see a new one however small. */
+    rc = add_sites(arr, a, sym, o, RC_LEAKED, 0);
+    if (rc < 0)
+        goto fail;
+
+    rc = -ENOMEM;
+    arr = cJSON_AddArrayToObject(root, "hotspots");
+    if (arr == NULL)
+        goto fail;
+    rc = add_sites(arr, a, sym, o, RC_ALLOCATIONS, top);
+    if (rc < 0)
+        goto fail;
+
+    rc = -ENOMEM;
+    peak = cJSON_AddObjectToObject(root, "peak");
+    if (peak == NULL)
+        goto fail;
+    if (add_num(peak, "bytes", (double)a->totals.peak_heap_bytes) < 0 ||
+        add_num(peak, "time_ns", (double)a->totals.peak_time_ns) < 0)
+        goto fail;
+    arr = cJSON_AddArrayToObject(peak, "sites");
+    if (arr == NULL)
+        goto fail;
+    rc = add_sites(arr, a, sym, o, RC_PEAK, top);
+    if (rc < 0)
+        goto fail;
+
+    rc = -ENOMEM;
+    arr = cJSON_AddArrayToObject(root, "temporary");
+    if (arr == NULL)
+        goto fail;
+    rc = add_sites(arr, a, sym, o, RC_TEMPORARY, top);
+    if (rc < 0)
+        goto fail;
+
+    rc = -ENOMEM;
+    text = cJSON_PrintBuffered(root, 1 << 16, 1);
+    if (text == NULL)
+        goto fail;
+    rc = -EIO;
+    if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) != 0)
+        goto fail;
+    cJSON_free(text);
+    cJSON_Delete(root);
+    return 0;
+
+fail:
+    cJSON_free(text);
+    cJSON_Delete(root);
+    return rc;
+}

@@ -1,0 +1,237 @@
+/* render_text.c — the terminal report: who the process was, the totals, then
+ * the call sites that leak, hold the peak, allocate most and allocate
+ * temporaries, each with its folded, symbolized stack.
+ *
+ * Invariants: output depends only on the analysis and the symbols (rankings
+ * break ties by stack id, no pointer value decides anything); stacks are
+ * resolved only for the sites shown, at most max_frames deep. */
+#include "render.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+
+#include "render_common.h"
+#include "trace_reader.h"
+
+#define LABEL "  %-22s"
+
+/* "512 B" or "1.5 MiB (1572864 bytes)": the exact figure stays greppable. */
+static void print_size(FILE *out, uint64_t bytes)
+{
+    char buf[RC_SIZE_BUF];
+
+    fputs(rc_format_bytes(buf, bytes), out);
+    if (bytes >= 1024)
+        fprintf(out, " (%" PRIu64 " bytes)", bytes);
+}
+
+static double percent(uint64_t part, uint64_t whole)
+{
+    return whole != 0 ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static void print_header(FILE *out, const struct analysis *a)
+{
+    const struct tr_file_header *h = trd_header(a->trace);
+    const char *exe = trd_exe(a->trace);
+    const char *cmdline = trd_cmdline(a->trace);
+    int status = trd_exit_status(a->trace);
+    uint64_t lost = trd_lost_events(a->trace);
+
+    fprintf(out, "memaudit report: %s\n", exe[0] != '\0' ? exe : "<unknown program>");
+    fprintf(out, "  pid %" PRIu32 ", parent %" PRIu32, h->pid, h->ppid);
+    if (status >= 0)
+        fprintf(out, ", exit status %d", status);
+    fputc('\n', out);
+    if (cmdline[0] != '\0')
+        fprintf(out, "  command: %s\n", cmdline);
+    if (!trd_complete(a->trace)) {
+        fprintf(out,
+                "warning: trace incomplete: %" PRIu64 " of %" PRIu64 " bytes read "
+                "(the process died before the recorder finished); figures cover "
+                "what was recorded\n",
+                trd_bytes_read(a->trace), trd_file_bytes(a->trace));
+    }
+    if (lost != 0)
+        fprintf(out, "warning: the recorder could not record %" PRIu64 " events\n", lost);
+}
+
+static void print_totals(FILE *out, const struct analysis *a)
+{
+    const struct an_totals *t = &a->totals;
+    char buf[RC_SIZE_BUF];
+
+    fputs("\nTotals\n", out);
+    fprintf(out, LABEL "%" PRIu64 "\n", "allocations", t->allocations);
+    fprintf(out, LABEL "%" PRIu64 "\n", "frees", t->frees);
+    fprintf(out, LABEL, "bytes allocated");
+    print_size(out, t->bytes_allocated);
+    fprintf(out, "\n" LABEL, "peak heap");
+    print_size(out, t->peak_heap_bytes);
+    fprintf(out, " in %" PRIu64 " blocks at %s\n", t->peak_blocks,
+            rc_format_seconds(buf, t->peak_time_ns));
+    fprintf(out, LABEL, "leaked");
+    print_size(out, t->leaked_bytes);
+    fprintf(out, " in %" PRIu64 " blocks\n", t->leaked_blocks);
+    fprintf(out, LABEL "%" PRIu64 " (%.1f%% of allocations)\n", "temporary allocations",
+            t->temporary_allocations, percent(t->temporary_allocations, t->allocations));
+    fprintf(out, LABEL "%" PRIu64 "\n", "failed allocations", t->failed_allocations);
+    fprintf(out, LABEL "%" PRIu64 "\n", "reallocs", t->reallocs);
+    if (t->unmatched_frees != 0)
+        fprintf(out, LABEL "%" PRIu64 "\n", "unmatched frees", t->unmatched_frees);
+    fprintf(out, LABEL, "allocator overhead");
+    print_size(out, t->slack_bytes);
+    fputs(" total, ", out);
+    print_size(out, t->peak_slack_bytes);
+    fputs(" at peak\n", out);
+    fprintf(out, LABEL "%s\n", "duration", rc_format_seconds(buf, t->duration_ns));
+    if (t->duration_ns != 0) {
+        fprintf(out, LABEL "%.1f allocations/s, %s/s\n", "allocation rate",
+                rc_rate_per_s(t->allocations, t->duration_ns),
+                rc_format_bytes(buf, (uint64_t)rc_rate_per_s(t->bytes_allocated, t->duration_ns)));
+    } else {
+        fprintf(out, LABEL "n/a (no duration)\n", "allocation rate");
+    }
+    fprintf(out, LABEL "%" PRIu64 "\n", "threads", t->threads);
+}
+
+static void print_stack(FILE *out, const struct rc_stack *st)
+{
+    static const char indent[] = "        ";
+    size_t i, j;
+
+    if (!st->known) {
+        fprintf(out, "%s<unknown stack>\n", indent);
+        return;
+    }
+    if (st->n == 0) {
+        fprintf(out, "%s<no frames recorded>\n", indent);
+        return;
+    }
+    for (i = 0; i < st->n; i++) {
+        const struct rc_frame *f = &st->frames[i];
+
+        if (f->n == 0)
+            fprintf(out, "%s0x%" PRIx64 "\n", indent, f->address);
+        for (j = 0; j < f->n; j++) {
+            fputs(indent, out);
+            rc_print_location(out, &f->locs[j]);
+            if (f->locs[j].inlined)
+                fputs(" [inlined]", out);
+            fputc('\n', out);
+        }
+    }
+    if (st->more != 0)
+        fprintf(out, "%s... %zu more frames\n", indent, st->more);
+}
+
+/* The one line that says what a site did, per section. */
+static void print_leak_line(FILE *out, const struct an_site *s)
+{
+    char buf[RC_SIZE_BUF];
+
+    fprintf(out, "%" PRIu64 " bytes in %" PRIu64 " blocks", s->live_bytes, s->live_blocks);
+    if (s->live_bytes >= 1024)
+        fprintf(out, " (%s)", rc_format_bytes(buf, s->live_bytes));
+    fprintf(out, ", %" PRIu64 " allocations in all\n", s->allocations);
+}
+
+static void print_peak_line(FILE *out, const struct an_site *s)
+{
+    char buf[RC_SIZE_BUF];
+
+    fprintf(out, "%" PRIu64 " bytes in %" PRIu64 " blocks at peak", s->peak_bytes, s->peak_blocks);
+    if (s->peak_bytes >= 1024)
+        fprintf(out, " (%s)", rc_format_bytes(buf, s->peak_bytes));
+    fputc('\n', out);
+}
+
+static void print_hotspot_line(FILE *out, const struct an_site *s)
+{
+    char buf[RC_SIZE_BUF];
+
+    fprintf(out, "%" PRIu64 " allocations, %s", s->allocations,
+            rc_format_bytes(buf, s->bytes_allocated));
+    fprintf(out, " (sizes %" PRIu64 "..%" PRIu64 ")\n", s->min_size, s->max_size);
+}
+
+static void print_temporary_line(FILE *out, const struct an_site *s)
+{
+    fprintf(out, "%" PRIu64 " temporary of %" PRIu64 " allocations (%.1f%%)\n", s->temporary,
+            s->allocations, percent(s->temporary, s->allocations));
+}
+
+struct section {
+    const char *title;
+    enum rc_key key;
+    void (*line)(FILE *out, const struct an_site *s);
+};
+
+static const struct section sections[] = {
+    {"Leaks", RC_LEAKED, print_leak_line},
+    {"Peak heap contributors", RC_PEAK, print_peak_line},
+    {"Allocation hotspots", RC_ALLOCATIONS, print_hotspot_line},
+    {"Temporary allocations", RC_TEMPORARY, print_temporary_line},
+};
+
+static int print_section(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+                         const struct render_opts *o, const struct section *sec)
+{
+    unsigned top = o->top != 0 ? o->top : RC_DEFAULT_TOP;
+    unsigned frames = o->max_frames != 0 ? o->max_frames : RC_DEFAULT_TEXT_FRAMES;
+    const struct an_site **sites = NULL;
+    struct rc_stack st = {0};
+    size_t n, total, i;
+    int rc;
+
+    rc = rc_rank_sites(a, sec->key, top, &sites, &n, &total);
+    if (rc < 0)
+        goto fail;
+    if (total == 0) {
+        fprintf(out, "\n%s: none\n", sec->title);
+        return 0;
+    }
+    if (n < total)
+        fprintf(out, "\n%s (top %zu of %zu sites)\n", sec->title, n, total);
+    else
+        fprintf(out, "\n%s (%zu site%s)\n", sec->title, total, total == 1 ? "" : "s");
+
+    for (i = 0; i < n; i++) {
+        fprintf(out, "  #%zu  ", i + 1);
+        sec->line(out, sites[i]);
+        rc = rc_stack_resolve(a, sym, sites[i]->stack, o->all_frames, frames, &st);
+        if (rc < 0)
+            goto fail;
+        print_stack(out, &st);
+        rc_stack_fini(&st);
+    }
+    free(sites);
+    return 0;
+
+fail:
+    rc_stack_fini(&st);
+    free(sites);
+    return rc;
+}
+
+int render_text(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+                const struct render_opts *o)
+{
+    size_t i;
+    int rc;
+
+    print_header(out, a);
+    print_totals(out, a);
+    for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+        rc = print_section(out, a, sym, o, &sections[i]);
+        if (rc < 0)
+            goto fail;
+    }
+    if (fflush(out) != 0 || ferror(out))
+        return -EIO;
+    return 0;
+
+fail:
+    return rc;
+}
