@@ -1,0 +1,642 @@
+/* hooks.c — the allocator entry points libaudit.so interposes, and its life cycle.
+ *
+ * Every hook forwards to libc first and records second (a free is recorded
+ * first: once libc has the pointer, another thread may get the address back
+ * from malloc, and that thread's event must come after ours). A thread-local
+ * guard makes the recorder's own allocator calls (libunwind, dlopen, libc
+ * internals reached from us) pass through untracked.
+ *
+ * Bootstrap: the real functions come from dlsym(RTLD_NEXT), and dlsym itself
+ * may calloc; those few calls are served from a static pool, whose pointers
+ * are recognised and never reach libc.
+ *
+ * Life cycle: events are buffered from the first call (REC_EARLY, without
+ * stacks until libunwind is loaded); the constructor opens the trace and turns
+ * recording on; the destructor (or _exit, or exec) flushes every buffer and
+ * writes END. On any failure the recorder turns itself off and the target runs
+ * on as if it were not there. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "rec.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define MAX_EVENT_BYTES 128
+
+_Atomic int rec_state = REC_EARLY;
+
+static __thread int guard __attribute__((tls_model("initial-exec")));
+
+static struct {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*reallocarray)(void *, size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+    void (*free_sized)(void *, size_t);
+    void (*free_aligned_sized)(void *, size_t, size_t);
+    int (*dlclose)(void *);
+    void (*exit_)(int) __attribute__((noreturn));
+    void (*Exit_)(int) __attribute__((noreturn));
+    int (*execve)(const char *, char *const[], char *const[]);
+    int (*execvpe)(const char *, char *const[], char *const[]);
+} real;
+
+static int trace_fd = -1;
+static pid_t rec_pid;
+static char trace_path[TR_MAX_PATH + 16];
+
+/* ---- bootstrap pool, for dlsym's own calloc while we resolve ---- */
+
+static _Alignas(64) uint8_t boot_pool[64 * 1024];
+static size_t boot_used;
+
+static int boot_owns(const void *p)
+{
+    return (const uint8_t *)p >= boot_pool && (const uint8_t *)p < boot_pool + sizeof(boot_pool);
+}
+
+static void *boot_alloc(size_t n)
+{
+    size_t need = (n + 16 + 15) & ~(size_t)15;
+    if (need > sizeof(boot_pool) - boot_used)
+        return NULL;
+    uint8_t *p = boot_pool + boot_used;
+    boot_used += need;
+    memcpy(p, &n, sizeof(n)); /* the size, for realloc */
+    return p + 16;
+}
+
+static size_t boot_size(const void *p)
+{
+    size_t n;
+    memcpy(&n, (const uint8_t *)p - 16, sizeof(n));
+    return n;
+}
+
+static void resolve(void)
+{
+    static int resolving;
+    if (resolving)
+        return;
+    resolving = 1;
+    /* POSIX guarantees a dlsym result converts to a function pointer; ISO C
+     * does not, so copy the bits rather than cast. */
+#define R(field, name)                                                                            \
+    do {                                                                                          \
+        void *sym_ = dlsym(RTLD_NEXT, name);                                                      \
+        memcpy(&real.field, &sym_, sizeof(sym_));                                                 \
+    } while (0)
+    R(calloc, "calloc");
+    R(malloc, "malloc");
+    R(free, "free");
+    R(realloc, "realloc");
+    R(reallocarray, "reallocarray");
+    R(posix_memalign, "posix_memalign");
+    R(aligned_alloc, "aligned_alloc");
+    R(memalign, "memalign");
+    R(valloc, "valloc");
+    R(pvalloc, "pvalloc");
+    R(malloc_usable_size, "malloc_usable_size");
+    R(free_sized, "free_sized");
+    R(free_aligned_sized, "free_aligned_sized");
+    R(dlclose, "dlclose");
+    R(exit_, "_exit");
+    R(Exit_, "_Exit");
+    R(execve, "execve");
+    R(execvpe, "execvpe");
+#undef R
+    resolving = 0;
+}
+
+#define ENSURE_REAL()                                                                             \
+    do {                                                                                          \
+        if (REC_UNLIKELY(!real.free))                                                             \
+            resolve();                                                                            \
+    } while (0)
+
+/* ---- recording ---- */
+
+static int should_record(void)
+{
+    return !guard && atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_OFF;
+}
+
+static uint64_t slack_of(void *p, size_t size)
+{
+    size_t usable = real.malloc_usable_size ? real.malloc_usable_size(p) : size;
+    return usable > size ? usable - size : 0;
+}
+
+static void record_alloc(uint8_t fn, void *p, size_t size, size_t align)
+{
+    int saved = errno;
+    uint64_t ts = rec_now_ns();
+    uint32_t stack = rec_stack_capture(ts);
+    struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
+    if (!t) {
+        rec_lost_add(1);
+        errno = saved;
+        return;
+    }
+    uint8_t *c = rec_thread_cursor(t);
+    if (p) {
+        *c++ = TR_REC_ALLOC;
+        *c++ = fn;
+        c = rec_thread_put_dt(t, c, ts);
+        c = rec_thread_put_ptr(t, c, (uintptr_t)p);
+        c = tr_put_u64(c, size);
+        c = tr_put_u64(c, stack);
+        c = tr_put_u64(c, slack_of(p, size));
+        if (fn == TR_FN_POSIX_MEMALIGN || fn == TR_FN_ALIGNED_ALLOC || fn == TR_FN_MEMALIGN)
+            c = tr_put_u64(c, align);
+    } else {
+        *c++ = TR_REC_FAIL;
+        *c++ = fn;
+        c = rec_thread_put_dt(t, c, ts);
+        c = tr_put_u64(c, size);
+        c = tr_put_u64(c, stack);
+    }
+    rec_thread_commit(t, c, 0);
+    rec_thread_end(t);
+    errno = saved;
+}
+
+static void record_free(uint8_t fn, void *p)
+{
+    int saved = errno;
+    uint64_t ts = rec_now_ns();
+    struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
+    if (!t) {
+        rec_lost_add(1);
+        errno = saved;
+        return;
+    }
+    uint8_t *c = rec_thread_cursor(t);
+    *c++ = TR_REC_FREE;
+    *c++ = fn;
+    c = rec_thread_put_dt(t, c, ts);
+    c = rec_thread_put_ptr(t, c, (uintptr_t)p);
+    rec_thread_commit(t, c, 0);
+    rec_thread_end(t);
+    errno = saved;
+}
+
+static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, size_t size)
+{
+    int saved = errno;
+    uint64_t ts_after = rec_now_ns();
+    uint32_t stack = rec_stack_capture(ts_before);
+    struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
+    if (!t) {
+        rec_lost_add(1);
+        errno = saved;
+        return;
+    }
+    uint8_t *c = rec_thread_cursor(t);
+    *c++ = TR_REC_REALLOC;
+    *c++ = fn;
+    c = rec_thread_put_dt(t, c, ts_before);
+    c = rec_thread_put_dt(t, c, ts_after);
+    c = rec_thread_put_ptr(t, c, (uintptr_t)old);
+    c = rec_thread_put_ptr(t, c, (uintptr_t)p);
+    c = tr_put_u64(c, size);
+    c = tr_put_u64(c, stack);
+    c = tr_put_u64(c, p ? slack_of(p, size) : 0);
+    rec_thread_commit(t, c, 0);
+    rec_thread_end(t);
+    errno = saved;
+}
+
+/* ---- the interposed allocator ---- */
+
+EXPORT void *malloc(size_t n)
+{
+    ENSURE_REAL();
+    if (REC_UNLIKELY(!real.malloc))
+        return boot_alloc(n);
+    if (!should_record())
+        return real.malloc(n);
+    guard = 1;
+    void *p = real.malloc(n);
+    record_alloc(TR_FN_MALLOC, p, n, 0);
+    guard = 0;
+    return p;
+}
+
+EXPORT void free(void *p)
+{
+    if (p == NULL || boot_owns(p))
+        return;
+    ENSURE_REAL();
+    if (should_record()) {
+        guard = 1;
+        record_free(TR_FN_FREE, p);
+        guard = 0;
+    }
+    real.free(p);
+}
+
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    ENSURE_REAL();
+    if (REC_UNLIKELY(!real.calloc)) {
+        size_t total;
+        if (__builtin_mul_overflow(nmemb, size, &total))
+            return NULL;
+        return boot_alloc(total); /* static memory is zeroed */
+    }
+    if (!should_record())
+        return real.calloc(nmemb, size);
+    guard = 1;
+    void *p = real.calloc(nmemb, size);
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
+        total = SIZE_MAX;
+    record_alloc(TR_FN_CALLOC, p, total, 0);
+    guard = 0;
+    return p;
+}
+
+static void *boot_realloc(void *old, size_t n)
+{
+    void *p = malloc(n);
+    if (p) {
+        size_t had = boot_size(old);
+        memcpy(p, old, had < n ? had : n);
+    }
+    return p;
+}
+
+static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void *, size_t, size_t),
+                            size_t a, size_t b)
+{
+    if (old == NULL) {
+        if (!should_record())
+            return call(NULL, a, b);
+        guard = 1;
+        void *p = call(NULL, a, b);
+        record_alloc(fn, p, n, 0);
+        guard = 0;
+        return p;
+    }
+    if (!should_record())
+        return call(old, a, b);
+    guard = 1;
+    uint64_t before = rec_now_ns();
+    void *p = call(old, a, b);
+    record_realloc(fn, before, old, p, n);
+    guard = 0;
+    return p;
+}
+
+static void *call_realloc(void *old, size_t n, size_t unused)
+{
+    (void)unused;
+    return real.realloc(old, n);
+}
+
+static void *call_reallocarray(void *old, size_t a, size_t b)
+{
+    return real.reallocarray(old, a, b);
+}
+
+EXPORT void *realloc(void *old, size_t n)
+{
+    ENSURE_REAL();
+    if (REC_UNLIKELY(old && boot_owns(old)))
+        return boot_realloc(old, n);
+    if (REC_UNLIKELY(!real.realloc))
+        return old ? NULL : boot_alloc(n);
+    return realloc_common(TR_FN_REALLOC, old, n, call_realloc, n, 0);
+}
+
+EXPORT void *reallocarray(void *old, size_t nmemb, size_t size)
+{
+    ENSURE_REAL();
+    size_t total;
+    int overflow = __builtin_mul_overflow(nmemb, size, &total);
+    if (REC_UNLIKELY(old && boot_owns(old))) {
+        if (overflow) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return boot_realloc(old, total);
+    }
+    return realloc_common(TR_FN_REALLOCARRAY, old, overflow ? SIZE_MAX : total,
+                          call_reallocarray, nmemb, size);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+    ENSURE_REAL();
+    if (!should_record())
+        return real.posix_memalign(out, align, n);
+    guard = 1;
+    int rc = real.posix_memalign(out, align, n);
+    record_alloc(TR_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, n, align);
+    guard = 0;
+    return rc;
+}
+
+#define ALIGNED_HOOK(name, FN, ...)                                                               \
+    ENSURE_REAL();                                                                                \
+    if (!should_record())                                                                         \
+        return real.name(__VA_ARGS__);                                                            \
+    guard = 1;                                                                                    \
+    void *p = real.name(__VA_ARGS__);                                                             \
+    record_alloc(FN, p, n, align);                                                                \
+    guard = 0;                                                                                    \
+    return p
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    ALIGNED_HOOK(aligned_alloc, TR_FN_ALIGNED_ALLOC, align, n);
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+    ALIGNED_HOOK(memalign, TR_FN_MEMALIGN, align, n);
+}
+
+EXPORT void *valloc(size_t n)
+{
+    size_t align = 0;
+    ALIGNED_HOOK(valloc, TR_FN_VALLOC, n);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+    size_t align = 0;
+    ALIGNED_HOOK(pvalloc, TR_FN_PVALLOC, n);
+}
+
+/* C23; glibc before 2.42 lacks them, so declare them here. */
+void free_sized(void *p, size_t size);
+void free_aligned_sized(void *p, size_t align, size_t size);
+
+EXPORT void free_sized(void *p, size_t size)
+{
+    if (p == NULL || boot_owns(p))
+        return;
+    ENSURE_REAL();
+    if (should_record()) {
+        guard = 1;
+        record_free(TR_FN_FREE_SIZED, p);
+        guard = 0;
+    }
+    if (real.free_sized)
+        real.free_sized(p, size);
+    else
+        real.free(p);
+}
+
+EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
+{
+    if (p == NULL || boot_owns(p))
+        return;
+    ENSURE_REAL();
+    if (should_record()) {
+        guard = 1;
+        record_free(TR_FN_FREE_ALIGNED_SIZED, p);
+        guard = 0;
+    }
+    if (real.free_aligned_sized)
+        real.free_aligned_sized(p, align, size);
+    else
+        real.free(p);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+    if (p && boot_owns(p))
+        return boot_size(p);
+    ENSURE_REAL();
+    return real.malloc_usable_size(p);
+}
+
+/* ---- life cycle ---- */
+
+static void write_header(int fd)
+{
+    struct tr_file_header h;
+    memset(&h, 0, sizeof(h));
+    memcpy(h.magic, TR_MAGIC, 8);
+    h.version = TR_VERSION;
+    h.header_bytes = sizeof(h);
+    h.pid = (uint32_t)getpid();
+    h.ppid = (uint32_t)getppid();
+    h.start_mono_ns = rec_now_ns();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h.start_real_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    h.max_frames = rec_config.max_frames;
+    ssize_t w = write(fd, &h, sizeof(h));
+    (void)w;
+}
+
+static void write_process(void)
+{
+    static uint8_t body[64 * 1024];
+    static char cmd[32 * 1024];
+    char exe[TR_MAX_PATH];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    size_t exe_len = n > 0 ? (size_t)n : 0;
+    long cmd_len = rec_read_file("/proc/self/cmdline", cmd, sizeof(cmd));
+    uint8_t *p = body;
+    p = tr_put_u64(p, (uint64_t)getpid());
+    p = tr_put_u64(p, (uint64_t)getppid());
+    p = tr_put_u64(p, exe_len);
+    memcpy(p, exe, exe_len);
+    p += exe_len;
+    uint64_t argc = 0;
+    for (long i = 0; i < cmd_len; i++)
+        argc += cmd[i] == '\0';
+    p = tr_put_u64(p, argc);
+    for (long i = 0; i < cmd_len;) {
+        size_t len = strnlen(cmd + i, (size_t)(cmd_len - i));
+        if (i + (long)len >= cmd_len)
+            break;
+        p = tr_put_u64(p, len);
+        memcpy(p, cmd + i, len);
+        p += len;
+        i += (long)len + 1;
+    }
+    rec_thread_append_meta(TR_REC_PROCESS, 0, body, (size_t)(p - body));
+}
+
+/* Open this process's trace and write what every trace starts with. */
+static int trace_start(void)
+{
+    trace_fd = rec_out_open(trace_path, sizeof(trace_path));
+    if (trace_fd < 0)
+        return -1;
+    rec_pid = getpid();
+    write_header(trace_fd);
+    rec_thread_init(trace_fd);
+    write_process();
+    rec_modules_snapshot(rec_now_ns());
+    return 0;
+}
+
+static void after_fork_child(void)
+{
+    if (atomic_load(&rec_state) != REC_ON)
+        return;
+    guard++;
+    int parent_fd = trace_fd;
+    rec_stack_after_fork_child();
+    rec_thread_after_fork_child(-1);
+    if (parent_fd >= 0)
+        close(parent_fd);
+    if (trace_start() < 0)
+        atomic_store(&rec_state, REC_OFF);
+    guard--;
+}
+
+static void shutdown_recorder(int status, int have_status)
+{
+    if (getpid() != rec_pid)
+        return; /* a vfork child: the recorder belongs to the parent */
+    int on = REC_ON;
+    if (!atomic_compare_exchange_strong(&rec_state, &on, REC_OFF))
+        return;
+    guard++;
+    rec_thread_flush_all();
+    uint8_t body[32];
+    uint8_t *p = body;
+    p = tr_put_i64(p, have_status ? status : -1);
+    p = tr_put_u64(p, rec_lost());
+    rec_thread_append_meta(TR_REC_END, rec_now_ns(), body, (size_t)(p - body));
+    rec_thread_flush_all();
+    if (!rec_config.quiet) {
+        char events[24];
+        *rec_fmt_u64(events, rec_thread_events()) = '\0';
+        rec_say("trace written to ", trace_path, " (", events, " events)", NULL);
+    }
+    guard--;
+}
+
+__attribute__((constructor)) static void rec_init(void)
+{
+    guard++;
+    resolve();
+    if (getauxval(AT_SECURE)) {
+        /* set-uid/set-gid: never record, never write a file, say nothing. */
+        atomic_store(&rec_state, REC_OFF);
+        guard--;
+        return;
+    }
+    if (rec_config_load() < 0 || rec_modules_init() < 0) {
+        atomic_store(&rec_state, REC_OFF);
+        guard--;
+        return;
+    }
+    rec_stack_init();
+    if (trace_start() < 0) {
+        atomic_store(&rec_state, REC_OFF);
+        guard--;
+        return;
+    }
+    pthread_atfork(NULL, NULL, after_fork_child);
+    int early = REC_EARLY;
+    atomic_compare_exchange_strong(&rec_state, &early, REC_ON);
+    guard--;
+}
+
+__attribute__((destructor)) static void rec_fini(void)
+{
+    shutdown_recorder(0, 0);
+}
+
+EXPORT void _exit(int status)
+{
+    ENSURE_REAL();
+    shutdown_recorder(status, 1);
+    real.exit_(status);
+}
+
+EXPORT void _Exit(int status)
+{
+    ENSURE_REAL();
+    shutdown_recorder(status, 1);
+    real.Exit_(status);
+}
+
+/* dlclose may unmap code our stacks point into: later stacks get a new epoch,
+ * and the map after the call is recorded under it. */
+EXPORT int dlclose(void *handle)
+{
+    ENSURE_REAL();
+    int rc = real.dlclose(handle);
+    if (should_record()) {
+        guard = 1;
+        atomic_fetch_add(&rec_epoch, 1);
+        rec_modules_snapshot(rec_now_ns());
+        guard = 0;
+    }
+    return rc;
+}
+
+/* exec replaces the image without running destructors: finish the trace
+ * first, so the events before it are kept and the trace is complete. The new
+ * image (same pid) starts its own trace. Should exec fail, this process runs
+ * on unrecorded, and says so. */
+static void before_exec(void)
+{
+    if (!guard && atomic_load(&rec_state) == REC_ON && getpid() == rec_pid) {
+        int q = rec_config.quiet;
+        rec_config.quiet = 1;
+        shutdown_recorder(0, 0);
+        rec_config.quiet = q;
+    }
+}
+
+static int exec_failed(int rc)
+{
+    int saved = errno;
+    if (!rec_config.quiet && rec_pid == getpid())
+        rec_say("exec failed; the rest of this process is not recorded", NULL);
+    errno = saved;
+    return rc;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    ENSURE_REAL();
+    before_exec();
+    return exec_failed(real.execve(path, argv, envp));
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+    ENSURE_REAL();
+    before_exec();
+    return exec_failed(real.execve(path, argv, environ));
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    ENSURE_REAL();
+    before_exec();
+    return exec_failed(real.execvpe(file, argv, envp));
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    ENSURE_REAL();
+    before_exec();
+    return exec_failed(real.execvpe(file, argv, environ));
+}

@@ -1,0 +1,101 @@
+/* rec.h — the recorder's internal interface (preload/ only).
+ *
+ * Layering inside libaudit.so:
+ *   hooks.c    the interposed allocator entry points, bootstrap, init/fini
+ *   thread.c   per-thread event buffers, the registry, block writing
+ *   stack.c    stack capture (libunwind, loaded privately) and deduplication
+ *   module.c   module-map snapshots (dl_iterate_phdr)
+ *   out.c      output file, configuration, messages that never allocate
+ *
+ * Every function here may run inside an intercepted malloc: none of them may
+ * call the intercepted allocator or stdio. Memory comes from mmap. */
+#ifndef MEMAUDIT_REC_H
+#define MEMAUDIT_REC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace_format.h"
+
+#define REC_HIDDEN __attribute__((visibility("hidden")))
+#define REC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define REC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Recorder states. Hooks record only in REC_ON; REC_EARLY buffers events
+ * until the constructor has opened the trace. */
+enum rec_state { REC_EARLY = 0, REC_ON = 1, REC_OFF = 2 };
+extern _Atomic int rec_state;
+
+/* ---- configuration and output (out.c) ---- */
+struct rec_config {
+    unsigned max_frames; /* MEMAUDIT_DEPTH, 1..TR_MAX_FRAMES */
+    int quiet;           /* MEMAUDIT_QUIET */
+};
+extern struct rec_config rec_config;
+
+int rec_config_load(void);
+/* Create the trace file for this process (pid in the name); returns fd or -1
+ * after printing why. path receives the name. */
+int rec_out_open(char *path, size_t cap);
+/* One line on stderr: "memaudit: " + the NULL-terminated parts, built on the stack. */
+void rec_say(const char *first, ...) __attribute__((sentinel));
+/* Decimal formatting into a caller buffer; returns the end. */
+char *rec_fmt_u64(char *p, uint64_t v);
+uint64_t rec_now_ns(void);
+/* Read a small /proc file with raw syscalls; returns bytes read or -1. */
+long rec_read_file(const char *path, char *buf, size_t cap);
+/* Anonymous memory straight from the kernel. */
+void *rec_mmap(size_t bytes);
+void rec_munmap(void *p, size_t bytes);
+
+/* ---- per-thread buffers (thread.c) ---- */
+struct rec_thread;
+
+/* Make the buffer of the calling thread ready for a record of up to need bytes;
+ * NULL when recording is off for this thread. Must be paired with
+ * rec_thread_end() when non-NULL. */
+struct rec_thread *rec_thread_begin(size_t need);
+void rec_thread_end(struct rec_thread *t);
+/* Cursor into t's buffer; the caller writes at most the `need` it asked for. */
+uint8_t *rec_thread_cursor(struct rec_thread *t);
+/* Commit bytes written up to p as one record with timestamp ts (0 = untimed);
+ * meta marks the block as holding metadata. */
+void rec_thread_commit(struct rec_thread *t, uint8_t *p, int meta);
+/* Delta-coded pointer and timestamp helpers for the record being written. */
+uint8_t *rec_thread_put_ptr(struct rec_thread *t, uint8_t *p, uint64_t ptr);
+uint8_t *rec_thread_put_dt(struct rec_thread *t, uint8_t *p, uint64_t ts);
+/* Append a metadata record: type, dt (from ts; none when ts is 0), then body[0..len).
+ * Not to be called between rec_thread_begin() and rec_thread_end(). */
+void rec_thread_append_meta(uint8_t type, uint64_t ts, const uint8_t *body, size_t len);
+
+int rec_thread_init(int fd);
+/* Flush every thread's buffer (exit, _exit, fatal paths). */
+void rec_thread_flush_all(void);
+/* After fork, in the child: forget the parent's threads and buffers. */
+void rec_thread_after_fork_child(int fd);
+uint64_t rec_thread_events(void);
+void rec_lost_add(uint64_t n);
+uint64_t rec_lost(void);
+/* Stop recording after a failure; says why once. */
+void rec_fail(const char *why, const char *detail);
+
+/* ---- stacks (stack.c) ---- */
+int rec_stack_init(void);
+/* Capture the caller's stack and return its id (0 if it cannot be had).
+ * Emits a STACK record into the calling thread's buffer when new. */
+uint32_t rec_stack_capture(uint64_t ts);
+void rec_stack_after_fork_child(void);
+/* Bumped after dlclose: stacks are never shared across epochs. */
+extern _Atomic uint32_t rec_epoch;
+
+/* ---- module map (module.c) ---- */
+/* Write a MODULES snapshot of the current epoch, stamped ts, into the calling thread. */
+void rec_modules_snapshot(uint64_t ts);
+/* 1 if addr lies in a module of the last snapshot. */
+int rec_modules_contains(uintptr_t addr);
+int rec_modules_init(void);
+/* The recorder's own text range, for stripping its frames. */
+extern uintptr_t rec_self_lo, rec_self_hi;
+
+#endif

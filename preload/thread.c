@@ -1,0 +1,357 @@
+/* thread.c — per-thread event buffers and the path from them to the trace.
+ *
+ * Each thread owns one buffer (mmap'd, never from the malloc we intercept) and
+ * appends records to it with no lock and no syscall. A full buffer is written
+ * out by its owner as one block with one write(2) under a mutex that is only
+ * taken once per megabyte of events; nothing is dropped.
+ *
+ * Ownership: t->busy is 0 when the buffer is idle, 1 while its owner writes a
+ * record, 2 once shutdown has taken it over. The owner enters with a CAS 0→1
+ * and leaves with a release store of 0; shutdown takes an idle buffer with a
+ * CAS 0→2, after which the owner's CAS fails and it records nothing more. So a
+ * buffer is never written by two threads, even while other threads are still
+ * allocating during exit.
+ *
+ * Buffers of exited threads go to a free list and are reused (with a new
+ * serial) by new threads, so hundreds of short-lived threads cost a few
+ * buffers, not hundreds. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "rec.h"
+
+#define BUF_BYTES (1u << 20)
+
+struct rec_thread {
+    _Atomic int busy;
+    int in_use;              /* owned by a live (or exiting) thread; registry_lock */
+    uint32_t serial;
+    uint32_t seq;
+    uint32_t n_records;
+    uint32_t flags;
+    uint64_t first_ns;
+    uint64_t clock_ns;       /* timestamp of the last timed record */
+    uint64_t prev_ptr;       /* last pointer field, for delta coding */
+    int fresh;               /* no timed record in this block yet */
+    size_t len;
+    struct rec_thread *next; /* registry of every buffer ever made */
+    uint8_t payload[];
+};
+
+static __thread struct rec_thread *tls_self __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rec_thread *registry;
+static uint32_t next_serial = 1;     /* registry_lock */
+static int trace_fd = -1;
+static pthread_key_t exit_key;
+static int exit_key_ok;
+static _Atomic uint64_t lost_events;
+static _Atomic uint64_t recorded_events;
+static _Atomic int failed_once;
+
+void rec_lost_add(uint64_t n)
+{
+    atomic_fetch_add_explicit(&lost_events, n, memory_order_relaxed);
+}
+
+uint64_t rec_lost(void)
+{
+    return atomic_load_explicit(&lost_events, memory_order_relaxed);
+}
+
+uint64_t rec_thread_events(void)
+{
+    return atomic_load_explicit(&recorded_events, memory_order_relaxed);
+}
+
+void rec_fail(const char *why, const char *detail)
+{
+    atomic_store(&rec_state, REC_OFF);
+    if (atomic_exchange(&failed_once, 1) == 0)
+        rec_say(why, detail ? ": " : "", detail ? detail : "",
+                "; recording stopped, the program carries on", NULL);
+}
+
+static void block_reset(struct rec_thread *t)
+{
+    t->len = 0;
+    t->n_records = 0;
+    t->flags = 0;
+    t->prev_ptr = 0;
+    t->first_ns = 0;
+    t->clock_ns = 0;
+    t->fresh = 1;
+}
+
+static int write_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* Write payload as one block of thread t. Caller owns t. */
+static void block_write(struct rec_thread *t, const uint8_t *payload, size_t len,
+                        uint32_t n_records, uint32_t flags, uint64_t first_ns)
+{
+    if (len == 0)
+        return;
+    if (trace_fd < 0) {
+        /* Only before the constructor opened the trace: nowhere to go. */
+        rec_lost_add(n_records);
+        return;
+    }
+    struct tr_block_header h = {
+        .magic = TR_BLOCK_MAGIC,
+        .thread = t->serial,
+        .seq = t->seq++,
+        .payload_bytes = (uint32_t)len,
+        .n_records = n_records,
+        .flags = flags,
+        .first_ns = first_ns,
+    };
+    struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)payload, len}};
+    int saved = errno;
+    pthread_mutex_lock(&write_lock);
+    int rc = write_all(trace_fd, iov, 2);
+    pthread_mutex_unlock(&write_lock);
+    if (rc < 0)
+        rec_fail("cannot write the trace", strerror(-rc));
+    errno = saved;
+}
+
+static void flush_locked(struct rec_thread *t)
+{
+    block_write(t, t->payload, t->len, t->n_records, t->flags, t->first_ns);
+    block_reset(t);
+}
+
+static void thread_exit_flush(void *arg);
+
+static struct rec_thread *thread_new(void)
+{
+    struct rec_thread *t = NULL;
+    pthread_mutex_lock(&registry_lock);
+    for (struct rec_thread *r = registry; r; r = r->next) {
+        if (!r->in_use) {
+            t = r;
+            break;
+        }
+    }
+    if (!t) {
+        t = rec_mmap(sizeof(*t) + BUF_BYTES);
+        if (t) {
+            t->next = registry;
+            registry = t;
+        }
+    }
+    if (t) {
+        t->in_use = 1;
+        t->serial = next_serial++;
+        t->seq = 0;
+        atomic_store_explicit(&t->busy, 0, memory_order_relaxed);
+        block_reset(t);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (!t) {
+        rec_fail("out of memory for a thread buffer", NULL);
+        return NULL;
+    }
+    /* The key's destructor flushes the buffer when the thread exits. */
+    if (exit_key_ok)
+        pthread_setspecific(exit_key, t);
+    return t;
+}
+
+struct rec_thread *rec_thread_begin(size_t need)
+{
+    struct rec_thread *t = tls_self;
+    int is_new = 0;
+    if (REC_UNLIKELY(!t)) {
+        t = thread_new();
+        if (!t)
+            return NULL;
+        tls_self = t;
+        is_new = 1;
+    }
+    int idle = 0;
+    if (!atomic_compare_exchange_strong_explicit(&t->busy, &idle, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return NULL; /* taken over by shutdown */
+    if (REC_UNLIKELY(t->len + need + 16 > BUF_BYTES))
+        flush_locked(t);
+    if (REC_UNLIKELY(is_new)) {
+        uint8_t *p = t->payload + t->len;
+        *p++ = TR_REC_THREAD;
+        p = tr_put_u64(p, 0); /* dt 0: takes the clock of the record that follows */
+        p = tr_put_u64(p, (uint64_t)syscall(SYS_gettid));
+        t->len = (size_t)(p - t->payload);
+        t->n_records++;
+        t->flags |= TR_BLOCK_HAS_META;
+        t->fresh = 2; /* the next timed record sets the block clock and the THREAD's */
+    }
+    return t;
+}
+
+void rec_thread_end(struct rec_thread *t)
+{
+    atomic_store_explicit(&t->busy, 0, memory_order_release);
+}
+
+uint8_t *rec_thread_cursor(struct rec_thread *t)
+{
+    return t->payload + t->len;
+}
+
+uint8_t *rec_thread_put_dt(struct rec_thread *t, uint8_t *p, uint64_t ts)
+{
+    if (t->fresh) {
+        t->first_ns = ts;
+        t->clock_ns = ts;
+        t->fresh = 0;
+    }
+    uint64_t dt = ts >= t->clock_ns ? ts - t->clock_ns : 0;
+    if (ts > t->clock_ns)
+        t->clock_ns = ts;
+    return tr_put_u64(p, dt);
+}
+
+uint8_t *rec_thread_put_ptr(struct rec_thread *t, uint8_t *p, uint64_t ptr)
+{
+    p = tr_put_i64(p, (int64_t)(ptr - t->prev_ptr));
+    t->prev_ptr = ptr;
+    return p;
+}
+
+void rec_thread_commit(struct rec_thread *t, uint8_t *p, int meta)
+{
+    t->len = (size_t)(p - t->payload);
+    t->n_records++;
+    if (meta)
+        t->flags |= TR_BLOCK_HAS_META;
+    else
+        atomic_fetch_add_explicit(&recorded_events, 1, memory_order_relaxed);
+}
+
+void rec_thread_append_meta(uint8_t type, uint64_t ts, const uint8_t *body, size_t len)
+{
+    size_t total = len + 16;
+    if (total + 16 > BUF_BYTES) {
+        rec_lost_add(1);
+        return;
+    }
+    struct rec_thread *t = rec_thread_begin(total);
+    if (!t)
+        return;
+    uint8_t *p = rec_thread_cursor(t);
+    *p++ = type;
+    if (ts)
+        p = rec_thread_put_dt(t, p, ts);
+    memcpy(p, body, len);
+    rec_thread_commit(t, p + len, 1);
+    rec_thread_end(t);
+}
+
+static void thread_exit_flush(void *arg)
+{
+    struct rec_thread *t = arg;
+    if (t != tls_self)
+        return;
+    int idle = 0;
+    if (atomic_compare_exchange_strong(&t->busy, &idle, 1)) {
+        flush_locked(t);
+        pthread_mutex_lock(&registry_lock);
+        t->in_use = 0;
+        pthread_mutex_unlock(&registry_lock);
+        atomic_store_explicit(&t->busy, 0, memory_order_release);
+    }
+    /* Allocations made by later destructors of this thread start a new buffer. */
+    tls_self = NULL;
+}
+
+int rec_thread_init(int fd)
+{
+    trace_fd = fd;
+    if (!exit_key_ok && pthread_key_create(&exit_key, thread_exit_flush) == 0)
+        exit_key_ok = 1;
+    if (exit_key_ok && tls_self)
+        pthread_setspecific(exit_key, tls_self);
+    return 0;
+}
+
+/* Take over t from its owner, waiting a bounded time for a record in progress. */
+static int take_over(struct rec_thread *t)
+{
+    for (unsigned spin = 0; spin < 200000; spin++) {
+        int v = atomic_load(&t->busy);
+        if (v == 2)
+            return 0;
+        if (v == 0 && atomic_compare_exchange_strong(&t->busy, &v, 2))
+            return 1;
+        if (spin % 64 == 63)
+            sched_yield();
+    }
+    return 0;
+}
+
+void rec_thread_flush_all(void)
+{
+    struct rec_thread *self = tls_self;
+    pthread_mutex_lock(&registry_lock);
+    for (struct rec_thread *t = registry; t; t = t->next) {
+        if (!t->in_use || t == self)
+            continue;
+        if (take_over(t))
+            flush_locked(t);
+        else
+            rec_lost_add(t->n_records);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (self) {
+        int idle = 0;
+        if (atomic_compare_exchange_strong(&self->busy, &idle, 1)) {
+            flush_locked(self);
+            atomic_store_explicit(&self->busy, 0, memory_order_release);
+        }
+    }
+}
+
+void rec_thread_after_fork_child(int fd)
+{
+    /* The parent writes its own unflushed events; the child starts clean with
+     * only its own (the forking) thread. Locks may have been held by threads
+     * that do not exist here: re-initialise them. */
+    pthread_mutex_init(&registry_lock, NULL);
+    pthread_mutex_init(&write_lock, NULL);
+    next_serial = 1;
+    for (struct rec_thread *t = registry; t; t = t->next) {
+        t->in_use = 0;
+        atomic_store(&t->busy, 0);
+    }
+    tls_self = NULL;
+    trace_fd = fd;
+    atomic_store(&recorded_events, 0);
+    atomic_store(&lost_events, 0);
+}
