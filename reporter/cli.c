@@ -1,0 +1,480 @@
+/* cli.c — the memaudit command: run, report.
+ *
+ * `memaudit run` sets up the preload for a program and every process it
+ * starts, keeps its exit status and lists the traces it produced;
+ * `memaudit report` replays traces and renders them. Errors are one line,
+ * "memaudit: FILE: reason", and a non-zero exit. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis.h"
+#include "render.h"
+#include "symbolizer.h"
+#include "trace_reader.h"
+
+#define MEMAUDIT_VERSION "0.1.0"
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+    "usage: memaudit COMMAND [OPTIONS] [ARGS]\n"
+    "\n"
+    "A heap-allocation profiler for native Linux programs.\n"
+    "\n"
+    "Commands:\n"
+    "  run [-o DIR] -- PROGRAM [ARGS...]   record PROGRAM and every process it starts\n"
+    "  report [OPTIONS] TRACE|DIR...        replay traces and print a report\n"
+    "  help [COMMAND]                       this text, or a command's own help\n"
+    "\n"
+    "Recording without the command:\n"
+    "  LD_PRELOAD=/path/to/libaudit.so PROGRAM [ARGS...]\n"
+    "  writes ./memaudit.PROGRAM.PID.trace; then: memaudit report THAT.trace\n"
+    "\n"
+    "Environment read by the recorder (libaudit.so):\n"
+    "  MEMAUDIT_OUTPUT=PATTERN  trace file name; %p is replaced by the pid and %e by\n"
+    "                           the program name (default memaudit.%e.%p.trace).\n"
+    "                           An existing file is never overwritten: a numbered\n"
+    "                           sibling (.1, .2, ...) is created instead.\n"
+    "  MEMAUDIT_DEPTH=N         maximum frames per stack, 1-256 (default 64)\n"
+    "  MEMAUDIT_QUIET=1         do not print the 'trace written to' line at exit\n"
+    "\n"
+    "Exit status: 0 on success, 1 on bad input or a failed command, 2 on a usage\n"
+    "error; `run` exits with the program's own status (128+N if killed by signal N).\n";
+
+static const char usage_run[] =
+    "usage: memaudit run [-o DIR] [--depth N] -- PROGRAM [ARGS...]\n"
+    "\n"
+    "Runs PROGRAM with libaudit.so preloaded. Every process it starts (fork, exec,\n"
+    "shell pipelines) is recorded into its own trace in DIR, named\n"
+    "memaudit.PROGRAM.PID.trace. Prints the path of each trace when PROGRAM ends and\n"
+    "exits with PROGRAM's exit status.\n"
+    "\n"
+    "  -o, --output DIR   directory for the traces (default: current directory;\n"
+    "                     created if missing)\n"
+    "  --depth N          maximum frames per stack, 1-256 (default 64)\n"
+    "  -h, --help         this text\n";
+
+static const char usage_report[] =
+    "usage: memaudit report [--format text|json] [-o FILE] [--top N] [--all-frames] TRACE|DIR...\n"
+    "\n"
+    "Replays each trace in global order and prints: totals (allocations, frees,\n"
+    "bytes, peak heap, leaks, temporary allocations, allocator overhead, rate), the\n"
+    "leak sites, the stacks that held the peak, allocation hotspots and temporary\n"
+    "allocation sites, each with its symbolized call stack. A DIR stands for every\n"
+    "*.trace file in it. A truncated trace (the program crashed) is read up to its\n"
+    "last whole block and marked incomplete.\n"
+    "\n"
+    "  --format FMT       text (default) or json\n"
+    "  -o, --output FILE  write the report to FILE instead of standard output\n"
+    "  --top N            sites per ranked list (default 10)\n"
+    "  --frames N         frames per stack in text (default 12)\n"
+    "  --all-frames       keep allocator frames (operator new, ...) in stacks\n"
+    "  -h, --help         this text\n";
+
+static void die_usage(const char *msg, const char *usage)
+{
+    fprintf(stderr, "memaudit: %s\n%s", msg, usage);
+    exit(EXIT_USAGE);
+}
+
+/* ---- report ---- */
+
+struct input_list {
+    char **paths;
+    size_t n, cap;
+};
+
+static int input_add(struct input_list *l, const char *path)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **p = realloc(l->paths, cap * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        l->paths = p;
+        l->cap = cap;
+    }
+    l->paths[l->n] = strdup(path);
+    return l->paths[l->n++] ? 0 : -ENOMEM;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* A directory stands for the *.trace files in it, sorted by name. */
+static int input_expand(struct input_list *l, const char *arg)
+{
+    struct stat st;
+    if (stat(arg, &st) < 0) {
+        fprintf(stderr, "memaudit: %s: %s\n", arg, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return input_add(l, arg);
+    DIR *d = opendir(arg);
+    if (!d) {
+        fprintf(stderr, "memaudit: %s: %s\n", arg, strerror(errno));
+        return -1;
+    }
+    size_t first = l->n;
+    struct dirent *e;
+    char path[PATH_MAX];
+    while ((e = readdir(d))) {
+        if (!ends_with(e->d_name, ".trace") && !strstr(e->d_name, ".trace."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", arg, e->d_name);
+        if (input_add(l, path) < 0)
+            break;
+    }
+    closedir(d);
+    if (l->n == first) {
+        fprintf(stderr, "memaudit: %s: no traces in this directory\n", arg);
+        return -1;
+    }
+    qsort(l->paths + first, l->n - first, sizeof(char *), cmp_str);
+    return 0;
+}
+
+static int report_one(const char *path, const char *format, FILE *out,
+                      const struct render_opts *opts, int first, int last)
+{
+    char err[256] = "";
+    struct trd_trace *t = NULL;
+    struct sym_resolver *sym = NULL;
+    struct analysis a;
+    memset(&a, 0, sizeof(a));
+    int rc = trd_open(path, &t, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "memaudit: %s: %s\n", path, err[0] ? err : strerror(-rc));
+        return -1;
+    }
+    rc = an_run(t, &a);
+    if (rc < 0) {
+        const char *why = trd_error(t);
+        fprintf(stderr, "memaudit: %s: %s\n", path, why && *why ? why : strerror(-rc));
+        goto fail;
+    }
+    sym = sym_new();
+    if (!sym) {
+        fprintf(stderr, "memaudit: %s: out of memory\n", path);
+        goto fail;
+    }
+    for (size_t i = 0; i < trd_snapshot_count(t); i++)
+        sym_add_snapshot(sym, trd_snapshot(t, i));
+    if (!trd_complete(t))
+        fprintf(stderr, "memaudit: %s: trace incomplete (the program did not exit normally); "
+                        "reporting the %llu of %llu bytes that were whole\n",
+                path, (unsigned long long)trd_bytes_read(t),
+                (unsigned long long)trd_file_bytes(t));
+    if (strcmp(format, "json") == 0) {
+        if (first && !last)
+            fputs("[\n", out);
+        rc = render_json(out, &a, sym, opts);
+        if (!(first && last))
+            fputs(last ? "]\n" : ",\n", out);
+    } else {
+        if (!first)
+            fputs("\n", out);
+        fprintf(out, "== %s\n", path);
+        rc = render_text(out, &a, sym, opts);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "memaudit: %s: cannot render the report: %s\n", path, strerror(-rc));
+        goto fail;
+    }
+    sym_free(sym);
+    an_fini(&a);
+    trd_close(t);
+    return 0;
+fail:
+    sym_free(sym);
+    an_fini(&a);
+    trd_close(t);
+    return -1;
+}
+
+static int parse_count(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
+        {"top", required_argument, NULL, 't'},    {"frames", required_argument, NULL, 'n'},
+        {"all-frames", no_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct render_opts opts = {.top = 10, .max_frames = 12, .all_frames = 0};
+    const char *format = "text", *output = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+f:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            format = optarg;
+            if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
+                die_usage("--format must be text or json", usage_report);
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 't':
+            if (parse_count(optarg, 1, 100000, &opts.top) < 0)
+                die_usage("--top needs a number from 1 to 100000", usage_report);
+            break;
+        case 'n':
+            if (parse_count(optarg, 1, 256, &opts.max_frames) < 0)
+                die_usage("--frames needs a number from 1 to 256", usage_report);
+            break;
+        case 'a':
+            opts.all_frames = 1;
+            break;
+        case 'h':
+            fputs(usage_report, stdout);
+            return 0;
+        default:
+            die_usage("bad option", usage_report);
+        }
+    }
+    if (optind >= argc)
+        die_usage("report needs at least one TRACE or DIR", usage_report);
+    struct input_list inputs = {0};
+    int failed = 0;
+    for (int i = optind; i < argc; i++)
+        if (input_expand(&inputs, argv[i]) < 0)
+            failed = 1;
+    FILE *out = stdout;
+    if (!failed && output) {
+        out = fopen(output, "w");
+        if (!out) {
+            fprintf(stderr, "memaudit: %s: %s\n", output, strerror(errno));
+            failed = 1;
+        }
+    }
+    for (size_t i = 0; !failed && i < inputs.n; i++)
+        if (report_one(inputs.paths[i], format, out, &opts, i == 0, i + 1 == inputs.n) < 0)
+            failed = 1;
+    if (out && out != stdout && fclose(out) != 0 && !failed) {
+        fprintf(stderr, "memaudit: %s: %s\n", output, strerror(errno));
+        failed = 1;
+    }
+    for (size_t i = 0; i < inputs.n; i++)
+        free(inputs.paths[i]);
+    free(inputs.paths);
+    return failed ? 1 : 0;
+}
+
+/* ---- run ---- */
+
+/* libaudit.so beside this binary (build tree) or in ../lib/memaudit (install). */
+static int find_preload(char *out, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return -1;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -1;
+    *slash = '\0';
+    const char *candidates[] = {"/libaudit.so", "/../lib/memaudit/libaudit.so"};
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s%s", self, candidates[i]);
+        if (access(path, R_OK) == 0 && realpath(path, out) && strlen(out) < cap)
+            return 0;
+    }
+    return -1;
+}
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+        errno = ENOTDIR;
+    }
+    return -1;
+}
+
+/* Print the traces in dir written since the run started. */
+static void list_traces(const char *dir, const struct timespec *since)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct input_list found = {0};
+    struct dirent *e;
+    char path[PATH_MAX];
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "memaudit.", 9) != 0 || !strstr(e->d_name, ".trace"))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) < 0)
+            continue;
+        if (st.st_mtim.tv_sec < since->tv_sec ||
+            (st.st_mtim.tv_sec == since->tv_sec && st.st_mtim.tv_nsec < since->tv_nsec))
+            continue;
+        input_add(&found, path);
+    }
+    closedir(d);
+    qsort(found.paths, found.n, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < found.n; i++) {
+        fprintf(stderr, "memaudit: trace: %s\n", found.paths[i]);
+        free(found.paths[i]);
+    }
+    if (found.n == 0)
+        fprintf(stderr, "memaudit: no trace was written to %s\n", dir);
+    else
+        fprintf(stderr, "memaudit: report with: memaudit report %s\n",
+                found.n == 1 ? "<trace>" : dir);
+    free(found.paths);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"depth", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = ".";
+    const char *depth = NULL;
+    unsigned depth_v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            dir = optarg;
+            break;
+        case 'd':
+            if (parse_count(optarg, 1, 256, &depth_v) < 0)
+                die_usage("--depth needs a number from 1 to 256", usage_run);
+            depth = optarg;
+            break;
+        case 'h':
+            fputs(usage_run, stdout);
+            return 0;
+        default:
+            die_usage("bad option", usage_run);
+        }
+    }
+    if (optind >= argc)
+        die_usage("run needs a PROGRAM", usage_run);
+    char preload[PATH_MAX];
+    if (find_preload(preload, sizeof(preload)) < 0) {
+        fprintf(stderr, "memaudit: cannot find libaudit.so next to this program or in "
+                        "../lib/memaudit\n");
+        return 1;
+    }
+    if (make_dir(dir) < 0) {
+        fprintf(stderr, "memaudit: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char abs_dir[PATH_MAX];
+    if (!realpath(dir, abs_dir)) {
+        fprintf(stderr, "memaudit: %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    char pattern[PATH_MAX + 64], ld[2 * PATH_MAX + 2];
+    snprintf(pattern, sizeof(pattern), "%s/memaudit.%%e.%%p.trace", abs_dir);
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old)
+        snprintf(ld, sizeof(ld), "%s:%s", preload, old);
+    else
+        snprintf(ld, sizeof(ld), "%s", preload);
+    struct timespec start;
+    clock_gettime(CLOCK_REALTIME, &start);
+    start.tv_sec -= 1; /* file systems with coarse timestamps */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "memaudit: cannot fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        setenv("LD_PRELOAD", ld, 1);
+        setenv("MEMAUDIT_OUTPUT", pattern, 1);
+        setenv("MEMAUDIT_QUIET", "1", 1);
+        if (depth)
+            setenv("MEMAUDIT_DEPTH", depth, 1);
+        execvp(argv[optind], argv + optind);
+        fprintf(stderr, "memaudit: %s: %s\n", argv[optind], strerror(errno));
+        _exit(127);
+    }
+    /* The terminal's ^C goes to the whole group: let the program decide. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "memaudit: waitpid: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    list_traces(abs_dir, &start);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        die_usage("no command given", usage_main);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("memaudit %s (trace format %u)\n", MEMAUDIT_VERSION, TR_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        const char *topic = argc > 2 ? argv[2] : "";
+        fputs(strcmp(topic, "run") == 0      ? usage_run
+              : strcmp(topic, "report") == 0 ? usage_report
+                                             : usage_main,
+              stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
+    fprintf(stderr, "memaudit: unknown command '%s'\n%s", cmd, usage_main);
+    return EXIT_USAGE;
+}
