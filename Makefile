@@ -111,7 +111,7 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memaudit \
-	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/doc/memaudit
+	    $(DESTDIR)$(PREFIX)/share/doc/memaudit
 	install -m 0755 $(BUILD)/memaudit $(DESTDIR)$(PREFIX)/bin/memaudit
 	install -m 0644 $(BUILD)/libaudit.so $(DESTDIR)$(PREFIX)/lib/memaudit/libaudit.so
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/memaudit/

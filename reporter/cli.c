@@ -139,7 +139,8 @@ static int input_expand(struct input_list *l, const char *arg)
     while ((e = readdir(d))) {
         if (!ends_with(e->d_name, ".trace") && !strstr(e->d_name, ".trace."))
             continue;
-        snprintf(path, sizeof(path), "%s/%s", arg, e->d_name);
+        if (snprintf(path, sizeof(path), "%s/%s", arg, e->d_name) >= (int)sizeof(path))
+            continue;
         if (input_add(l, path) < 0)
             break;
     }
@@ -336,7 +337,8 @@ static void list_traces(const char *dir, const struct timespec *since)
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, "memaudit.", 9) != 0 || !strstr(e->d_name, ".trace"))
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+            continue;
         struct stat st;
         if (stat(path, &st) < 0)
             continue;

@@ -26,6 +26,11 @@ static void print_size(FILE *out, uint64_t bytes)
         fprintf(out, " (%" PRIu64 " bytes)", bytes);
 }
 
+static const char *plural(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 static double percent(uint64_t part, uint64_t whole)
 {
     return whole != 0 ? 100.0 * (double)part / (double)whole : 0.0;
@@ -69,11 +74,11 @@ static void print_totals(FILE *out, const struct analysis *a)
     print_size(out, t->bytes_allocated);
     fprintf(out, "\n" LABEL, "peak heap");
     print_size(out, t->peak_heap_bytes);
-    fprintf(out, " in %" PRIu64 " blocks at %s\n", t->peak_blocks,
+    fprintf(out, " in %" PRIu64 " block%s at %s\n", t->peak_blocks, plural(t->peak_blocks),
             rc_format_seconds(buf, t->peak_time_ns));
     fprintf(out, LABEL, "leaked");
     print_size(out, t->leaked_bytes);
-    fprintf(out, " in %" PRIu64 " blocks\n", t->leaked_blocks);
+    fprintf(out, " in %" PRIu64 " block%s\n", t->leaked_blocks, plural(t->leaked_blocks));
     fprintf(out, LABEL "%" PRIu64 " (%.1f%% of allocations)\n", "temporary allocations",
             t->temporary_allocations, percent(t->temporary_allocations, t->allocations));
     fprintf(out, LABEL "%" PRIu64 "\n", "failed allocations", t->failed_allocations);
@@ -131,17 +136,19 @@ static void print_leak_line(FILE *out, const struct an_site *s)
 {
     char buf[RC_SIZE_BUF];
 
-    fprintf(out, "%" PRIu64 " bytes in %" PRIu64 " blocks", s->live_bytes, s->live_blocks);
+    fprintf(out, "%" PRIu64 " bytes in %" PRIu64 " block%s", s->live_bytes, s->live_blocks,
+            plural(s->live_blocks));
     if (s->live_bytes >= 1024)
         fprintf(out, " (%s)", rc_format_bytes(buf, s->live_bytes));
-    fprintf(out, ", %" PRIu64 " allocations in all\n", s->allocations);
+    fprintf(out, ", from %" PRIu64 " allocation%s\n", s->allocations, plural(s->allocations));
 }
 
 static void print_peak_line(FILE *out, const struct an_site *s)
 {
     char buf[RC_SIZE_BUF];
 
-    fprintf(out, "%" PRIu64 " bytes in %" PRIu64 " blocks at peak", s->peak_bytes, s->peak_blocks);
+    fprintf(out, "%" PRIu64 " bytes in %" PRIu64 " block%s at peak", s->peak_bytes, s->peak_blocks,
+            plural(s->peak_blocks));
     if (s->peak_bytes >= 1024)
         fprintf(out, " (%s)", rc_format_bytes(buf, s->peak_bytes));
     fputc('\n', out);
@@ -151,15 +158,15 @@ static void print_hotspot_line(FILE *out, const struct an_site *s)
 {
     char buf[RC_SIZE_BUF];
 
-    fprintf(out, "%" PRIu64 " allocations, %s", s->allocations,
+    fprintf(out, "%" PRIu64 " allocation%s, %s", s->allocations, plural(s->allocations),
             rc_format_bytes(buf, s->bytes_allocated));
     fprintf(out, " (sizes %" PRIu64 "..%" PRIu64 ")\n", s->min_size, s->max_size);
 }
 
 static void print_temporary_line(FILE *out, const struct an_site *s)
 {
-    fprintf(out, "%" PRIu64 " temporary of %" PRIu64 " allocations (%.1f%%)\n", s->temporary,
-            s->allocations, percent(s->temporary, s->allocations));
+    fprintf(out, "%" PRIu64 " temporary of %" PRIu64 " allocation%s (%.1f%%)\n", s->temporary,
+            s->allocations, plural(s->allocations), percent(s->temporary, s->allocations));
 }
 
 struct section {
