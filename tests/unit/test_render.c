@@ -27,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -656,6 +657,54 @@ static void test_text_incomplete(void **state)
     fixture_close(&fx);
 }
 
+/* cJSON allocations fail after a countdown: every failure point must give
+ * -ENOMEM, write nothing and leak nothing (the sanitizer builds check that). */
+static long json_allocs_left = -1;
+
+static void *failing_malloc(size_t n)
+{
+    if (json_allocs_left == 0)
+        return NULL;
+    if (json_allocs_left > 0)
+        json_allocs_left--;
+    return malloc(n);
+}
+
+static void test_json_out_of_memory(void **state)
+{
+    struct render_opts o = {0, 0, 0};
+    cJSON_Hooks hooks = {failing_malloc, free};
+    struct fixture fx;
+    long k;
+    int rc;
+
+    (void)state;
+    fixture_open(&fx, 1);
+    for (k = 0; k < 100000; k++) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *out = open_memstream(&text, &len);
+
+        assert_non_null(out);
+        json_allocs_left = k;
+        cJSON_InitHooks(&hooks);
+        rc = render_json(out, &fx.an, fx.sym, &o);
+        cJSON_InitHooks(NULL);
+        json_allocs_left = -1;
+        assert_int_equal(fclose(out), 0);
+        if (rc == 0) {
+            assert_true(len > 0);
+            free(text);
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        assert_int_equal(len, 0);
+        free(text);
+    }
+    assert_true(k > 0 && k < 100000);
+    fixture_close(&fx);
+}
+
 /* ---- helpers, without a trace ---- */
 
 static struct sym_location loc_named(const char *function, const char *module)
@@ -836,6 +885,7 @@ int main(void)
         cmocka_unit_test(test_json_report),
         cmocka_unit_test(test_json_all_frames_and_top),
         cmocka_unit_test(test_json_incomplete),
+        cmocka_unit_test(test_json_out_of_memory),
         cmocka_unit_test(test_text_report),
         cmocka_unit_test(test_text_incomplete),
     };
