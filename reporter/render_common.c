@@ -333,8 +333,12 @@ char *rc_format_bytes(char buf[RC_SIZE_BUF], uint64_t bytes)
 
 char *rc_format_seconds(char buf[RC_SIZE_BUF], uint64_t ns)
 {
-    snprintf(buf, RC_SIZE_BUF, "%" PRIu64 ".%03" PRIu64 " s", ns / 1000000000u,
-             ns % 1000000000u / 1000000u);
+    /* Short runs are common in tests: keep microseconds below one second. */
+    if (ns < 1000000000u)
+        snprintf(buf, RC_SIZE_BUF, "0.%06" PRIu64 " s", ns / 1000u);
+    else
+        snprintf(buf, RC_SIZE_BUF, "%" PRIu64 ".%03" PRIu64 " s", ns / 1000000000u,
+                 ns % 1000000000u / 1000000u);
     return buf;
 }
 

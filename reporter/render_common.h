@@ -81,7 +81,7 @@ const char *rc_basename(const char *path);
 /* "512 B", "1.5 KiB", "3.0 MiB", ... into buf; returns buf. */
 #define RC_SIZE_BUF 32
 char *rc_format_bytes(char buf[RC_SIZE_BUF], uint64_t bytes);
-/* Nanoseconds as seconds: "1.234 s". */
+/* Nanoseconds as seconds: "1.234 s", or "0.000123 s" below one second. */
 char *rc_format_seconds(char buf[RC_SIZE_BUF], uint64_t ns);
 /* count per second over duration_ns; 0 when the duration is 0. */
 double rc_rate_per_s(uint64_t count, uint64_t duration_ns);

@@ -101,11 +101,16 @@ static void print_totals(FILE *out, const struct analysis *a)
     fprintf(out, LABEL "%" PRIu64 "\n", "threads", t->threads);
 }
 
-static void print_stack(FILE *out, const struct rc_stack *st)
+static void print_stack(FILE *out, uint32_t id, const struct rc_stack *st)
 {
     static const char indent[] = "        ";
     size_t i, j;
 
+    if (id == 0) {
+        /* The recorder takes no stack in a few places (its own bootstrap). */
+        fprintf(out, "%s<no stack recorded>\n", indent);
+        return;
+    }
     if (!st->known) {
         fprintf(out, "%s<unknown stack>\n", indent);
         return;
@@ -210,7 +215,7 @@ static int print_section(FILE *out, const struct analysis *a, struct sym_resolve
         rc = rc_stack_resolve(a, sym, sites[i]->stack, o->all_frames, frames, &st);
         if (rc < 0)
             goto fail;
-        print_stack(out, &st);
+        print_stack(out, sites[i]->stack, &st);
         rc_stack_fini(&st);
     }
     free(sites);

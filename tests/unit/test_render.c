@@ -827,7 +827,10 @@ static void test_format_bytes(void **state)
     assert_string_equal(rc_format_bytes(buf, 3ull << 30), "3.0 GiB");
     assert_string_equal(rc_format_bytes(buf, UINT64_MAX), "16.0 EiB");
     assert_string_equal(rc_format_seconds(buf, 1234567890), "1.234 s");
-    assert_string_equal(rc_format_seconds(buf, 0), "0.000 s");
+    assert_string_equal(rc_format_seconds(buf, 0), "0.000000 s");
+    assert_string_equal(rc_format_seconds(buf, 123456), "0.000123 s");
+    assert_string_equal(rc_format_seconds(buf, 999999999), "0.999999 s");
+    assert_string_equal(rc_format_seconds(buf, 61000000000ull), "61.000 s");
     assert_true(rc_rate_per_s(10, 0) == 0.0);
     assert_true(rc_rate_per_s(10, 2000000000) == 5.0);
 }
