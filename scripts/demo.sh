@@ -20,9 +20,10 @@ for f in "$MEMAUDIT" "$BUILD/libaudit.so" "$PROGRAM"; do
 done
 
 mkdir -p "$OUT"
-rm -f "$OUT"/*.trace "$OUT"/*.profile
+# Numbered siblings (memaudit.X.PID.trace.1) too: the recorder never overwrites.
+rm -f "$OUT"/*.trace "$OUT"/*.trace.*
 
-echo "== memaudit run -o $OUT -- $PROGRAM"
+echo "+ $MEMAUDIT run -o $OUT -- $PROGRAM"
 "$MEMAUDIT" run -o "$OUT" -- "$PROGRAM"
 
 set -- "$OUT"/*.trace
@@ -32,5 +33,5 @@ if [ ! -e "$1" ]; then
 fi
 
 echo
-echo "== memaudit report $*"
+echo "+ $MEMAUDIT report $*"
 "$MEMAUDIT" report "$@"
