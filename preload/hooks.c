@@ -29,8 +29,6 @@
 #define EXPORT __attribute__((visibility("default")))
 #define MAX_EVENT_BYTES 128
 
-_Atomic int rec_state = REC_EARLY;
-
 static __thread int guard __attribute__((tls_model("initial-exec")));
 
 static struct {

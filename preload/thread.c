@@ -43,6 +43,8 @@ struct rec_thread {
     uint8_t payload[];
 };
 
+_Atomic int rec_state = REC_EARLY;
+
 static __thread struct rec_thread *tls_self __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
