@@ -12,14 +12,15 @@
 # Exit status: 0 when everything is there (or was installed), 1 otherwise.
 
 # Each package and what it is for (README.md, "Dependencies", says the same).
-#   gcc make pkg-config  the build itself
+#   gcc libc6-dev make   the build itself (Debian's gcc only recommends libc6-dev,
+#   pkg-config           so a gcc installed without recommends has no <stdio.h>)
 #   libunwind-dev        stack capture in the recorder (libaudit.so)
 #   libdw-dev libelf-dev symbols, source lines and inlined frames (symbolizer)
 #   libcjson-dev         the JSON report
 #   libiberty-dev        demangling C++ and Rust names
 #   libcmocka-dev        unit tests
 #   valgrind             tests cross-check our totals against memcheck
-PACKAGES="gcc make pkg-config libunwind-dev libdw-dev libelf-dev libcjson-dev libiberty-dev libcmocka-dev valgrind"
+PACKAGES="gcc libc6-dev make pkg-config libunwind-dev libdw-dev libelf-dev libcjson-dev libiberty-dev libcmocka-dev valgrind"
 
 # Headers the build includes, one per library, for systems without dpkg.
 HEADERS="libunwind.h elfutils/libdw.h gelf.h cjson/cJSON.h libiberty/demangle.h"
