@@ -90,7 +90,7 @@ record() {
         >"$TMP/$name.out" 2>"$TMP/$name.err"
     st=$?
     if [ "$st" != "$want" ]; then
-        fail "$name" "under the recorder: $(status_words $st), expected $(status_words $want) (stderr: $(first_line "$TMP/$name.err"))"
+        fail "$name" "under the recorder: $(status_words $st), expected $(status_words "$want") (stderr: $(first_line "$TMP/$name.err"))"
         return 1
     fi
     if ! report "$name" "$TMP/$name.trace"; then
@@ -137,6 +137,7 @@ memcheck() {
         why="could not read memcheck's summary in $log: $(grep -v '^==[0-9]*== *$' "$log" | sed -n 5p)"
         return 1
     fi
+    # shellcheck disable=SC2086 # split the five numbers on purpose
     set -- $usage $inuse
     vg_allocs=$1 vg_frees=$2 vg_bytes=$3 vg_inuse_bytes=$4 vg_inuse_blocks=$5
     return 0
@@ -200,7 +201,7 @@ src_line() {
 # ---------------------------------------------------------------- leaks.c
 if record leaks 0 "$PROGS/leaks"; then
     expect leaks leaks \
-        process.complete=true \
+        process.complete=true process.lost_events=0 summary.unmatched_frees=0 \
         summary.allocations=22 summary.frees=10 summary.bytes_allocated=14656 \
         summary.leaked_bytes=13800 summary.leaked_blocks=12 \
         summary.temporary_allocations=10 summary.reallocs=2 summary.failed_allocations=0 \
@@ -235,7 +236,7 @@ fi
 # ---------------------------------------------------------------- realloc_chain.c
 if record realloc_chain 0 "$PROGS/realloc_chain"; then
     expect realloc_chain realloc_chain \
-        process.complete=true \
+        process.complete=true process.lost_events=0 summary.unmatched_frees=0 \
         summary.allocations=13 summary.frees=13 summary.bytes_allocated=131056 \
         summary.reallocs=12 summary.peak_heap_bytes=65536 \
         summary.leaked_bytes=0 summary.leaked_blocks=0 summary.temporary_allocations=13 \
@@ -250,7 +251,7 @@ fi
 # ---------------------------------------------------------------- realloc_zero.c
 if record realloc_zero 0 "$PROGS/realloc_zero"; then
     expect realloc_zero realloc_zero \
-        process.complete=true \
+        process.complete=true process.lost_events=0 summary.unmatched_frees=0 \
         summary.allocations=3 summary.frees=3 summary.bytes_allocated=600 \
         summary.peak_heap_bytes=300 summary.leaked_bytes=0 summary.leaked_blocks=0 \
         summary.failed_allocations=0 summary.temporary_allocations=3
@@ -260,7 +261,7 @@ fi
 # ---------------------------------------------------------------- peak.c
 if record peak 0 "$PROGS/peak"; then
     expect peak peak \
-        process.complete=true \
+        process.complete=true process.lost_events=0 summary.unmatched_frees=0 \
         summary.allocations=3012 summary.frees=3012 summary.bytes_allocated=18331499 \
         summary.peak_heap_bytes=1000000 summary.peak_blocks=10 \
         summary.leaked_bytes=0 summary.leaked_blocks=0 summary.reallocs=1 \
@@ -296,13 +297,14 @@ if record temporaries 0 "$PROGS/temporaries"; then
         summary.bytes_allocated=$((11056 + DTV)) \
         summary.temporary_allocations=143 summary.reallocs=10 \
         summary.leaked_bytes=0 summary.leaked_blocks=0
+    expect temporaries-clean temporaries process.lost_events=0 summary.unmatched_frees=0
     versus_memcheck temporaries-memcheck temporaries "$DTV_EXTRA" "$PROGS/temporaries"
 fi
 
 # ---------------------------------------------------------------- loop.c
 if record loop 0 "$PROGS/loop"; then
     expect loop loop \
-        process.complete=true \
+        process.complete=true process.lost_events=0 summary.unmatched_frees=0 \
         summary.allocations=3000000 summary.frees=3000000 \
         summary.bytes_allocated=779999665 summary.temporary_allocations=3000000 \
         summary.peak_heap_bytes=512 summary.leaked_bytes=0 summary.leaked_blocks=0 \
@@ -329,6 +331,9 @@ if record threads 0 "$PROGS/threads"; then
         summary.leaked_bytes=10000 summary.leaked_blocks=4 summary.failed_allocations=0 \
         '#leaks=1' 'leaks[0].stack[0].function=thread_leak' 'leaks[0].bytes=10000' \
         'leaks[0].blocks=4' 'leaks[0].stack[1].function=worker'
+    # Every free of the program matches an allocation the trace saw (glibc's
+    # DTV frees included), and the recorder dropped nothing.
+    expect threads-clean threads process.lost_events=0 summary.unmatched_frees=0
     versus_memcheck threads-memcheck threads $((4 * DTV_EXTRA)) "$PROGS/threads"
 fi
 
@@ -348,7 +353,7 @@ fi
 # ---------------------------------------------------------------- failed.c
 if record failed 0 "$PROGS/failed"; then
     expect failed failed \
-        process.complete=true \
+        process.complete=true process.lost_events=0 summary.unmatched_frees=0 \
         summary.failed_allocations=5 summary.allocations=1 summary.frees=1 \
         summary.bytes_allocated=64 summary.peak_heap_bytes=64 summary.reallocs=0 \
         summary.leaked_bytes=0 summary.leaked_blocks=0
@@ -378,7 +383,7 @@ run_case() {
     timeout "$LIMIT" "$MEMAUDIT" run -o "$dir" -- "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
     st=$?
     if [ "$st" != "$want" ]; then
-        fail "$name" "memaudit run: $(status_words $st), expected $(status_words $want) (stderr: $(first_line "$TMP/$name.err"))"
+        fail "$name" "memaudit run: $(status_words $st), expected $(status_words "$want") (stderr: $(first_line "$TMP/$name.err"))"
         return 1
     fi
     set -- "$dir"/*.trace
