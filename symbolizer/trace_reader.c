@@ -1,0 +1,1268 @@
+/* trace_reader.c — index a memaudit trace and replay its events in global order.
+ *
+ * Offline stage (symbolizer/, also used by reporter/). Implements
+ * trace_reader.h as docs/trace-format.md specifies.
+ *
+ * trd_open() reads the file once, block by block with pread(2), never the
+ * whole file at once. Every record of every block is decoded: records carry no
+ * length prefix, so skipping one means decoding it anyway, and doing it here
+ * means a damaged file is rejected before any replay starts. The pass counts
+ * the events, finds their first and last timestamps, and keeps only what is
+ * not an event: stack definitions, module maps, process and thread identity,
+ * END — plus one small index entry per block. Metadata is collected from
+ * whichever block holds it; TR_BLOCK_HAS_META is treated as a hint.
+ *
+ * trd_next() merges the per-thread streams with a binary heap keyed by
+ * (time, release before acquire, thread serial). Each thread has one cursor
+ * holding at most one block payload; a REALLOC record is yielded as two
+ * points, the acquisition waiting in its cursor, keyed by its own time.
+ *
+ * Invariants:
+ * - nothing read is trusted: a count is checked against the bytes that are
+ *   really there before anything is allocated for it, and every cap of
+ *   trace_format.h holds, so hostile input costs memory in proportion to the
+ *   file at worst and every loop consumes input;
+ * - memory is O(blocks + threads + stacks + modules), never O(events);
+ * - the merge is deterministic, and per thread it keeps block and record order;
+ * - after a REALLOC the block's running clock stands at its second time
+ *   (dt2 is "the time from then"), which is what the next record's dt counts
+ *   from. */
+#include "trace_reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BLOCK_HEADER_BYTES 32u
+#define FILE_HEADER_BYTES 64u
+/* Stack ids are dense in a real trace (the recorder numbers them 1, 2, 3...),
+ * and the analysis keeps one slot per id, so an id far beyond the number of
+ * definitions is damage. The slack covers definitions lost with a cut tail. */
+#define STACK_ID_CAP (1u << 28)
+#define STACK_ID_SLACK 65536u
+#define BUILD_ID_MAX 64u
+
+/* One block of the file, as pass 1 found it. */
+struct blk {
+    uint64_t offset;      /* file offset of the payload */
+    uint64_t first_ns;    /* the block's clock starts here */
+    uint64_t ev_first_ns; /* first and last event timestamp (if n_events) */
+    uint64_t ev_last_ns;
+    uint32_t thread;
+    uint32_t seq;
+    uint32_t payload_bytes;
+    uint32_t n_events;
+};
+
+struct thr {
+    struct trd_thread pub;
+    size_t first_blk; /* its blocks: blocks[first_blk .. first_blk + n_blk), by seq */
+    size_t n_blk;
+};
+
+/* Merge cursor of one thread: at most one block payload in memory. */
+struct cur {
+    size_t next_blk; /* relative to the thread's first block */
+    uint8_t *buf;
+    size_t cap;
+    struct tr_cursor c;
+    uint64_t payload_off; /* file offset of buf[0], for error messages */
+    uint32_t seq;         /* of the loaded block */
+    uint64_t clock;
+    uint64_t prev_ptr;
+    struct trd_event head; /* the cursor's next event, the merge key */
+    struct trd_event pend; /* realloc acquisition waiting behind head */
+    int has_pend;
+};
+
+struct stkdef { /* a STACK record, before the dense table is built */
+    uint32_t id;
+    struct trd_stack s;
+};
+
+struct snapdef { /* a MODULES record, with its file order for a stable sort */
+    struct mm_snapshot s;
+    size_t order;
+};
+
+struct tiddef {
+    uint32_t serial;
+    uint32_t tid;
+};
+
+struct trd_trace {
+    int fd;
+    struct tr_file_header hdr;
+    uint64_t file_bytes;
+    uint64_t bytes_read;
+    int truncated; /* a block ran past EOF, or a thread's stream stops at a gap */
+
+    struct blk *blocks;
+    size_t n_blocks;
+    struct thr *threads; /* sorted by serial */
+    size_t n_threads;
+
+    struct trd_stack *stacks; /* [n_stacks], frames == NULL when undefined */
+    uint32_t n_stacks;
+    struct mm_snapshot *snaps; /* by time */
+    size_t n_snaps;
+    char *exe;
+    char *cmdline;
+    int end_seen;
+    int exit_status;
+    uint64_t lost_events;
+    uint64_t first_ns;
+    uint64_t last_ns;
+    uint64_t event_records;
+
+    /* replay */
+    struct cur *curs; /* [n_threads] */
+    size_t *heap;     /* cursor indices, a min-heap on the merge key */
+    size_t heap_n;
+    int started;
+    int popped; /* heap[0] was handed out and must advance first */
+    int fail;   /* sticky replay error (negative errno) */
+    char err[256];
+};
+
+/* What pass 1 accumulates besides the block index. */
+struct collect {
+    struct stkdef *stk;
+    size_t n_stk, cap_stk;
+    struct snapdef *snp;
+    size_t n_snp, cap_snp;
+    struct tiddef *tid;
+    size_t n_tid, cap_tid;
+    uint32_t max_ref_stack;
+};
+
+/* One decoded record. Metadata records hand their contents over through the
+ * owned pointers when decoded with keep != 0 (pass 1). */
+struct rec {
+    uint8_t type;
+    uint8_t fn;
+    uint64_t dt, dt2;
+    uint64_t ptr, old_ptr;
+    uint64_t size, slack, align;
+    uint32_t stack;
+    uint32_t tid;
+    int exit_status;
+    uint64_t lost;
+    struct stkdef stk;       /* STACK, keep */
+    struct mm_snapshot snap; /* MODULES, keep */
+    char *exe, *cmdline;     /* PROCESS, keep */
+};
+
+enum { RD_CORRUPT = -1, RD_UNKNOWN = -2 }; /* besides -ENOMEM */
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+    if (err == NULL || len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+/* Read exactly n bytes at off. 0, -ENODATA when the file ends first, or -errno. */
+static int read_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    uint8_t *p = buf;
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            return -ENODATA;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Grow *arr (element size sz) to hold at least need elements. */
+static int grow(void **arr, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / sz)
+            return -ENOMEM;
+        n *= 2;
+    }
+    void *p = realloc(*arr, n * sz);
+    if (p == NULL)
+        return -ENOMEM;
+    *arr = p;
+    *cap = n;
+    return 0;
+}
+
+static int get_u32(struct tr_cursor *c, uint32_t *out)
+{
+    uint64_t v;
+    if (tr_get_u64(c, &v) < 0 || v > UINT32_MAX)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+static size_t left(const struct tr_cursor *c)
+{
+    return (size_t)(c->end - c->p);
+}
+
+/* ---- record decoding ---- */
+
+/* STACK: v id, v epoch, v depth, depth x s frame-delta. */
+static int parse_stack(struct tr_cursor *c, int keep, struct stkdef *out, const char **why)
+{
+    uint64_t id;
+    uint32_t epoch, depth;
+    if (tr_get_u64(c, &id) < 0 || get_u32(c, &epoch) < 0 || get_u32(c, &depth) < 0) {
+        *why = "STACK header";
+        return RD_CORRUPT;
+    }
+    if (id == 0 || id >= STACK_ID_CAP) {
+        *why = "STACK id out of range";
+        return RD_CORRUPT;
+    }
+    if (depth > TR_MAX_FRAMES || depth > left(c)) {
+        *why = "STACK depth over the limit";
+        return RD_CORRUPT;
+    }
+    uint64_t *frames = NULL;
+    if (keep) {
+        /* Never NULL, even for depth 0: frames != NULL marks a defined stack. */
+        frames = malloc((depth ? depth : 1) * sizeof *frames);
+        if (frames == NULL)
+            return -ENOMEM;
+    }
+    uint64_t addr = 0;
+    for (uint32_t i = 0; i < depth; i++) {
+        int64_t d;
+        if (tr_get_i64(c, &d) < 0) {
+            free(frames);
+            *why = "STACK frame";
+            return RD_CORRUPT;
+        }
+        addr += (uint64_t)d;
+        if (frames != NULL)
+            frames[i] = addr;
+    }
+    if (keep) {
+        out->id = (uint32_t)id;
+        out->s.depth = depth;
+        out->s.epoch = epoch;
+        out->s.frames = frames;
+    }
+    return 0;
+}
+
+/* MODULES after dt: v epoch, v count, count x module. */
+static int parse_modules(struct tr_cursor *c, int keep, struct mm_snapshot *out, const char **why)
+{
+    uint64_t epoch;
+    uint32_t count;
+    struct mm_snapshot s = {0};
+    int rc = RD_CORRUPT;
+
+    *why = "MODULES header";
+    if (tr_get_u64(c, &epoch) < 0 || get_u32(c, &count) < 0)
+        goto fail;
+    /* A module takes at least 4 bytes (base, path_len, build_id_len, nseg). */
+    *why = "MODULES count over the limit";
+    if (count > TR_MAX_MODULES || count > left(c) / 4)
+        goto fail;
+    s.epoch = epoch;
+    if (keep) {
+        s.modules = calloc(count ? count : 1, sizeof *s.modules);
+        if (s.modules == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t base;
+        uint32_t path_len, bid_len, nseg;
+        const uint8_t *path, *bid;
+        *why = "MODULES module";
+        if (tr_get_u64(c, &base) < 0 || get_u32(c, &path_len) < 0)
+            goto fail;
+        *why = "MODULES path over the limit";
+        if (path_len > TR_MAX_PATH || tr_get_bytes(c, path_len, &path) < 0)
+            goto fail;
+        *why = "MODULES build id over the limit";
+        if (get_u32(c, &bid_len) < 0 || bid_len > BUILD_ID_MAX ||
+            tr_get_bytes(c, bid_len, &bid) < 0)
+            goto fail;
+        /* A segment takes at least 3 bytes. */
+        *why = "MODULES segment count";
+        if (get_u32(c, &nseg) < 0 || nseg > left(c) / 3)
+            goto fail;
+        struct mm_module *m = keep ? &s.modules[i] : NULL;
+        if (m != NULL) {
+            s.n_modules = i + 1; /* so that a failure below frees this module too */
+            m->base = base;
+            m->path = malloc((size_t)path_len + 1);
+            m->segments = calloc(nseg ? nseg : 1, sizeof *m->segments);
+            if (m->path == NULL || m->segments == NULL) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            if (path_len > 0)
+                memcpy(m->path, path, path_len);
+            m->path[path_len] = '\0';
+            if (bid_len > 0)
+                memcpy(m->build_id, bid, bid_len);
+            m->build_id_len = bid_len;
+            m->n_segments = nseg;
+        }
+        for (uint32_t j = 0; j < nseg; j++) {
+            uint64_t vaddr, memsz;
+            uint32_t flags;
+            *why = "MODULES segment";
+            if (tr_get_u64(c, &vaddr) < 0 || tr_get_u64(c, &memsz) < 0 || get_u32(c, &flags) < 0)
+                goto fail;
+            if (m != NULL) {
+                m->segments[j].vaddr = vaddr;
+                m->segments[j].memsz = memsz;
+                m->segments[j].flags = flags;
+            }
+        }
+    }
+    if (keep)
+        *out = s;
+    return 0;
+fail:
+    mm_snapshot_fini(&s);
+    return rc;
+}
+
+/* PROCESS: v pid, v ppid, v exe_len, exe, v argc, argc x (v len, bytes). */
+static int parse_process(struct tr_cursor *c, int keep, char **exe_out, char **cmd_out,
+                         const char **why)
+{
+    uint64_t pid, ppid;
+    uint32_t exe_len, argc;
+    const uint8_t *exe;
+    char *e = NULL, *cmd = NULL;
+    int rc = RD_CORRUPT;
+
+    *why = "PROCESS header";
+    if (tr_get_u64(c, &pid) < 0 || tr_get_u64(c, &ppid) < 0 || get_u32(c, &exe_len) < 0)
+        goto fail;
+    *why = "PROCESS exe over the limit";
+    if (exe_len > TR_MAX_PATH || tr_get_bytes(c, exe_len, &exe) < 0)
+        goto fail;
+    *why = "PROCESS argc";
+    if (get_u32(c, &argc) < 0 || argc > left(c))
+        goto fail;
+    /* First walk: validate and measure; the second copies. */
+    struct tr_cursor args = *c;
+    size_t total = 0;
+    for (uint32_t i = 0; i < argc; i++) {
+        uint64_t len;
+        const uint8_t *b;
+        *why = "PROCESS argument";
+        if (tr_get_u64(c, &len) < 0 || tr_get_bytes(c, len, &b) < 0)
+            goto fail;
+        total += (size_t)len + 1; /* bounded by the payload, no overflow */
+    }
+    if (!keep)
+        return 0;
+    rc = -ENOMEM;
+    e = malloc((size_t)exe_len + 1);
+    cmd = malloc(total + 1);
+    if (e == NULL || cmd == NULL)
+        goto fail;
+    if (exe_len > 0)
+        memcpy(e, exe, exe_len);
+    e[exe_len] = '\0';
+    size_t at = 0;
+    for (uint32_t i = 0; i < argc; i++) {
+        uint64_t len;
+        const uint8_t *b;
+        if (tr_get_u64(&args, &len) < 0 || tr_get_bytes(&args, len, &b) < 0)
+            break; /* cannot happen: the first walk validated these bytes */
+        if (i > 0)
+            cmd[at++] = ' ';
+        if (len > 0)
+            memcpy(cmd + at, b, (size_t)len);
+        at += (size_t)len;
+    }
+    cmd[at] = '\0';
+    *exe_out = e;
+    *cmd_out = cmd;
+    return 0;
+fail:
+    free(e);
+    free(cmd);
+    return rc;
+}
+
+static int get_fn(struct tr_cursor *c, struct rec *r)
+{
+    if (tr_get_u8(c, &r->fn) < 0 || r->fn == 0 || r->fn >= TR_FN_COUNT_)
+        return -1;
+    return 0;
+}
+
+static int get_ptr(struct tr_cursor *c, uint64_t *prev, uint64_t *out)
+{
+    int64_t d;
+    if (tr_get_i64(c, &d) < 0)
+        return -1;
+    *prev += (uint64_t)d;
+    *out = *prev;
+    return 0;
+}
+
+static int get_stack_id(struct tr_cursor *c, uint32_t *out)
+{
+    if (get_u32(c, out) < 0 || *out >= STACK_ID_CAP)
+        return -1;
+    return 0;
+}
+
+/* Decode one record at c. prev is the block's pointer-delta state. With keep,
+ * metadata contents are allocated into r and owned by the caller. Returns 0,
+ * RD_CORRUPT (with *why), RD_UNKNOWN (r->type says which) or -ENOMEM. */
+static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int keep,
+                      const char **why)
+{
+    memset(r, 0, sizeof *r);
+    *why = "truncated record";
+    if (tr_get_u8(c, &r->type) < 0)
+        return RD_CORRUPT;
+    switch (r->type) {
+    case TR_REC_ALLOC:
+        *why = "ALLOC";
+        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || get_ptr(c, prev, &r->ptr) < 0 ||
+            tr_get_u64(c, &r->size) < 0 || get_stack_id(c, &r->stack) < 0 ||
+            tr_get_u64(c, &r->slack) < 0)
+            return RD_CORRUPT;
+        if (r->fn >= TR_FN_POSIX_MEMALIGN && r->fn <= TR_FN_MEMALIGN &&
+            tr_get_u64(c, &r->align) < 0)
+            return RD_CORRUPT;
+        return 0;
+    case TR_REC_FREE:
+        *why = "FREE";
+        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || get_ptr(c, prev, &r->ptr) < 0)
+            return RD_CORRUPT;
+        return 0;
+    case TR_REC_REALLOC:
+        *why = "REALLOC";
+        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || tr_get_u64(c, &r->dt2) < 0 ||
+            get_ptr(c, prev, &r->old_ptr) < 0 || get_ptr(c, prev, &r->ptr) < 0 ||
+            tr_get_u64(c, &r->size) < 0 || get_stack_id(c, &r->stack) < 0 ||
+            tr_get_u64(c, &r->slack) < 0)
+            return RD_CORRUPT;
+        return 0;
+    case TR_REC_FAIL:
+        *why = "FAIL";
+        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || tr_get_u64(c, &r->size) < 0 ||
+            get_stack_id(c, &r->stack) < 0)
+            return RD_CORRUPT;
+        return 0;
+    case TR_REC_STACK:
+        return parse_stack(c, keep, &r->stk, why);
+    case TR_REC_MODULES:
+        *why = "MODULES";
+        if (tr_get_u64(c, &r->dt) < 0)
+            return RD_CORRUPT;
+        return parse_modules(c, keep, &r->snap, why);
+    case TR_REC_PROCESS:
+        return parse_process(c, keep, &r->exe, &r->cmdline, why);
+    case TR_REC_THREAD:
+        *why = "THREAD";
+        if (tr_get_u64(c, &r->dt) < 0 || get_u32(c, &r->tid) < 0)
+            return RD_CORRUPT;
+        return 0;
+    case TR_REC_END: {
+        int64_t st;
+        *why = "END";
+        if (tr_get_u64(c, &r->dt) < 0 || tr_get_i64(c, &st) < 0 || st < INT32_MIN ||
+            st > INT32_MAX || tr_get_u64(c, &r->lost) < 0)
+            return RD_CORRUPT;
+        r->exit_status = (int)st;
+        return 0;
+    }
+    default:
+        return RD_UNKNOWN;
+    }
+}
+
+static int is_event(uint8_t type)
+{
+    return type >= TR_REC_ALLOC && type <= TR_REC_FAIL;
+}
+
+static void fmt_decode_err(char *err, size_t len, int rc, const struct rec *r, const char *why,
+                           uint32_t seq, uint32_t thread, uint64_t off)
+{
+    if (rc == RD_UNKNOWN)
+        set_err(err, len,
+                "unknown record type %u in block %" PRIu32 " of thread %" PRIu32
+                " at offset %" PRIu64,
+                r->type, seq, thread, off);
+    else
+        set_err(err, len,
+                "corrupt record in block %" PRIu32 " of thread %" PRIu32 " at offset %" PRIu64
+                " (%s)",
+                seq, thread, off, why);
+}
+
+/* ---- pass 1 ---- */
+
+/* Take the metadata r owns into col / t. */
+static int collect_meta(struct trd_trace *t, struct collect *col, struct rec *r, uint32_t thread,
+                        uint64_t clock)
+{
+    switch (r->type) {
+    case TR_REC_STACK:
+        if (grow((void **)&col->stk, &col->cap_stk, col->n_stk + 1, sizeof *col->stk) < 0) {
+            free(r->stk.s.frames);
+            return -ENOMEM;
+        }
+        col->stk[col->n_stk++] = r->stk;
+        return 0;
+    case TR_REC_MODULES:
+        if (grow((void **)&col->snp, &col->cap_snp, col->n_snp + 1, sizeof *col->snp) < 0) {
+            mm_snapshot_fini(&r->snap);
+            return -ENOMEM;
+        }
+        r->snap.time_ns = clock;
+        col->snp[col->n_snp].s = r->snap;
+        col->snp[col->n_snp].order = col->n_snp;
+        col->n_snp++;
+        return 0;
+    case TR_REC_PROCESS:
+        /* A second PROCESS record (there should be one) replaces the first. */
+        free(t->exe);
+        free(t->cmdline);
+        t->exe = r->exe;
+        t->cmdline = r->cmdline;
+        return 0;
+    case TR_REC_THREAD:
+        if (grow((void **)&col->tid, &col->cap_tid, col->n_tid + 1, sizeof *col->tid) < 0)
+            return -ENOMEM;
+        col->tid[col->n_tid].serial = thread;
+        col->tid[col->n_tid].tid = r->tid;
+        col->n_tid++;
+        return 0;
+    case TR_REC_END:
+        t->end_seen = 1;
+        t->exit_status = r->exit_status;
+        t->lost_events = r->lost;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Decode every record of one block payload, fill the index entry b, collect
+ * metadata. n_records is the header's count, which must match. */
+static int scan_block(struct trd_trace *t, struct collect *col, const uint8_t *buf, struct blk *b,
+                      uint32_t n_records, char *err, size_t errlen)
+{
+    struct tr_cursor c = {buf, buf + b->payload_bytes};
+    uint64_t clock = b->first_ns, prev = 0;
+    uint32_t n = 0;
+    struct rec r;
+
+    while (c.p < c.end) {
+        uint64_t at = b->offset + (uint64_t)(c.p - buf);
+        const char *why;
+        int rc = rec_decode(&c, &prev, &r, 1, &why);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0) {
+            fmt_decode_err(err, errlen, rc, &r, why, b->seq, b->thread, at);
+            return -EINVAL;
+        }
+        n++;
+        clock += r.dt;
+        if (is_event(r.type)) {
+            if (b->n_events == 0)
+                b->ev_first_ns = clock;
+            clock += r.dt2;
+            b->n_events++;
+            b->ev_last_ns = clock;
+            if (r.stack > col->max_ref_stack)
+                col->max_ref_stack = r.stack;
+        } else {
+            rc = collect_meta(t, col, &r, b->thread, clock);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    if (n != n_records) {
+        set_err(err, errlen,
+                "corrupt block %" PRIu32 " of thread %" PRIu32 " at offset %" PRIu64
+                ": header says %" PRIu32 " records, payload holds %" PRIu32,
+                b->seq, b->thread, b->offset - BLOCK_HEADER_BYTES, n_records, n);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int blk_cmp(const void *a, const void *b)
+{
+    const struct blk *x = a, *y = b;
+    if (x->thread != y->thread)
+        return x->thread < y->thread ? -1 : 1;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    return 0;
+}
+
+static int snap_cmp(const void *a, const void *b)
+{
+    const struct snapdef *x = a, *y = b;
+    if (x->s.time_ns != y->s.time_ns)
+        return x->s.time_ns < y->s.time_ns ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int thr_cmp(const void *a, const void *b)
+{
+    const struct thr *x = a, *y = b;
+    return x->pub.serial < y->pub.serial ? -1 : x->pub.serial > y->pub.serial;
+}
+
+/* Group the sorted blocks by thread and check each thread's seq run. A gap is
+ * corruption in a whole file; in a cut one the thread's stream ends there
+ * (its later blocks were flushed before the missing one, which was lost). */
+static int build_threads(struct trd_trace *t, char *err, size_t errlen)
+{
+    if (t->n_blocks > 1)
+        qsort(t->blocks, t->n_blocks, sizeof *t->blocks, blk_cmp);
+    size_t n_thr = 0;
+    for (size_t i = 0; i < t->n_blocks; i++)
+        if (i == 0 || t->blocks[i].thread != t->blocks[i - 1].thread)
+            n_thr++;
+    t->threads = calloc(n_thr ? n_thr : 1, sizeof *t->threads);
+    t->curs = calloc(n_thr ? n_thr : 1, sizeof *t->curs);
+    t->heap = calloc(n_thr ? n_thr : 1, sizeof *t->heap);
+    if (t->threads == NULL || t->curs == NULL || t->heap == NULL)
+        return -ENOMEM;
+
+    int have_events = 0;
+    size_t i = 0;
+    while (i < t->n_blocks) {
+        size_t start = i;
+        uint32_t serial = t->blocks[i].thread;
+        size_t kept = SIZE_MAX;
+        for (; i < t->n_blocks && t->blocks[i].thread == serial; i++) {
+            const struct blk *b = &t->blocks[i];
+            if (i > start && b->seq == t->blocks[i - 1].seq) {
+                set_err(err, errlen,
+                        "corrupt trace: thread %" PRIu32 " has two blocks numbered %" PRIu32,
+                        serial, b->seq);
+                return -EINVAL;
+            }
+            if (kept == SIZE_MAX && b->seq != i - start) {
+                if (!t->truncated) {
+                    set_err(err, errlen,
+                            "corrupt trace: block %zu of thread %" PRIu32 " is missing", i - start,
+                            serial);
+                    return -EINVAL;
+                }
+                kept = i - start;
+            }
+        }
+        if (kept == SIZE_MAX)
+            kept = i - start;
+        if (kept == 0)
+            continue;
+        struct thr *th = &t->threads[t->n_threads++];
+        th->pub.serial = serial;
+        th->first_blk = start;
+        th->n_blk = kept;
+        for (size_t j = start; j < start + kept; j++) {
+            const struct blk *b = &t->blocks[j];
+            if (b->n_events == 0)
+                continue;
+            if (!have_events || b->ev_first_ns < t->first_ns)
+                t->first_ns = b->ev_first_ns;
+            if (!have_events || b->ev_last_ns > t->last_ns)
+                t->last_ns = b->ev_last_ns;
+            have_events = 1;
+            th->pub.events += b->n_events;
+        }
+        t->event_records += th->pub.events;
+    }
+    return 0;
+}
+
+/* Turn the collected definitions into the dense stack table. */
+static int build_stacks(struct trd_trace *t, struct collect *col, char *err, size_t errlen)
+{
+    uint32_t max_id = col->max_ref_stack;
+    for (size_t i = 0; i < col->n_stk; i++)
+        if (col->stk[i].id > max_id)
+            max_id = col->stk[i].id;
+    if ((uint64_t)max_id > 2 * (uint64_t)col->n_stk + STACK_ID_SLACK) {
+        set_err(err, errlen,
+                "corrupt trace: stack id %" PRIu32 " out of range (%zu stacks defined)", max_id,
+                col->n_stk);
+        return -EINVAL;
+    }
+    t->n_stacks = max_id + 1;
+    t->stacks = calloc(t->n_stacks, sizeof *t->stacks);
+    if (t->stacks == NULL)
+        return -ENOMEM;
+    /* In file order, so that of two definitions of one id the first wins. */
+    for (size_t i = 0; i < col->n_stk; i++) {
+        struct trd_stack *s = &t->stacks[col->stk[i].id];
+        if (s->frames == NULL)
+            *s = col->stk[i].s;
+        else
+            free(col->stk[i].s.frames);
+        col->stk[i].s.frames = NULL;
+    }
+    return 0;
+}
+
+static void collect_fini(struct collect *col)
+{
+    for (size_t i = 0; i < col->n_stk; i++)
+        free(col->stk[i].s.frames);
+    for (size_t i = 0; i < col->n_snp; i++)
+        mm_snapshot_fini(&col->snp[i].s);
+    free(col->stk);
+    free(col->snp);
+    free(col->tid);
+}
+
+static int read_header(struct trd_trace *t, char *err, size_t errlen)
+{
+    uint8_t h[FILE_HEADER_BYTES];
+    if (t->file_bytes < FILE_HEADER_BYTES) {
+        set_err(err, errlen, "not a memaudit trace: %" PRIu64 " bytes, shorter than a header",
+                t->file_bytes);
+        return -EINVAL;
+    }
+    int rc = read_full(t->fd, h, sizeof h, 0);
+    if (rc < 0) {
+        set_err(err, errlen, "cannot read the header: %s", strerror(rc == -ENODATA ? EIO : -rc));
+        return rc == -ENODATA ? -EIO : rc;
+    }
+    memcpy(t->hdr.magic, h, 8);
+    t->hdr.version = le32(h + 8);
+    t->hdr.header_bytes = le32(h + 12);
+    t->hdr.pid = le32(h + 16);
+    t->hdr.ppid = le32(h + 20);
+    t->hdr.start_mono_ns = le64(h + 24);
+    t->hdr.start_real_ns = le64(h + 32);
+    t->hdr.flags = le32(h + 40);
+    t->hdr.max_frames = le32(h + 44);
+    t->hdr.reserved[0] = le64(h + 48);
+    t->hdr.reserved[1] = le64(h + 56);
+    if (memcmp(t->hdr.magic, TR_MAGIC, 8) != 0) {
+        set_err(err, errlen, "not a memaudit trace (bad magic)");
+        return -EINVAL;
+    }
+    if (t->hdr.version != TR_VERSION) {
+        set_err(err, errlen, "unsupported trace version %" PRIu32 " (this reader knows %u)",
+                t->hdr.version, TR_VERSION);
+        return -EINVAL;
+    }
+    if (t->hdr.header_bytes < FILE_HEADER_BYTES || t->hdr.header_bytes > t->file_bytes) {
+        set_err(err, errlen, "corrupt trace header: header_bytes %" PRIu32, t->hdr.header_bytes);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Pass 1: index every whole block, decode it, collect metadata. */
+static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t errlen)
+{
+    uint8_t *buf = NULL;
+    size_t buf_cap = 0, blk_cap = 0;
+    uint64_t off = t->hdr.header_bytes;
+    int rc = 0;
+
+    while (off < t->file_bytes) {
+        uint8_t h[BLOCK_HEADER_BYTES];
+        if (t->file_bytes - off < BLOCK_HEADER_BYTES) {
+            t->truncated = 1;
+            break;
+        }
+        rc = read_full(t->fd, h, sizeof h, off);
+        if (rc == -ENODATA) { /* the file shrank under us: same as cut */
+            rc = 0;
+            t->truncated = 1;
+            break;
+        }
+        if (rc < 0) {
+            set_err(err, errlen, "read error at offset %" PRIu64 ": %s", off, strerror(-rc));
+            goto fail;
+        }
+        struct blk b = {0};
+        uint32_t magic = le32(h);
+        b.thread = le32(h + 4);
+        b.seq = le32(h + 8);
+        b.payload_bytes = le32(h + 12);
+        uint32_t n_records = le32(h + 16);
+        b.first_ns = le64(h + 24);
+        b.offset = off + BLOCK_HEADER_BYTES;
+        rc = -EINVAL;
+        if (magic != TR_BLOCK_MAGIC) {
+            set_err(err, errlen, "corrupt trace: bad block magic at offset %" PRIu64, off);
+            goto fail;
+        }
+        if (b.payload_bytes > TR_MAX_BLOCK_BYTES) {
+            set_err(err, errlen,
+                    "corrupt trace: block at offset %" PRIu64 " claims %" PRIu32
+                    " bytes (limit %u)",
+                    off, b.payload_bytes, TR_MAX_BLOCK_BYTES);
+            goto fail;
+        }
+        if (t->file_bytes - b.offset < b.payload_bytes) {
+            rc = 0;
+            t->truncated = 1;
+            break;
+        }
+        rc = grow((void **)&buf, &buf_cap, b.payload_bytes, 1);
+        if (rc < 0)
+            goto fail;
+        rc = read_full(t->fd, buf, b.payload_bytes, b.offset);
+        if (rc == -ENODATA) {
+            rc = 0;
+            t->truncated = 1;
+            break;
+        }
+        if (rc < 0) {
+            set_err(err, errlen, "read error at offset %" PRIu64 ": %s", b.offset, strerror(-rc));
+            goto fail;
+        }
+        rc = scan_block(t, col, buf, &b, n_records, err, errlen);
+        if (rc < 0)
+            goto fail;
+        rc = grow((void **)&t->blocks, &blk_cap, t->n_blocks + 1, sizeof *t->blocks);
+        if (rc < 0)
+            goto fail;
+        t->blocks[t->n_blocks++] = b;
+        off = b.offset + b.payload_bytes;
+    }
+    t->bytes_read = off;
+    free(buf);
+    return 0;
+fail:
+    free(buf);
+    return rc;
+}
+
+int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
+{
+    struct collect col = {0};
+    struct trd_trace *t = calloc(1, sizeof *t);
+    int rc = -ENOMEM;
+
+    *out = NULL;
+    if (t == NULL) {
+        set_err(err, errlen, "out of memory");
+        return rc;
+    }
+    t->exit_status = -1;
+    t->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (t->fd < 0) {
+        rc = -errno;
+        set_err(err, errlen, "cannot open: %s", strerror(errno));
+        goto fail;
+    }
+    struct stat st;
+    if (fstat(t->fd, &st) < 0) {
+        rc = -errno;
+        set_err(err, errlen, "cannot stat: %s", strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = -EINVAL;
+        set_err(err, errlen, "not a regular file");
+        goto fail;
+    }
+    t->file_bytes = (uint64_t)st.st_size;
+
+    rc = read_header(t, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = scan_file(t, &col, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = build_threads(t, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = build_stacks(t, &col, err, errlen);
+    if (rc < 0)
+        goto fail;
+
+    /* Module maps in time order; equal times keep file order. */
+    if (col.n_snp > 1)
+        qsort(col.snp, col.n_snp, sizeof *col.snp, snap_cmp);
+    t->snaps = calloc(col.n_snp ? col.n_snp : 1, sizeof *t->snaps);
+    if (t->snaps == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < col.n_snp; i++)
+        t->snaps[i] = col.snp[i].s;
+    t->n_snaps = col.n_snp;
+    col.n_snp = 0; /* now owned by t */
+
+    /* Kernel tids: the last THREAD record of each thread wins. */
+    for (size_t i = 0; i < col.n_tid; i++) {
+        struct thr key = {.pub.serial = col.tid[i].serial};
+        struct thr *th = bsearch(&key, t->threads, t->n_threads, sizeof *t->threads, thr_cmp);
+        if (th != NULL)
+            th->pub.tid = col.tid[i].tid;
+    }
+    collect_fini(&col);
+    *out = t;
+    return 0;
+fail:
+    if (rc == -ENOMEM)
+        set_err(err, errlen, "out of memory");
+    collect_fini(&col);
+    trd_close(t);
+    return rc;
+}
+
+void trd_close(struct trd_trace *t)
+{
+    if (t == NULL)
+        return;
+    if (t->fd >= 0)
+        close(t->fd);
+    for (uint32_t i = 0; i < t->n_stacks; i++)
+        free(t->stacks[i].frames);
+    free(t->stacks);
+    for (size_t i = 0; i < t->n_snaps; i++)
+        mm_snapshot_fini(&t->snaps[i]);
+    free(t->snaps);
+    if (t->curs != NULL)
+        for (size_t i = 0; i < t->n_threads; i++)
+            free(t->curs[i].buf);
+    free(t->curs);
+    free(t->heap);
+    free(t->threads);
+    free(t->blocks);
+    free(t->exe);
+    free(t->cmdline);
+    free(t);
+}
+
+/* ---- replay ---- */
+
+static int replay_fail(struct trd_trace *t, int rc)
+{
+    if (rc == -ENOMEM)
+        set_err(t->err, sizeof t->err, "out of memory");
+    t->fail = rc;
+    return rc;
+}
+
+/* Load the thread's next block into its cursor. 1 = loaded, 0 = no more. */
+static int cur_load(struct trd_trace *t, size_t k)
+{
+    struct cur *c = &t->curs[k];
+    const struct thr *th = &t->threads[k];
+    if (c->next_blk >= th->n_blk) {
+        free(c->buf); /* done with this thread: give its buffer back early */
+        c->buf = NULL;
+        c->cap = 0;
+        return 0;
+    }
+    const struct blk *b = &t->blocks[th->first_blk + c->next_blk];
+    int rc = grow((void **)&c->buf, &c->cap, b->payload_bytes ? b->payload_bytes : 1, 1);
+    if (rc < 0)
+        return rc;
+    rc = read_full(t->fd, c->buf, b->payload_bytes, b->offset);
+    if (rc < 0) {
+        if (rc == -ENODATA)
+            rc = -EIO;
+        set_err(t->err, sizeof t->err, "read error at offset %" PRIu64 ": %s", b->offset,
+                rc == -EIO ? "the file shrank while being read" : strerror(-rc));
+        return rc;
+    }
+    c->next_blk++;
+    c->c.p = c->buf;
+    c->c.end = c->buf + b->payload_bytes;
+    c->payload_off = b->offset;
+    c->seq = b->seq;
+    c->clock = b->first_ns;
+    c->prev_ptr = 0;
+    return 1;
+}
+
+/* Make the cursor's head its next event. 1 = head set, 0 = thread done, <0 error. */
+static int cur_advance(struct trd_trace *t, size_t k)
+{
+    struct cur *c = &t->curs[k];
+    if (c->has_pend) {
+        c->head = c->pend;
+        c->has_pend = 0;
+        return 1;
+    }
+    for (;;) {
+        while (c->buf == NULL || c->c.p >= c->c.end) {
+            int rc = cur_load(t, k);
+            if (rc <= 0)
+                return rc;
+        }
+        uint64_t at = c->payload_off + (uint64_t)(c->c.p - c->buf);
+        const char *why;
+        struct rec r;
+        int rc = rec_decode(&c->c, &c->prev_ptr, &r, 0, &why);
+        if (rc == -ENOMEM)
+            return rc;
+        if (rc < 0) {
+            fmt_decode_err(t->err, sizeof t->err, rc, &r, why, c->seq, t->threads[k].pub.serial,
+                           at);
+            return -EINVAL;
+        }
+        c->clock += r.dt;
+        if (!is_event(r.type))
+            continue;
+        struct trd_event *e = &c->head;
+        memset(e, 0, sizeof *e);
+        e->type = r.type;
+        e->fn = r.fn;
+        e->thread = t->threads[k].pub.serial;
+        e->time_ns = c->clock;
+        e->ptr = r.ptr;
+        e->old_ptr = r.old_ptr;
+        e->size = r.size;
+        e->slack = r.slack;
+        e->align = r.align;
+        e->stack = r.stack;
+        if (r.type == TR_REC_REALLOC) {
+            e->part = TRD_REALLOC_RELEASE;
+            c->clock += r.dt2;
+            c->pend = *e;
+            c->pend.part = TRD_REALLOC_ACQUIRE;
+            c->pend.time_ns = c->clock;
+            c->has_pend = 1;
+        }
+        return 1;
+    }
+}
+
+/* Releases sort before acquisitions at equal times (docs/trace-format.md,
+ * "Global order"); then thread serial, for a deterministic merge. */
+static int ev_rank(const struct trd_event *e)
+{
+    return e->type == TR_REC_FREE || e->part == TRD_REALLOC_RELEASE ? 0 : 1;
+}
+
+static int key_less(const struct trd_trace *t, size_t a, size_t b)
+{
+    const struct trd_event *x = &t->curs[a].head, *y = &t->curs[b].head;
+    if (x->time_ns != y->time_ns)
+        return x->time_ns < y->time_ns;
+    int rx = ev_rank(x), ry = ev_rank(y);
+    if (rx != ry)
+        return rx < ry;
+    return x->thread < y->thread;
+}
+
+static void heap_down(struct trd_trace *t, size_t i)
+{
+    size_t n = t->heap_n;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && key_less(t, t->heap[l], t->heap[m]))
+            m = l;
+        if (r < n && key_less(t, t->heap[r], t->heap[m]))
+            m = r;
+        if (m == i)
+            return;
+        size_t tmp = t->heap[i];
+        t->heap[i] = t->heap[m];
+        t->heap[m] = tmp;
+        i = m;
+    }
+}
+
+static void heap_up(struct trd_trace *t, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!key_less(t, t->heap[i], t->heap[p]))
+            return;
+        size_t tmp = t->heap[i];
+        t->heap[i] = t->heap[p];
+        t->heap[p] = tmp;
+        i = p;
+    }
+}
+
+int trd_next(struct trd_trace *t, struct trd_event *ev)
+{
+    if (t->fail)
+        return t->fail;
+    if (!t->started) {
+        t->started = 1;
+        for (size_t k = 0; k < t->n_threads; k++) {
+            int rc = cur_advance(t, k);
+            if (rc < 0)
+                return replay_fail(t, rc);
+            if (rc > 0) {
+                t->heap[t->heap_n++] = k;
+                heap_up(t, t->heap_n - 1);
+            }
+        }
+    } else if (t->popped) {
+        /* Advance the cursor whose event the caller got last time; done here
+         * so that an error is reported by the call that cannot yield. */
+        t->popped = 0;
+        int rc = cur_advance(t, t->heap[0]);
+        if (rc < 0)
+            return replay_fail(t, rc);
+        if (rc == 0)
+            t->heap[0] = t->heap[--t->heap_n];
+        heap_down(t, 0);
+    }
+    if (t->heap_n == 0)
+        return 0;
+    *ev = t->curs[t->heap[0]].head;
+    t->popped = 1;
+    return 1;
+}
+
+int trd_rewind(struct trd_trace *t)
+{
+    for (size_t k = 0; k < t->n_threads; k++) {
+        struct cur *c = &t->curs[k];
+        c->next_blk = 0;
+        c->c.p = c->c.end = c->buf; /* keep the buffer for reuse */
+        c->has_pend = 0;
+    }
+    t->heap_n = 0;
+    t->started = 0;
+    t->popped = 0;
+    t->fail = 0;
+    t->err[0] = '\0';
+    return 0;
+}
+
+/* ---- accessors ---- */
+
+const struct tr_file_header *trd_header(const struct trd_trace *t)
+{
+    return &t->hdr;
+}
+
+const char *trd_error(const struct trd_trace *t)
+{
+    return t->err;
+}
+
+uint32_t trd_stack_count(const struct trd_trace *t)
+{
+    return t->n_stacks;
+}
+
+const struct trd_stack *trd_stack(const struct trd_trace *t, uint32_t id)
+{
+    if (id >= t->n_stacks || t->stacks[id].frames == NULL)
+        return NULL;
+    return &t->stacks[id];
+}
+
+size_t trd_snapshot_count(const struct trd_trace *t)
+{
+    return t->n_snaps;
+}
+
+const struct mm_snapshot *trd_snapshot(const struct trd_trace *t, size_t i)
+{
+    return i < t->n_snaps ? &t->snaps[i] : NULL;
+}
+
+size_t trd_thread_count(const struct trd_trace *t)
+{
+    return t->n_threads;
+}
+
+const struct trd_thread *trd_thread(const struct trd_trace *t, size_t i)
+{
+    return i < t->n_threads ? &t->threads[i].pub : NULL;
+}
+
+const char *trd_exe(const struct trd_trace *t)
+{
+    return t->exe ? t->exe : "";
+}
+
+const char *trd_cmdline(const struct trd_trace *t)
+{
+    return t->cmdline ? t->cmdline : "";
+}
+
+int trd_complete(const struct trd_trace *t)
+{
+    return t->end_seen && !t->truncated;
+}
+
+int trd_exit_status(const struct trd_trace *t)
+{
+    return t->exit_status;
+}
+
+uint64_t trd_lost_events(const struct trd_trace *t)
+{
+    return t->lost_events;
+}
+
+uint64_t trd_first_ns(const struct trd_trace *t)
+{
+    return t->first_ns;
+}
+
+uint64_t trd_last_ns(const struct trd_trace *t)
+{
+    return t->last_ns;
+}
+
+uint64_t trd_file_bytes(const struct trd_trace *t)
+{
+    return t->file_bytes;
+}
+
+uint64_t trd_bytes_read(const struct trd_trace *t)
+{
+    return t->bytes_read;
+}
+
+uint64_t trd_event_records(const struct trd_trace *t)
+{
+    return t->event_records;
+}
