@@ -1,0 +1,529 @@
+/* analysis.c — replay one trace and measure it (totals and per-stack sites).
+ *
+ * Reporter stage. The definitions implemented here are DESIGN.md's
+ * "Definitions" made precise in docs/metrics.md; keep the three in step.
+ *
+ * One pass over trd_next(), O(1) expected work per event (plus a binary
+ * search over the threads when the event's thread differs from the last):
+ * - live blocks sit in an open-addressing hash map keyed by address (linear
+ *   probing, backward-shift deletion, so no tombstones pile up); memory grows
+ *   with live blocks, never with events;
+ * - the per-site picture at the global peak is taken lazily: each site
+ *   remembers the event number of its last change, and the first change after
+ *   the latest peak saves its value first. A site untouched since the peak
+ *   still holds its peak value at the end. So no site is ever copied when a
+ *   new peak is reached;
+ * - a realloc's release takes the old block out of the map at once (another
+ *   thread may get the address back before the realloc returns) but its bytes
+ *   stay counted until the acquisition, so the heap goes from old size to new
+ *   size in one step, as DESIGN.md defines the peak;
+ * - the temporary-allocation rule is per thread: each thread remembers whether
+ *   its last event was an allocation, and which one (by event number, so a
+ *   block that moved to another owner through address reuse never matches). */
+#include "analysis.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A live block. ptr 0 marks an empty slot; a block at address 0 (never seen
+ * from a real allocator, possible in a hostile trace) has its own slot. */
+struct live {
+    uint64_t ptr;
+    uint64_t size;
+    uint64_t slack;
+    uint64_t alloc_no; /* event number of its allocation */
+    uint32_t stack;
+};
+
+struct livemap {
+    struct live *slots; /* [cap], cap a power of two */
+    size_t cap;
+    size_t n;
+    int has_zero;
+    struct live zero;
+};
+
+/* What one thread's recent history means for the rules above. */
+struct thstate {
+    uint32_t serial;
+    int has_last;           /* its last event was an allocation ... */
+    uint64_t last_alloc_no; /* ... this one */
+    int has_pend;           /* a realloc released this block; bytes go at its acquisition */
+    struct live pend;
+};
+
+struct ctx {
+    struct analysis *a;
+    struct livemap lm;
+    struct thstate *th; /* sorted by serial */
+    size_t n_th, cap_th;
+    size_t last_th;   /* cache: events come in runs from one thread */
+    uint64_t now;     /* number of the event being applied, from 1 */
+    uint64_t peak_at; /* event number at which the current peak was set */
+    uint64_t cur_bytes, cur_blocks, cur_slack;
+    uint64_t start_ns;
+};
+
+/* ---- live map ---- */
+
+static size_t lm_home(const struct livemap *m, uint64_t ptr)
+{
+    /* Fibonacci hashing: addresses are aligned, the multiply spreads their
+     * low zero bits into the high bits that the mask keeps. */
+    return (size_t)((ptr * 0x9E3779B97F4A7C15ull) >> 32) & (m->cap - 1);
+}
+
+static struct live *lm_find(struct livemap *m, uint64_t ptr)
+{
+    if (ptr == 0)
+        return m->has_zero ? &m->zero : NULL;
+    if (m->cap == 0)
+        return NULL;
+    for (size_t i = lm_home(m, ptr);; i = (i + 1) & (m->cap - 1)) {
+        if (m->slots[i].ptr == ptr)
+            return &m->slots[i];
+        if (m->slots[i].ptr == 0)
+            return NULL;
+    }
+}
+
+static void lm_put(struct livemap *m, const struct live *e)
+{
+    size_t i = lm_home(m, e->ptr);
+    while (m->slots[i].ptr != 0)
+        i = (i + 1) & (m->cap - 1);
+    m->slots[i] = *e;
+}
+
+static int lm_grow(struct livemap *m)
+{
+    size_t cap = m->cap ? m->cap * 2 : 1024;
+    if (cap > SIZE_MAX / sizeof(struct live))
+        return -ENOMEM;
+    struct live *old = m->slots;
+    size_t old_cap = m->cap;
+    m->slots = calloc(cap, sizeof *m->slots);
+    if (m->slots == NULL) {
+        m->slots = old;
+        return -ENOMEM;
+    }
+    m->cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+        if (old[i].ptr != 0)
+            lm_put(m, &old[i]);
+    free(old);
+    return 0;
+}
+
+/* Insert e, whose address is not in the map. */
+static int lm_insert(struct livemap *m, const struct live *e)
+{
+    if (e->ptr == 0) {
+        m->zero = *e;
+        m->has_zero = 1;
+        return 0;
+    }
+    /* Keep the load at most 1/2: probes stay short even for clustered addresses. */
+    if ((m->n + 1) * 2 > m->cap) {
+        int rc = lm_grow(m);
+        if (rc < 0)
+            return rc;
+    }
+    lm_put(m, e);
+    m->n++;
+    return 0;
+}
+
+/* Remove the block at ptr into *out. 1 = it was there, 0 = unknown address. */
+static int lm_remove(struct livemap *m, uint64_t ptr, struct live *out)
+{
+    if (ptr == 0) {
+        if (!m->has_zero)
+            return 0;
+        *out = m->zero;
+        m->has_zero = 0;
+        return 1;
+    }
+    struct live *e = lm_find(m, ptr);
+    if (e == NULL)
+        return 0;
+    *out = *e;
+    /* Backward shift: pull later entries of the probe run into the hole
+     * unless their home lies cyclically in (hole, j]. */
+    size_t mask = m->cap - 1, i = (size_t)(e - m->slots), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (m->slots[j].ptr == 0)
+            break;
+        size_t h = lm_home(m, m->slots[j].ptr);
+        int stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+        if (!stays) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].ptr = 0;
+    m->n--;
+    return 1;
+}
+
+/* ---- threads ---- */
+
+static int th_get(struct ctx *c, uint32_t serial, struct thstate **out)
+{
+    if (c->n_th > 0 && c->th[c->last_th].serial == serial) {
+        *out = &c->th[c->last_th];
+        return 0;
+    }
+    size_t lo = 0, hi = c->n_th;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->th[mid].serial < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == c->n_th || c->th[lo].serial != serial) {
+        /* A thread's first event: insert in order (rare, O(threads)). */
+        if (c->n_th == c->cap_th) {
+            size_t cap = c->cap_th ? c->cap_th * 2 : 16;
+            struct thstate *p = realloc(c->th, cap * sizeof *p);
+            if (p == NULL)
+                return -ENOMEM;
+            c->th = p;
+            c->cap_th = cap;
+        }
+        memmove(&c->th[lo + 1], &c->th[lo], (c->n_th - lo) * sizeof *c->th);
+        memset(&c->th[lo], 0, sizeof *c->th);
+        c->th[lo].serial = serial;
+        c->n_th++;
+    }
+    c->last_th = lo;
+    *out = &c->th[lo];
+    return 0;
+}
+
+/* ---- sites and accounting ---- */
+
+static int site_get(struct ctx *c, uint32_t id, struct an_site **out)
+{
+    struct analysis *a = c->a;
+    if (id >= a->n_sites) {
+        /* The reader sizes the table to every id it saw; this is a backstop. */
+        uint64_t n = (uint64_t)a->n_sites * 2;
+        if (n <= id)
+            n = (uint64_t)id + 1;
+        if (n > UINT32_MAX || n > SIZE_MAX / sizeof *a->sites)
+            return -ENOMEM;
+        struct an_site *p = realloc(a->sites, (size_t)n * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        memset(p + a->n_sites, 0, (size_t)(n - a->n_sites) * sizeof *p);
+        for (uint64_t i = a->n_sites; i < n; i++)
+            p[i].stack = (uint32_t)i;
+        a->sites = p;
+        a->n_sites = (uint32_t)n;
+    }
+    *out = &a->sites[id];
+    return 0;
+}
+
+/* Before a site's live figures change: if this is its first change since the
+ * latest peak, what it holds now is what it held at the peak. */
+static void site_touch(struct ctx *c, struct an_site *s)
+{
+    if (s->last_touch <= c->peak_at && c->now > c->peak_at) {
+        s->saved_bytes = s->live_bytes;
+        s->saved_blocks = s->live_blocks;
+    }
+    s->last_touch = c->now;
+}
+
+static int live_add(struct ctx *c, const struct live *e)
+{
+    struct an_site *s;
+    int rc = site_get(c, e->stack, &s);
+    if (rc < 0)
+        return rc;
+    site_touch(c, s);
+    s->live_bytes += e->size;
+    s->live_blocks++;
+    if (s->live_bytes > s->max_live_bytes)
+        s->max_live_bytes = s->live_bytes;
+    c->cur_bytes += e->size;
+    c->cur_blocks++;
+    c->cur_slack += e->slack;
+    return 0;
+}
+
+static int live_sub(struct ctx *c, const struct live *e)
+{
+    struct an_site *s;
+    int rc = site_get(c, e->stack, &s);
+    if (rc < 0)
+        return rc;
+    site_touch(c, s);
+    s->live_bytes -= e->size;
+    s->live_blocks--;
+    c->cur_bytes -= e->size;
+    c->cur_blocks--;
+    c->cur_slack -= e->slack;
+    return 0;
+}
+
+static void peak_check(struct ctx *c, uint64_t time_ns)
+{
+    struct an_totals *tot = &c->a->totals;
+    if (c->cur_bytes <= tot->peak_heap_bytes)
+        return; /* "first reached": an equal later height keeps the earlier time */
+    tot->peak_heap_bytes = c->cur_bytes;
+    tot->peak_blocks = c->cur_blocks;
+    tot->peak_slack_bytes = c->cur_slack;
+    tot->peak_time_ns = time_ns > c->start_ns ? time_ns - c->start_ns : 0;
+    c->peak_at = c->now;
+}
+
+/* A new block at ev->ptr: count it, and make it the thread's last allocation. */
+static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev)
+{
+    struct an_totals *tot = &c->a->totals;
+    struct live old;
+    int rc;
+
+    if (lm_remove(&c->lm, ev->ptr, &old)) {
+        /* The address is still live: a free we never saw, or events out of
+         * order. The old block is gone either way; count the anomaly. */
+        tot->unmatched_frees++;
+        rc = live_sub(c, &old);
+        if (rc < 0)
+            return rc;
+    }
+    struct live e = {
+        .ptr = ev->ptr,
+        .size = ev->size,
+        .slack = ev->slack,
+        .alloc_no = c->now,
+        .stack = ev->stack,
+    };
+    rc = lm_insert(&c->lm, &e);
+    if (rc < 0)
+        return rc;
+    rc = live_add(c, &e);
+    if (rc < 0)
+        return rc;
+
+    struct an_site *s;
+    rc = site_get(c, ev->stack, &s);
+    if (rc < 0)
+        return rc;
+    if (s->allocations == 0 || ev->size < s->min_size)
+        s->min_size = ev->size;
+    if (ev->size > s->max_size)
+        s->max_size = ev->size;
+    s->allocations++;
+    s->bytes_allocated += ev->size;
+    tot->allocations++;
+    tot->bytes_allocated += ev->size;
+    tot->slack_bytes += ev->slack;
+    th->has_last = 1;
+    th->last_alloc_no = c->now;
+    return 0;
+}
+
+/* Take the block at ptr out of the map for a free or a realloc's release:
+ * counts the free and the temporary rule. *gone = 1 when the block was known. */
+static int release(struct ctx *c, struct thstate *th, uint64_t ptr, struct live *out, int *gone)
+{
+    struct an_totals *tot = &c->a->totals;
+    *gone = lm_remove(&c->lm, ptr, out);
+    if (!*gone) {
+        tot->unmatched_frees++;
+        return 0;
+    }
+    struct an_site *s;
+    int rc = site_get(c, out->stack, &s);
+    if (rc < 0)
+        return rc;
+    s->frees++;
+    tot->frees++;
+    if (th->has_last && th->last_alloc_no == out->alloc_no) {
+        s->temporary++;
+        tot->temporary_allocations++;
+    }
+    return 0;
+}
+
+static int count_failed(struct ctx *c, uint32_t stack)
+{
+    struct an_site *s;
+    int rc = site_get(c, stack, &s);
+    if (rc < 0)
+        return rc;
+    s->failed++;
+    c->a->totals.failed_allocations++;
+    return 0;
+}
+
+static int on_event(struct ctx *c, const struct trd_event *ev)
+{
+    struct thstate *th;
+    struct live old;
+    int gone, rc;
+
+    c->now++;
+    rc = th_get(c, ev->thread, &th);
+    if (rc < 0)
+        return rc;
+
+    switch (ev->type) {
+    case TR_REC_ALLOC:
+        th->has_last = 0;
+        rc = acquire(c, th, ev);
+        break;
+    case TR_REC_FREE:
+        rc = release(c, th, ev->ptr, &old, &gone);
+        th->has_last = 0;
+        if (rc == 0 && gone)
+            rc = live_sub(c, &old);
+        break;
+    case TR_REC_FAIL:
+        th->has_last = 0;
+        rc = count_failed(c, ev->stack);
+        break;
+    case TR_REC_REALLOC:
+        if (ev->part == TRD_REALLOC_RELEASE) {
+            /* The outcome is in the record: new == 0 with size > 0 failed and
+             * left the old block live; anything else released it. */
+            int failed = ev->ptr == 0 && ev->size > 0;
+            if (!failed && ev->old_ptr != 0) {
+                rc = release(c, th, ev->old_ptr, &old, &gone);
+                if (rc == 0 && gone) {
+                    th->pend = old;
+                    th->has_pend = 1;
+                }
+            }
+            th->has_last = 0;
+            break;
+        }
+        /* Acquisition: one step from the old size to the new one. */
+        if (th->has_pend) {
+            th->has_pend = 0;
+            rc = live_sub(c, &th->pend);
+            if (rc < 0)
+                break;
+        }
+        if (ev->ptr != 0) {
+            rc = acquire(c, th, ev);
+            if (rc < 0)
+                break;
+            if (ev->old_ptr != 0) {
+                struct an_site *s;
+                rc = site_get(c, ev->stack, &s);
+                if (rc < 0)
+                    break;
+                s->reallocs++;
+                c->a->totals.reallocs++;
+            }
+        } else if (ev->size > 0) {
+            rc = count_failed(c, ev->stack);
+        }
+        break;
+    default:
+        break;
+    }
+    if (rc < 0)
+        return rc;
+    peak_check(c, ev->time_ns);
+    return 0;
+}
+
+/* After the last event: settle, then read the lazy peak picture. */
+static int finish(struct ctx *c, struct trd_trace *t)
+{
+    struct analysis *a = c->a;
+    struct an_totals *tot = &a->totals;
+
+    /* A release always has its acquisition right behind it in the stream;
+     * this only matters if the stream stopped between the two. */
+    for (size_t i = 0; i < c->n_th; i++) {
+        if (c->th[i].has_pend) {
+            c->now++;
+            int rc = live_sub(c, &c->th[i].pend);
+            if (rc < 0)
+                return rc;
+            c->th[i].has_pend = 0;
+        }
+    }
+    for (uint32_t i = 0; i < a->n_sites; i++) {
+        struct an_site *s = &a->sites[i];
+        if (s->last_touch <= c->peak_at) {
+            s->peak_bytes = s->live_bytes;
+            s->peak_blocks = s->live_blocks;
+        } else {
+            s->peak_bytes = s->saved_bytes;
+            s->peak_blocks = s->saved_blocks;
+        }
+    }
+    tot->leaked_bytes = c->cur_bytes;
+    tot->leaked_blocks = c->cur_blocks;
+    tot->threads = c->n_th;
+    if (trd_event_records(t) > 0 && trd_last_ns(t) > c->start_ns)
+        tot->duration_ns = trd_last_ns(t) - c->start_ns;
+    return 0;
+}
+
+int an_run(struct trd_trace *t, struct analysis *a)
+{
+    struct ctx c = {0};
+    struct trd_event ev;
+    int rc;
+
+    memset(a, 0, sizeof *a);
+    a->trace = t;
+    c.a = a;
+    /* The trace starts when the recorder did, unless that stamp is missing
+     * (0) or later than the first event (then the first event is the start). */
+    uint64_t first = trd_first_ns(t), hdr_start = trd_header(t)->start_mono_ns;
+    c.start_ns = hdr_start != 0 && hdr_start <= first ? hdr_start : first;
+
+    a->n_sites = trd_stack_count(t) ? trd_stack_count(t) : 1;
+    a->sites = calloc(a->n_sites, sizeof *a->sites);
+    if (a->sites == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (uint32_t i = 0; i < a->n_sites; i++)
+        a->sites[i].stack = i;
+
+    rc = trd_rewind(t);
+    if (rc < 0)
+        goto fail;
+    while ((rc = trd_next(t, &ev)) > 0) {
+        rc = on_event(&c, &ev);
+        if (rc < 0)
+            goto fail;
+    }
+    if (rc < 0)
+        goto fail;
+    rc = finish(&c, t);
+    if (rc < 0)
+        goto fail;
+    free(c.lm.slots);
+    free(c.th);
+    return 0;
+fail:
+    free(c.lm.slots);
+    free(c.th);
+    an_fini(a);
+    a->trace = t;
+    return rc;
+}
+
+void an_fini(struct analysis *a)
+{
+    if (a == NULL)
+        return;
+    free(a->sites);
+    memset(a, 0, sizeof *a);
+}
