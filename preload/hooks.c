@@ -132,6 +132,15 @@ static int should_record(void)
     return !guard && atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_OFF;
 }
 
+/* Under the guard the recorder itself allocates: remember the block, in case
+ * libc frees it on our behalf later (see internal.c). */
+static void *note_internal(void *p)
+{
+    if (REC_UNLIKELY(guard) && p)
+        rec_internal_add(p);
+    return p;
+}
+
 static uint64_t slack_of(void *p, size_t size)
 {
     size_t usable = real.malloc_usable_size ? real.malloc_usable_size(p) : size;
@@ -226,7 +235,7 @@ EXPORT void *malloc(size_t n)
     if (REC_UNLIKELY(!real.malloc))
         return boot_alloc(n);
     if (!should_record())
-        return real.malloc(n);
+        return note_internal(real.malloc(n));
     guard = 1;
     void *p = real.malloc(n);
     record_alloc(TR_FN_MALLOC, p, n, 0);
@@ -239,6 +248,10 @@ EXPORT void free(void *p)
     if (p == NULL || boot_owns(p))
         return;
     ENSURE_REAL();
+    if (rec_internal_take(p)) {
+        real.free(p);
+        return;
+    }
     if (should_record()) {
         guard = 1;
         record_free(TR_FN_FREE, p);
@@ -257,7 +270,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
         return boot_alloc(total); /* static memory is zeroed */
     }
     if (!should_record())
-        return real.calloc(nmemb, size);
+        return note_internal(real.calloc(nmemb, size));
     guard = 1;
     void *p = real.calloc(nmemb, size);
     size_t total;
@@ -278,18 +291,43 @@ static void *boot_realloc(void *old, size_t n)
     return p;
 }
 
+/* realloc of a block the recorder's machinery allocated (old already taken
+ * out of the set). Under the guard the new block is internal too; otherwise
+ * the target now holds a block it never saw allocated: record it as a fresh
+ * allocation. A failed realloc leaves old as it was. */
+static void *realloc_internal(uint8_t fn, void *old, size_t n,
+                              void *(*call)(void *, size_t, size_t), size_t a, size_t b)
+{
+    void *p = call(old, a, b);
+    if (p == NULL) {
+        if (n != 0)
+            rec_internal_add(old);
+        return p;
+    }
+    if (guard || !should_record()) {
+        rec_internal_add(p);
+        return p;
+    }
+    guard = 1;
+    record_alloc(fn, p, n, 0);
+    guard = 0;
+    return p;
+}
+
 static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void *, size_t, size_t),
                             size_t a, size_t b)
 {
     if (old == NULL) {
         if (!should_record())
-            return call(NULL, a, b);
+            return note_internal(call(NULL, a, b));
         guard = 1;
         void *p = call(NULL, a, b);
         record_alloc(fn, p, n, 0);
         guard = 0;
         return p;
     }
+    if (REC_UNLIKELY(rec_internal_take(old)))
+        return realloc_internal(fn, old, n, call, a, b);
     if (!should_record())
         return call(old, a, b);
     guard = 1;
@@ -340,8 +378,12 @@ EXPORT void *reallocarray(void *old, size_t nmemb, size_t size)
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
 {
     ENSURE_REAL();
-    if (!should_record())
-        return real.posix_memalign(out, align, n);
+    if (!should_record()) {
+        int rc = real.posix_memalign(out, align, n);
+        if (rc == 0)
+            note_internal(*out);
+        return rc;
+    }
     guard = 1;
     int rc = real.posix_memalign(out, align, n);
     record_alloc(TR_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, n, align);
@@ -352,7 +394,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
 #define ALIGNED_HOOK(name, FN, ...)                                                               \
     ENSURE_REAL();                                                                                \
     if (!should_record())                                                                         \
-        return real.name(__VA_ARGS__);                                                            \
+        return note_internal(real.name(__VA_ARGS__));                                             \
     guard = 1;                                                                                    \
     void *p = real.name(__VA_ARGS__);                                                             \
     record_alloc(FN, p, n, align);                                                                \
@@ -390,7 +432,7 @@ EXPORT void free_sized(void *p, size_t size)
     if (p == NULL || boot_owns(p))
         return;
     ENSURE_REAL();
-    if (should_record()) {
+    if (!rec_internal_take(p) && should_record()) {
         guard = 1;
         record_free(TR_FN_FREE_SIZED, p);
         guard = 0;
@@ -406,7 +448,7 @@ EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
     if (p == NULL || boot_owns(p))
         return;
     ENSURE_REAL();
-    if (should_record()) {
+    if (!rec_internal_take(p) && should_record()) {
         guard = 1;
         record_free(TR_FN_FREE_ALIGNED_SIZED, p);
         guard = 0;

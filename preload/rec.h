@@ -98,4 +98,18 @@ int rec_modules_init(void);
 /* The recorder's own text range, for stripping its frames. */
 extern uintptr_t rec_self_lo, rec_self_hi;
 
+/* ---- blocks allocated by the recorder's machinery (internal.c) ---- */
+/* Remember p, allocated under the guard, so that a later free of it by libc
+ * (from any thread) is not taken for an event of the target. */
+void rec_internal_add(const void *p);
+int rec_internal_take_slow(const void *p);
+extern _Atomic unsigned rec_internal_live;
+/* 1 if p was remembered (and now is forgotten). */
+static inline int rec_internal_take(const void *p)
+{
+    if (REC_LIKELY(atomic_load_explicit(&rec_internal_live, memory_order_relaxed) == 0))
+        return 0;
+    return rec_internal_take_slow(p);
+}
+
 #endif
