@@ -35,7 +35,7 @@ CLI_SRC     := reporter/cli.c
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj-preload/%.o)
 # The same recorder sources compiled as ordinary objects, for unit tests.
 # hooks.c is left out: it defines malloc, which would interpose the test itself.
-PRELOAD_UOBJ := $(patsubst %.c,$(BUILD)/obj-unit/%.o,$(filter-out preload/hooks.c,$(PRELOAD_SRC)))
+PRELOAD_UOBJ := $(patsubst %.c,$(BUILD)/obj-unit/%.o,$(filter-out preload/hooks.c preload/signal.c,$(PRELOAD_SRC)))
 LIB_OBJ     := $(SYM_SRC:%.c=$(BUILD)/obj/%.o) $(REP_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 

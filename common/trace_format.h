@@ -66,7 +66,7 @@ enum tr_record {
     TR_REC_MODULES = 6, /* dt epoch count module...              */
     TR_REC_PROCESS = 7, /* pid ppid exe argc argv...             */
     TR_REC_THREAD = 8,  /* dt tid                                */
-    TR_REC_END = 9,     /* dt status lost_events                 */
+    TR_REC_END = 9,     /* dt status lost_events signal          */
 };
 
 /* Allocation functions, the fn byte of ALLOC/FREE/REALLOC/FAIL. */

@@ -46,7 +46,10 @@ static struct {
     void (*free_sized)(void *, size_t);
     void (*free_aligned_sized)(void *, size_t, size_t);
     int (*dlclose)(void *);
+    void (*exit)(int) __attribute__((noreturn));
     void (*exit_)(int) __attribute__((noreturn));
+    int (*libc_start_main)(int (*)(int, char **, char **), int, char **, void (*)(void),
+                           void (*)(void), void (*)(void), void *);
     void (*Exit_)(int) __attribute__((noreturn));
     int (*execve)(const char *, char *const[], char *const[]);
     int (*execvpe)(const char *, char *const[], char *const[]);
@@ -92,10 +95,10 @@ static void resolve(void)
     resolving = 1;
     /* POSIX guarantees a dlsym result converts to a function pointer; ISO C
      * does not, so copy the bits rather than cast. */
-#define R(field, name)                                                                            \
-    do {                                                                                          \
-        void *sym_ = dlsym(RTLD_NEXT, name);                                                      \
-        memcpy(&real.field, &sym_, sizeof(sym_));                                                 \
+#define R(field, name)                                                                             \
+    do {                                                                                           \
+        void *sym_ = dlsym(RTLD_NEXT, name);                                                       \
+        memcpy(&real.field, &sym_, sizeof(sym_));                                                  \
     } while (0)
     R(calloc, "calloc");
     R(malloc, "malloc");
@@ -111,7 +114,9 @@ static void resolve(void)
     R(free_sized, "free_sized");
     R(free_aligned_sized, "free_aligned_sized");
     R(dlclose, "dlclose");
+    R(exit, "exit");
     R(exit_, "_exit");
+    R(libc_start_main, "__libc_start_main");
     R(Exit_, "_Exit");
     R(execve, "execve");
     R(execvpe, "execvpe");
@@ -119,10 +124,10 @@ static void resolve(void)
     resolving = 0;
 }
 
-#define ENSURE_REAL()                                                                             \
-    do {                                                                                          \
-        if (REC_UNLIKELY(!real.free))                                                             \
-            resolve();                                                                            \
+#define ENSURE_REAL()                                                                              \
+    do {                                                                                           \
+        if (REC_UNLIKELY(!real.free))                                                              \
+            resolve();                                                                             \
     } while (0)
 
 /* ---- recording ---- */
@@ -371,8 +376,8 @@ EXPORT void *reallocarray(void *old, size_t nmemb, size_t size)
         }
         return boot_realloc(old, total);
     }
-    return realloc_common(TR_FN_REALLOCARRAY, old, overflow ? SIZE_MAX : total,
-                          call_reallocarray, nmemb, size);
+    return realloc_common(TR_FN_REALLOCARRAY, old, overflow ? SIZE_MAX : total, call_reallocarray,
+                          nmemb, size);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -391,14 +396,14 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     return rc;
 }
 
-#define ALIGNED_HOOK(name, FN, ...)                                                               \
-    ENSURE_REAL();                                                                                \
-    if (!should_record())                                                                         \
-        return note_internal(real.name(__VA_ARGS__));                                             \
-    guard = 1;                                                                                    \
-    void *p = real.name(__VA_ARGS__);                                                             \
-    record_alloc(FN, p, n, align);                                                                \
-    guard = 0;                                                                                    \
+#define ALIGNED_HOOK(name, FN, ...)                                                                \
+    ENSURE_REAL();                                                                                 \
+    if (!should_record())                                                                          \
+        return note_internal(real.name(__VA_ARGS__));                                              \
+    guard = 1;                                                                                     \
+    void *p = real.name(__VA_ARGS__);                                                              \
+    record_alloc(FN, p, n, align);                                                                 \
+    guard = 0;                                                                                     \
     return p
 
 EXPORT void *aligned_alloc(size_t align, size_t n)
@@ -546,7 +551,12 @@ static void after_fork_child(void)
     guard--;
 }
 
-static void shutdown_recorder(int status, int have_status)
+/* The status the process leaves with, as its parent will see it (0..255),
+ * once known: from exit(), _exit() or main's return. -1 while unknown. */
+static int exit_status = -1;
+
+/* Flush every buffer and write END. sig is the fatal signal, or 0. */
+static void shutdown_recorder(int sig)
 {
     if (getpid() != rec_pid)
         return; /* a vfork child: the recorder belongs to the parent */
@@ -557,8 +567,9 @@ static void shutdown_recorder(int status, int have_status)
     rec_thread_flush_all();
     uint8_t body[32];
     uint8_t *p = body;
-    p = tr_put_i64(p, have_status ? status : -1);
+    p = tr_put_i64(p, sig ? -1 : exit_status);
     p = tr_put_u64(p, rec_lost());
+    p = tr_put_u64(p, (uint64_t)sig);
     rec_thread_append_meta(TR_REC_END, rec_now_ns(), body, (size_t)(p - body));
     rec_thread_flush_all();
     if (!rec_config.quiet) {
@@ -591,6 +602,7 @@ __attribute__((constructor)) static void rec_init(void)
         return;
     }
     pthread_atfork(NULL, NULL, after_fork_child);
+    rec_signals_init();
     int early = REC_EARLY;
     atomic_compare_exchange_strong(&rec_state, &early, REC_ON);
     guard--;
@@ -598,21 +610,60 @@ __attribute__((constructor)) static void rec_init(void)
 
 __attribute__((destructor)) static void rec_fini(void)
 {
-    shutdown_recorder(0, 0);
+    shutdown_recorder(0);
+}
+
+void rec_shutdown_on_signal(int sig)
+{
+    rec_thread_enter_signal();
+    shutdown_recorder(sig);
+}
+
+EXPORT void exit(int status)
+{
+    ENSURE_REAL();
+    exit_status = status & 0xff;
+    real.exit(status);
 }
 
 EXPORT void _exit(int status)
 {
     ENSURE_REAL();
-    shutdown_recorder(status, 1);
+    exit_status = status & 0xff;
+    shutdown_recorder(0);
     real.exit_(status);
 }
 
 EXPORT void _Exit(int status)
 {
     ENSURE_REAL();
-    shutdown_recorder(status, 1);
+    exit_status = status & 0xff;
+    shutdown_recorder(0);
     real.Exit_(status);
+}
+
+/* main's return value becomes the exit status inside libc, past the exit()
+ * above: run main from here to see it. Stacks are cut at this frame (stack.c),
+ * so no frame of ours appears below main. */
+static int (*target_main)(int, char **, char **);
+
+static int rec_main(int argc, char **argv, char **envp)
+{
+    int status = target_main(argc, argv, envp);
+    exit_status = status & 0xff;
+    return status;
+}
+
+int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv, void (*init)(void),
+                      void (*fini)(void), void (*rtld_fini)(void), void *stack_end);
+
+EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
+                             void (*init)(void), void (*fini)(void), void (*rtld_fini)(void),
+                             void *stack_end)
+{
+    ENSURE_REAL();
+    target_main = main;
+    return real.libc_start_main(rec_main, argc, argv, init, fini, rtld_fini, stack_end);
 }
 
 /* dlclose may unmap code our stacks point into: later stacks get a new epoch,
@@ -639,7 +690,7 @@ static void before_exec(void)
     if (!guard && atomic_load(&rec_state) == REC_ON && getpid() == rec_pid) {
         int q = rec_config.quiet;
         rec_config.quiet = 1;
-        shutdown_recorder(0, 0);
+        shutdown_recorder(0);
         rec_config.quiet = q;
     }
 }

@@ -72,6 +72,11 @@ void rec_thread_append_meta(uint8_t type, uint64_t ts, const uint8_t *body, size
 int rec_thread_init(int fd);
 /* Flush every thread's buffer (exit, _exit, fatal paths). */
 void rec_thread_flush_all(void);
+/* From here on the recorder may be running in a signal handler that
+ * interrupted one of its own critical sections: locks are waited for a
+ * bounded time only, and the calling thread's buffer is written even if the
+ * handler interrupted a record (the record in progress is dropped). */
+void rec_thread_enter_signal(void);
 /* After fork, in the child: forget the parent's threads and buffers. */
 void rec_thread_after_fork_child(int fd);
 uint64_t rec_thread_events(void);
@@ -97,6 +102,12 @@ int rec_modules_contains(uintptr_t addr);
 int rec_modules_init(void);
 /* The recorder's own text range, for stripping its frames. */
 extern uintptr_t rec_self_lo, rec_self_hi;
+
+/* ---- life cycle (hooks.c) and fatal signals (signal.c) ---- */
+/* Flush everything and write END for a death by signal sig. */
+void rec_shutdown_on_signal(int sig);
+/* Take over the fatal signals that are at their default action. */
+void rec_signals_init(void);
 
 /* ---- blocks allocated by the recorder's machinery (internal.c) ---- */
 /* Remember p, allocated under the guard, so that a later free of it by libc

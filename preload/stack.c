@@ -137,8 +137,7 @@ static struct stack_table *table_room_locked(void)
     return g;
 }
 
-static struct stack_entry *entry_new(uint64_t hash, const uintptr_t *f, uint32_t n,
-                                     uint32_t epoch)
+static struct stack_entry *entry_new(uint64_t hash, const uintptr_t *f, uint32_t n, uint32_t epoch)
 {
     size_t bytes = (sizeof(struct stack_entry) + n * sizeof(*f) + 15) & ~(size_t)15;
     if (bytes > arena_left) {
@@ -215,6 +214,11 @@ uint32_t rec_stack_capture(uint64_t ts)
     /* Drop the recorder's own frames: the stack starts in the allocator's caller. */
     while (skip < got && (uintptr_t)raw[skip] >= rec_self_lo && (uintptr_t)raw[skip] < rec_self_hi)
         skip++;
+    /* Cut below main: the frames from the recorder's main wrapper (hooks.c)
+     * outwards are libc start-up, the same in every stack of the main thread. */
+    for (int i = got - 1; i > skip && i >= got - 6; i--)
+        if ((uintptr_t)raw[i] >= rec_self_lo && (uintptr_t)raw[i] < rec_self_hi)
+            got = i;
     uint32_t n = (uint32_t)(got - skip);
     if (n > rec_config.max_frames)
         n = rec_config.max_frames;

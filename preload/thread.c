@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rec.h"
@@ -29,15 +30,15 @@
 
 struct rec_thread {
     _Atomic int busy;
-    int in_use;              /* owned by a live (or exiting) thread; registry_lock */
+    int in_use; /* owned by a live (or exiting) thread; registry_lock */
     uint32_t serial;
     uint32_t seq;
     uint32_t n_records;
     uint32_t flags;
     uint64_t first_ns;
-    uint64_t clock_ns;       /* timestamp of the last timed record */
-    uint64_t prev_ptr;       /* last pointer field, for delta coding */
-    int fresh;               /* no timed record in this block yet */
+    uint64_t clock_ns; /* timestamp of the last timed record */
+    uint64_t prev_ptr; /* last pointer field, for delta coding */
+    int fresh;         /* no timed record in this block yet */
     size_t len;
     struct rec_thread *next; /* registry of every buffer ever made */
     uint8_t payload[];
@@ -50,13 +51,43 @@ static __thread struct rec_thread *tls_self __attribute__((tls_model("initial-ex
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rec_thread *registry;
-static uint32_t next_serial = 1;     /* registry_lock */
+static uint32_t next_serial = 1; /* registry_lock */
 static int trace_fd = -1;
 static pthread_key_t exit_key;
 static int exit_key_ok;
 static _Atomic uint64_t lost_events;
 static _Atomic uint64_t recorded_events;
 static _Atomic int failed_once;
+static _Atomic int in_signal;
+
+/* Lock m; in a signal handler, give up after about half a second and go on
+ * without it (1 is returned when m is held). Writes to the trace are whole
+ * writev calls on an O_APPEND file, so going on cannot interleave records. */
+static int lock(pthread_mutex_t *m)
+{
+    if (REC_LIKELY(!atomic_load_explicit(&in_signal, memory_order_relaxed))) {
+        pthread_mutex_lock(m);
+        return 1;
+    }
+    for (int i = 0; i < 1000; i++) {
+        if (pthread_mutex_trylock(m) == 0)
+            return 1;
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static void unlock(pthread_mutex_t *m, int held)
+{
+    if (held)
+        pthread_mutex_unlock(m);
+}
+
+void rec_thread_enter_signal(void)
+{
+    atomic_store(&in_signal, 1);
+}
 
 void rec_lost_add(uint64_t n)
 {
@@ -136,9 +167,9 @@ static void block_write(struct rec_thread *t, const uint8_t *payload, size_t len
     };
     struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)payload, len}};
     int saved = errno;
-    pthread_mutex_lock(&write_lock);
+    int held = lock(&write_lock);
     int rc = write_all(trace_fd, iov, 2);
-    pthread_mutex_unlock(&write_lock);
+    unlock(&write_lock, held);
     if (rc < 0)
         rec_fail("cannot write the trace", strerror(-rc));
     errno = saved;
@@ -321,7 +352,7 @@ static int take_over(struct rec_thread *t)
 void rec_thread_flush_all(void)
 {
     struct rec_thread *self = tls_self;
-    pthread_mutex_lock(&registry_lock);
+    int held = lock(&registry_lock);
     for (struct rec_thread *t = registry; t; t = t->next) {
         if (!t->in_use || t == self)
             continue;
@@ -330,12 +361,17 @@ void rec_thread_flush_all(void)
         else
             rec_lost_add(t->n_records);
     }
-    pthread_mutex_unlock(&registry_lock);
+    unlock(&registry_lock, held);
     if (self) {
         int idle = 0;
         if (atomic_compare_exchange_strong(&self->busy, &idle, 1)) {
             flush_locked(self);
             atomic_store_explicit(&self->busy, 0, memory_order_release);
+        } else if (idle == 1 && atomic_load(&in_signal)) {
+            /* The handler interrupted this thread inside a record: what is
+             * committed (t->len) is whole; the record in progress is lost. */
+            rec_lost_add(1);
+            flush_locked(self);
         }
     }
 }

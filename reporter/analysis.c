@@ -438,6 +438,39 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
     return 0;
 }
 
+/* 1 if path names the dynamic linker (ld-linux-x86-64.so.2, ld-linux.so.2, ld.so ...). */
+static int is_dynamic_linker(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return strncmp(base, "ld-", 3) == 0 || strncmp(base, "ld.so", 5) == 0;
+}
+
+/* The last snapshot of epoch (modules are only added within an epoch). */
+static const struct mm_snapshot *snapshot_of(const struct trd_trace *t, uint32_t epoch)
+{
+    const struct mm_snapshot *found = NULL;
+    for (size_t i = 0; i < trd_snapshot_count(t); i++) {
+        const struct mm_snapshot *s = trd_snapshot(t, i);
+        if (s->epoch == epoch)
+            found = s;
+    }
+    return found;
+}
+
+/* Blocks the C runtime holds for itself (DESIGN.md: shown apart from leaks). */
+static int site_is_runtime(const struct trd_trace *t, uint32_t id)
+{
+    if (id == 0)
+        return 1; /* before the recorder started: start-up of ld.so, libc, C++ runtime */
+    const struct trd_stack *st = trd_stack(t, id);
+    if (st == NULL || st->depth == 0)
+        return 0;
+    const struct mm_snapshot *snap = snapshot_of(t, st->epoch);
+    const struct mm_module *m = snap ? mm_find(snap, st->frames[0]) : NULL;
+    return m != NULL && is_dynamic_linker(m->path);
+}
+
 /* After the last event: settle, then read the lazy peak picture. */
 static int finish(struct ctx *c, struct trd_trace *t)
 {
@@ -465,8 +498,16 @@ static int finish(struct ctx *c, struct trd_trace *t)
             s->peak_blocks = s->saved_blocks;
         }
     }
-    tot->leaked_bytes = c->cur_bytes;
-    tot->leaked_blocks = c->cur_blocks;
+    for (uint32_t i = 0; i < a->n_sites; i++) {
+        struct an_site *s = &a->sites[i];
+        if (s->live_blocks == 0 || !site_is_runtime(t, i))
+            continue;
+        s->runtime = 1;
+        tot->runtime_held_bytes += s->live_bytes;
+        tot->runtime_held_blocks += s->live_blocks;
+    }
+    tot->leaked_bytes = c->cur_bytes - tot->runtime_held_bytes;
+    tot->leaked_blocks = c->cur_blocks - tot->runtime_held_blocks;
     tot->threads = c->n_th;
     if (trd_event_records(t) > 0 && trd_last_ns(t) > c->start_ns)
         tot->duration_ns = trd_last_ns(t) - c->start_ns;

@@ -18,8 +18,10 @@ struct an_totals {
     uint64_t peak_heap_bytes;   /* max over time of the live requested bytes */
     uint64_t peak_time_ns;      /* when it was first reached, from trace start */
     uint64_t peak_blocks;       /* live blocks at that moment */
-    uint64_t leaked_bytes;      /* live at the end */
+    uint64_t leaked_bytes;      /* live at the end, the program's own (not runtime-held) */
     uint64_t leaked_blocks;
+    uint64_t runtime_held_bytes;  /* live at the end, held by the C runtime (an_site.runtime) */
+    uint64_t runtime_held_blocks;
     uint64_t temporary_allocations;
     uint64_t failed_allocations;
     uint64_t reallocs;          /* realloc/reallocarray calls on a non-NULL block that succeeded */
@@ -46,6 +48,9 @@ struct an_site {
     uint64_t peak_bytes;        /* held at the moment of the global peak */
     uint64_t peak_blocks;
     uint64_t max_live_bytes;    /* the site's own maximum */
+    int runtime;                /* the C runtime's own blocks: allocated before recording
+                                   began (no stack), or called from the dynamic linker
+                                   (thread set-up, dlopen bookkeeping) */
     /* replay bookkeeping */
     uint64_t last_touch;
     uint64_t saved_bytes, saved_blocks;

@@ -23,7 +23,8 @@
 /* What a ranked list is about. Each key also decides which sites take part:
  * only those with something to show (e.g. RC_LEAKED: live bytes or blocks). */
 enum rc_key {
-    RC_LEAKED,      /* live_bytes, then live_blocks */
+    RC_LEAKED,      /* live_bytes, then live_blocks; the program's own sites */
+    RC_RUNTIME,     /* live_bytes, then live_blocks; the C runtime's sites */
     RC_ALLOCATIONS, /* allocations, then bytes_allocated */
     RC_BYTES,       /* bytes_allocated, then allocations */
     RC_TEMPORARY,   /* temporary, then allocations */

@@ -2,11 +2,12 @@
  *
  * Shape (DESIGN.md "Interfaces users rely on" lists the keys users rely on):
  *   { "format_version": 1,
- *     "process":  { pid, ppid, exe, cmdline, complete, exit_status,
+ *     "process":  { pid, ppid, exe, cmdline, complete, exit_status, signal,
  *                   lost_events, threads, trace_bytes, trace_bytes_read },
  *     "summary":  { the totals of struct an_totals, plus allocation_rate_per_s
  *                   and bytes_rate_per_s },
  *     "leaks":    [ every leaking site, by bytes: bytes, blocks, allocations, stack ],
+ *     "runtime_held": [ the C runtime's blocks live at exit, as leaks ],
  *     "hotspots": [ top sites by allocations ],
  *     "peak":     { bytes, time_ns, sites: [ top sites by peak_bytes ] },
  *     "temporary":[ top sites by temporary allocations ] }
@@ -149,6 +150,7 @@ static int add_process(cJSON *root, const struct analysis *a)
     err |= add_str(p, "cmdline", cmdline[0] != '\0' ? cmdline : NULL);
     err |= add_bool(p, "complete", trd_complete(a->trace));
     err |= add_num(p, "exit_status", trd_exit_status(a->trace));
+    err |= add_num(p, "signal", trd_signal(a->trace));
     err |= add_num(p, "lost_events", (double)trd_lost_events(a->trace));
     err |= add_num(p, "threads", (double)a->totals.threads);
     err |= add_num(p, "trace_bytes", (double)trd_file_bytes(a->trace));
@@ -172,6 +174,8 @@ static int add_summary(cJSON *root, const struct analysis *a)
     err |= add_num(s, "peak_blocks", (double)t->peak_blocks);
     err |= add_num(s, "leaked_bytes", (double)t->leaked_bytes);
     err |= add_num(s, "leaked_blocks", (double)t->leaked_blocks);
+    err |= add_num(s, "runtime_held_bytes", (double)t->runtime_held_bytes);
+    err |= add_num(s, "runtime_held_blocks", (double)t->runtime_held_blocks);
     err |= add_num(s, "temporary_allocations", (double)t->temporary_allocations);
     err |= add_num(s, "failed_allocations", (double)t->failed_allocations);
     err |= add_num(s, "reallocs", (double)t->reallocs);
@@ -191,6 +195,7 @@ static int site_fields(cJSON *obj, enum rc_key key, const struct an_site *s)
 
     switch (key) {
     case RC_LEAKED:
+    case RC_RUNTIME:
         err |= add_num(obj, "bytes", (double)s->live_bytes);
         err |= add_num(obj, "blocks", (double)s->live_blocks);
         err |= add_num(obj, "allocations", (double)s->allocations);
@@ -275,6 +280,14 @@ int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
         goto fail;
     /* Every leak, not a top N: a CI check must see a new one however small. */
     rc = add_sites(arr, a, sym, o, RC_LEAKED, 0);
+    if (rc < 0)
+        goto fail;
+
+    rc = -ENOMEM;
+    arr = cJSON_AddArrayToObject(root, "runtime_held");
+    if (arr == NULL)
+        goto fail;
+    rc = add_sites(arr, a, sym, o, RC_RUNTIME, 0);
     if (rc < 0)
         goto fail;
 

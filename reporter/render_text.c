@@ -46,11 +46,19 @@ static void print_header(FILE *out, const struct analysis *a)
 
     fprintf(out, "memaudit report: %s\n", exe[0] != '\0' ? exe : "<unknown program>");
     fprintf(out, "  pid %" PRIu32 ", parent %" PRIu32, h->pid, h->ppid);
+    int sig = trd_signal(a->trace);
     if (status >= 0)
         fprintf(out, ", exit status %d", status);
+    if (sig != 0)
+        fprintf(out, ", killed by SIG%s (signal %d)", sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
+                sig);
     fputc('\n', out);
     if (cmdline[0] != '\0')
         fprintf(out, "  command: %s\n", cmdline);
+    if (sig != 0)
+        fputs("note: the run ended in a crash or kill; every event up to that moment was recorded, "
+              "and blocks live at that moment are reported as leaked\n",
+              out);
     if (!trd_complete(a->trace)) {
         fprintf(out,
                 "warning: trace incomplete: %" PRIu64 " of %" PRIu64 " bytes read "
@@ -79,6 +87,12 @@ static void print_totals(FILE *out, const struct analysis *a)
     fprintf(out, LABEL, "leaked");
     print_size(out, t->leaked_bytes);
     fprintf(out, " in %" PRIu64 " block%s\n", t->leaked_blocks, plural(t->leaked_blocks));
+    if (t->runtime_held_blocks != 0) {
+        fprintf(out, LABEL, "held by the C runtime");
+        print_size(out, t->runtime_held_bytes);
+        fprintf(out, " in %" PRIu64 " block%s at exit (not leaks)\n", t->runtime_held_blocks,
+                plural(t->runtime_held_blocks));
+    }
     fprintf(out, LABEL "%" PRIu64 " (%.1f%% of allocations)\n", "temporary allocations",
             t->temporary_allocations, percent(t->temporary_allocations, t->allocations));
     fprintf(out, LABEL "%" PRIu64 "\n", "failed allocations", t->failed_allocations);
@@ -178,13 +192,15 @@ struct section {
     const char *title;
     enum rc_key key;
     void (*line)(FILE *out, const struct an_site *s);
+    int omit_if_empty;
 };
 
 static const struct section sections[] = {
-    {"Leaks", RC_LEAKED, print_leak_line},
-    {"Peak heap contributors", RC_PEAK, print_peak_line},
-    {"Allocation hotspots", RC_ALLOCATIONS, print_hotspot_line},
-    {"Temporary allocations", RC_TEMPORARY, print_temporary_line},
+    {"Leaks", RC_LEAKED, print_leak_line, 0},
+    {"Held by the C runtime at exit (not leaks)", RC_RUNTIME, print_leak_line, 1},
+    {"Peak heap contributors", RC_PEAK, print_peak_line, 0},
+    {"Allocation hotspots", RC_ALLOCATIONS, print_hotspot_line, 0},
+    {"Temporary allocations", RC_TEMPORARY, print_temporary_line, 0},
 };
 
 static int print_section(FILE *out, const struct analysis *a, struct sym_resolver *sym,
@@ -201,7 +217,8 @@ static int print_section(FILE *out, const struct analysis *a, struct sym_resolve
     if (rc < 0)
         goto fail;
     if (total == 0) {
-        fprintf(out, "\n%s: none\n", sec->title);
+        if (!sec->omit_if_empty)
+            fprintf(out, "\n%s: none\n", sec->title);
         return 0;
     }
     if (n < total)

@@ -116,6 +116,7 @@ struct trd_trace {
     char *cmdline;
     int end_seen;
     int exit_status;
+    int signal;
     uint64_t lost_events;
     uint64_t first_ns;
     uint64_t last_ns;
@@ -153,6 +154,7 @@ struct rec {
     uint32_t stack;
     uint32_t tid;
     int exit_status;
+    uint32_t signal;
     uint64_t lost;
     struct stkdef stk;       /* STACK, keep */
     struct mm_snapshot snap; /* MODULES, keep */
@@ -508,7 +510,8 @@ static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int ke
         int64_t st;
         *why = "END";
         if (tr_get_u64(c, &r->dt) < 0 || tr_get_i64(c, &st) < 0 || st < INT32_MIN ||
-            st > INT32_MAX || tr_get_u64(c, &r->lost) < 0)
+            st > INT32_MAX || tr_get_u64(c, &r->lost) < 0 || get_u32(c, &r->signal) < 0 ||
+            r->signal > 127)
             return RD_CORRUPT;
         r->exit_status = (int)st;
         return 0;
@@ -579,6 +582,7 @@ static int collect_meta(struct trd_trace *t, struct collect *col, struct rec *r,
     case TR_REC_END:
         t->end_seen = 1;
         t->exit_status = r->exit_status;
+        t->signal = (int)r->signal;
         t->lost_events = r->lost;
         return 0;
     default:
@@ -1235,6 +1239,11 @@ int trd_complete(const struct trd_trace *t)
 int trd_exit_status(const struct trd_trace *t)
 {
     return t->exit_status;
+}
+
+int trd_signal(const struct trd_trace *t)
+{
+    return t->signal;
 }
 
 uint64_t trd_lost_events(const struct trd_trace *t)

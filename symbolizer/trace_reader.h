@@ -81,6 +81,7 @@ const char *trd_exe(const struct trd_trace *t);               /* "" if unknown *
 const char *trd_cmdline(const struct trd_trace *t);           /* argv joined by spaces */
 int trd_complete(const struct trd_trace *t);                  /* END record seen, nothing cut */
 int trd_exit_status(const struct trd_trace *t);               /* -1 if unknown */
+int trd_signal(const struct trd_trace *t);                    /* fatal signal that ended it, or 0 */
 uint64_t trd_lost_events(const struct trd_trace *t);          /* the recorder's own count */
 uint64_t trd_first_ns(const struct trd_trace *t);
 uint64_t trd_last_ns(const struct trd_trace *t);

@@ -311,6 +311,7 @@ static char *write_trace(int complete)
         put_u(&r.payload, 10);
         put_s(&r.payload, 0);
         put_u(&r.payload, 0);
+        put_u(&r.payload, 0);
         r.n_records++;
     }
 

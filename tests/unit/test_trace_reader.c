@@ -235,6 +235,7 @@ static void rec_end(struct blkb *k, uint64_t t, int64_t status, uint64_t lost)
     blk_dt(k, t);
     buf_s(&k->pay, status);
     buf_v(&k->pay, lost);
+    buf_v(&k->pay, 0); /* no fatal signal */
     k->nrec++;
 }
 
@@ -861,6 +862,7 @@ static void test_corrupt_blocks(void **state)
     p[n++] = TR_REC_END;
     p[n++] = 0;
     n = (size_t)(tr_put_i64(p + n, (int64_t)1 << 40) - p);
+    p[n++] = 0;
     p[n++] = 0;
     raw_block_file(&f, p, n, 1);
     open_fails(&f, "END");
