@@ -56,8 +56,8 @@ static void print_header(FILE *out, const struct analysis *a)
     if (cmdline[0] != '\0')
         fprintf(out, "  command: %s\n", cmdline);
     if (sig != 0)
-        fputs("note: the run ended in a crash or kill; every event up to that moment was recorded, "
-              "and blocks live at that moment are reported as leaked\n",
+        fputs("note: incomplete run: the program was killed by a signal; every event up to that "
+              "moment was recorded, and blocks live at that moment are reported as leaked\n",
               out);
     if (!trd_complete(a->trace)) {
         fprintf(out,
