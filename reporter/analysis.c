@@ -19,7 +19,9 @@
  *   size in one step, as DESIGN.md defines the peak;
  * - the temporary-allocation rule is per thread: each thread remembers whether
  *   its last event was an allocation, and which one (by event number, so a
- *   block that moved to another owner through address reuse never matches). */
+ *   block that moved to another owner through address reuse never matches);
+ * - a live block carries the length of its realloc chain, so that growth by
+ *   repeated realloc is measured when the chain ends (free, or exit). */
 #include "analysis.h"
 
 #include <errno.h>
@@ -33,7 +35,9 @@ struct live {
     uint64_t size;
     uint64_t slack;
     uint64_t alloc_no; /* event number of its allocation */
+    uint64_t time_ns;  /* when it was allocated */
     uint32_t stack;
+    uint32_t chain;    /* reallocs that led to this block (0: a plain allocation) */
 };
 
 struct livemap {
@@ -49,6 +53,9 @@ struct thstate {
     uint32_t serial;
     int has_last;           /* its last event was an allocation ... */
     uint64_t last_alloc_no; /* ... this one */
+    int last_plain;         /* ... not a realloc, of this size, from this stack */
+    uint64_t last_size;
+    uint32_t last_stack;
     int has_pend;           /* a realloc released this block; bytes go at its acquisition */
     struct live pend;
 };
@@ -251,6 +258,8 @@ static int live_add(struct ctx *c, const struct live *e)
     s->live_blocks++;
     if (s->live_bytes > s->max_live_bytes)
         s->max_live_bytes = s->live_bytes;
+    if (s->live_blocks > s->max_live_blocks)
+        s->max_live_blocks = s->live_blocks;
     c->cur_bytes += e->size;
     c->cur_blocks++;
     c->cur_slack += e->slack;
@@ -284,8 +293,35 @@ static void peak_check(struct ctx *c, uint64_t time_ns)
     c->peak_at = c->now;
 }
 
-/* A new block at ev->ptr: count it, and make it the thread's last allocation. */
-static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev)
+unsigned an_size_class(uint64_t size)
+{
+    if (size == 0)
+        return 0;
+    unsigned k = 64u - (unsigned)__builtin_clzll(size); /* 2^(k-1) <= size < 2^k */
+    return k < AN_SIZE_CLASSES - 1 ? k : AN_SIZE_CLASSES - 1;
+}
+
+/* A block that went through reallocs leaves (freed, or live at the end):
+ * its chain is counted at the site of its last realloc. */
+static int chain_end(struct ctx *c, const struct live *e)
+{
+    if (e->chain == 0)
+        return 0;
+    struct an_site *s;
+    int rc = site_get(c, e->stack, &s);
+    if (rc < 0)
+        return rc;
+    s->chains++;
+    s->chain_reallocs += e->chain;
+    if (e->chain > s->chain_longest)
+        s->chain_longest = e->chain;
+    s->chain_final_bytes += e->size;
+    return 0;
+}
+
+/* A new block at ev->ptr: count it, and make it the thread's last allocation.
+ * chain is the realloc chain length it continues (0 for a plain allocation). */
+static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev, uint32_t chain)
 {
     struct an_totals *tot = &c->a->totals;
     struct live old;
@@ -304,7 +340,9 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
         .size = ev->size,
         .slack = ev->slack,
         .alloc_no = c->now,
+        .time_ns = ev->time_ns,
         .stack = ev->stack,
+        .chain = chain,
     };
     rc = lm_insert(&c->lm, &e);
     if (rc < 0)
@@ -323,11 +361,31 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
         s->max_size = ev->size;
     s->allocations++;
     s->bytes_allocated += ev->size;
+    s->size_classes[an_size_class(ev->size)]++;
     tot->allocations++;
     tot->bytes_allocated += ev->size;
     tot->slack_bytes += ev->slack;
     th->has_last = 1;
     th->last_alloc_no = c->now;
+    th->last_plain = chain == 0 && ev->type == TR_REC_ALLOC;
+    th->last_size = ev->size;
+    th->last_stack = ev->stack;
+    return 0;
+}
+
+/* Growth by hand: the thread frees block e right after allocating a larger
+ * one from the same site (allocate bigger, copy, free the smaller). */
+static int manual_grow_check(struct ctx *c, const struct thstate *th, const struct live *e)
+{
+    if (!th->has_last || !th->last_plain || th->last_stack != e->stack ||
+        th->last_size <= e->size || th->last_alloc_no == e->alloc_no)
+        return 0;
+    struct an_site *s;
+    int rc = site_get(c, e->stack, &s);
+    if (rc < 0)
+        return rc;
+    s->manual_grows++;
+    s->manual_copied += e->size;
     return 0;
 }
 
@@ -379,13 +437,18 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
     switch (ev->type) {
     case TR_REC_ALLOC:
         th->has_last = 0;
-        rc = acquire(c, th, ev);
+        rc = acquire(c, th, ev, 0);
         break;
     case TR_REC_FREE:
         rc = release(c, th, ev->ptr, &old, &gone);
+        if (rc == 0 && gone) {
+            rc = manual_grow_check(c, th, &old);
+            if (rc == 0)
+                rc = chain_end(c, &old);
+            if (rc == 0)
+                rc = live_sub(c, &old);
+        }
         th->has_last = 0;
-        if (rc == 0 && gone)
-            rc = live_sub(c, &old);
         break;
     case TR_REC_FAIL:
         th->has_last = 0;
@@ -407,14 +470,16 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
             break;
         }
         /* Acquisition: one step from the old size to the new one. */
-        if (th->has_pend) {
+        int had_old = th->has_pend;
+        struct live prev = th->pend;
+        if (had_old) {
             th->has_pend = 0;
-            rc = live_sub(c, &th->pend);
+            rc = live_sub(c, &prev);
             if (rc < 0)
                 break;
         }
         if (ev->ptr != 0) {
-            rc = acquire(c, th, ev);
+            rc = acquire(c, th, ev, had_old ? prev.chain + 1 : 0);
             if (rc < 0)
                 break;
             if (ev->old_ptr != 0) {
@@ -424,9 +489,17 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
                     break;
                 s->reallocs++;
                 c->a->totals.reallocs++;
+                if (had_old && ev->size > prev.size)
+                    s->realloc_grows++;
+                if (had_old && ev->ptr != ev->old_ptr) {
+                    s->realloc_moves++;
+                    s->realloc_copied += prev.size < ev->size ? prev.size : ev->size;
+                }
             }
         } else if (ev->size > 0) {
             rc = count_failed(c, ev->stack);
+        } else if (had_old) {
+            rc = chain_end(c, &prev); /* realloc(p, 0) freed it */
         }
         break;
     default:
@@ -471,6 +544,42 @@ static int site_is_runtime(const struct trd_trace *t, uint32_t id)
     return m != NULL && is_dynamic_linker(m->path);
 }
 
+/* One block live at the end: when in the run it was allocated, and the end
+ * of its realloc chain. */
+static int leaked_block(struct ctx *c, const struct live *e)
+{
+    struct an_site *s;
+    int rc = site_get(c, e->stack, &s);
+    if (rc < 0)
+        return rc;
+    uint64_t at = e->time_ns > c->start_ns ? e->time_ns - c->start_ns : 0;
+    uint64_t dur = c->a->totals.duration_ns;
+    /* Quarter q of [0, dur]: at / ceil(dur / 4), the end in quarter 3. */
+    unsigned q = 0;
+    if (dur != 0)
+        q = at >= dur ? 3 : (unsigned)(at / (dur / 4 + (dur % 4 != 0)));
+    if (q > 3)
+        q = 3;
+    if (s->leak_quarters == 0 || at < s->leak_first_ns)
+        s->leak_first_ns = at;
+    if (at > s->leak_last_ns)
+        s->leak_last_ns = at;
+    s->leak_quarters |= 1u << q;
+    return chain_end(c, e);
+}
+
+static int leaks_over_time(struct ctx *c)
+{
+    struct livemap *m = &c->lm;
+    int rc = 0;
+    for (size_t i = 0; i < m->cap && rc == 0; i++)
+        if (m->slots[i].ptr != 0)
+            rc = leaked_block(c, &m->slots[i]);
+    if (rc == 0 && m->has_zero)
+        rc = leaked_block(c, &m->zero);
+    return rc;
+}
+
 /* After the last event: settle, then read the lazy peak picture. */
 static int finish(struct ctx *c, struct trd_trace *t)
 {
@@ -511,7 +620,7 @@ static int finish(struct ctx *c, struct trd_trace *t)
     tot->threads = c->n_th;
     if (trd_event_records(t) > 0 && trd_last_ns(t) > c->start_ns)
         tot->duration_ns = trd_last_ns(t) - c->start_ns;
-    return 0;
+    return leaks_over_time(c);
 }
 
 int an_run(struct trd_trace *t, struct analysis *a)

@@ -11,6 +11,12 @@
 
 #include "trace_reader.h"
 
+/* Size classes of the per-site histogram: class 0 holds size 0, class k
+ * (1..AN_SIZE_CLASSES-2) sizes in [2^(k-1), 2^k), the last one everything
+ * from 2^(AN_SIZE_CLASSES-2) up. */
+#define AN_SIZE_CLASSES 34
+unsigned an_size_class(uint64_t size);
+
 struct an_totals {
     uint64_t allocations;       /* successful calls returning a block (realloc included) */
     uint64_t frees;             /* blocks released (free, and realloc of a non-NULL block) */
@@ -48,6 +54,21 @@ struct an_site {
     uint64_t peak_bytes;        /* held at the moment of the global peak */
     uint64_t peak_blocks;
     uint64_t max_live_bytes;    /* the site's own maximum */
+    uint64_t max_live_blocks;   /* the site's own maximum of blocks live at once */
+    uint64_t size_classes[AN_SIZE_CLASSES]; /* allocations per size class */
+    /* Repeated growth (docs/metrics.md, "Repeated growth"). */
+    uint64_t realloc_grows;     /* reallocs made here to a larger size */
+    uint64_t realloc_moves;     /* reallocs made here that moved the block */
+    uint64_t realloc_copied;    /* bytes those moves copied: min(old, new) each */
+    uint64_t chains;            /* realloc chains that ended at this site's block */
+    uint64_t chain_reallocs;    /* reallocs in those chains */
+    uint64_t chain_longest;     /* reallocs in the longest of them */
+    uint64_t chain_final_bytes; /* sum of their final sizes */
+    uint64_t manual_grows;      /* frees of a block right after a larger one from here */
+    uint64_t manual_copied;     /* bytes of those freed blocks (what a copy moved) */
+    /* Leaks over time: when the blocks live at the end were allocated. */
+    uint64_t leak_first_ns, leak_last_ns; /* from trace start */
+    unsigned leak_quarters;     /* bit q: a block leaked from quarter q of the run */
     int runtime;                /* the C runtime's own blocks: allocated before recording
                                    began (no stack), or called from the dynamic linker
                                    (thread set-up, dlopen bookkeeping) */

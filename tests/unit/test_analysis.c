@@ -931,7 +931,30 @@ struct bf_block {
     uint32_t stack;
     size_t alloc_ev; /* index of its allocation in the event list */
     int state;       /* 1 live, 2 released by a realloc not yet acquired, 0 gone */
+    uint64_t chain;  /* reallocs that led to it */
 };
+
+/* A realloc chain ends with block x (docs/metrics.md, "Repeated growth"). */
+static void bf_chain_end(struct bf_block *x, struct an_site *site)
+{
+    if (x->chain == 0)
+        return;
+    struct an_site *s = &site[x->stack];
+    s->chains++;
+    s->chain_reallocs += x->chain;
+    if (x->chain > s->chain_longest)
+        s->chain_longest = x->chain;
+    s->chain_final_bytes += x->size;
+}
+
+/* The size class, by counting: the smallest k with size < 2^k. */
+static unsigned bf_class(uint64_t size)
+{
+    unsigned k = 0;
+    while (k < 64 && size >= ((uint64_t)1 << k))
+        k++;
+    return k < AN_SIZE_CLASSES - 1 ? k : AN_SIZE_CLASSES - 1;
+}
 
 struct bf {
     struct an_totals tot;
@@ -979,6 +1002,15 @@ static void brute_force(const struct gen *g, struct bf *r, uint64_t start)
             if (x == SIZE_MAX) {
                 r->tot.unmatched_frees++;
             } else {
+                if (e->type == TR_REC_FREE) {
+                    bf_chain_end(&b[x], r->site);
+                    const struct trd_event *p = prev != SIZE_MAX ? &g->ev[prev] : NULL;
+                    if (p && p->type == TR_REC_ALLOC && p->stack == b[x].stack &&
+                        p->size > b[x].size && prev != b[x].alloc_ev) {
+                        r->site[b[x].stack].manual_grows++;
+                        r->site[b[x].stack].manual_copied += b[x].size;
+                    }
+                }
                 r->tot.frees++;
                 r->site[b[x].stack].frees++;
                 if (prev == b[x].alloc_ev) {
@@ -993,13 +1025,27 @@ static void brute_force(const struct gen *g, struct bf *r, uint64_t start)
                 }
             }
         }
+        struct bf_block *old = NULL;
         if (e->part == TRD_REALLOC_ACQUIRE && in_flight[e->thread] != SIZE_MAX) {
-            b[in_flight[e->thread]].state = 0;
+            old = &b[in_flight[e->thread]];
+            old->state = 0;
             in_flight[e->thread] = SIZE_MAX;
+            if (e->ptr == 0 && e->size == 0)
+                bf_chain_end(old, r->site);
         }
         int acquires = e->type == TR_REC_ALLOC || (e->part == TRD_REALLOC_ACQUIRE && e->ptr != 0);
         if (acquires) {
-            b[nb++] = (struct bf_block){e->ptr, e->size, e->slack, e->stack, i, 1};
+            b[nb++] = (struct bf_block){e->ptr, e->size, e->slack, e->stack, i, 1,
+                                        old ? old->chain + 1 : 0};
+            es->size_classes[bf_class(e->size)]++;
+            if (old && e->old_ptr != 0) {
+                if (e->size > old->size)
+                    es->realloc_grows++;
+                if (e->ptr != e->old_ptr) {
+                    es->realloc_moves++;
+                    es->realloc_copied += old->size < e->size ? old->size : e->size;
+                }
+            }
             if (es->allocations == 0 || e->size < es->min_size)
                 es->min_size = e->size;
             if (e->size > es->max_size)
@@ -1035,6 +1081,8 @@ static void brute_force(const struct gen *g, struct bf *r, uint64_t start)
         for (int s = 0; s < G_STACKS; s++) {
             if (per_site[s] > r->site[s].max_live_bytes)
                 r->site[s].max_live_bytes = per_site[s];
+            if (per_site_blocks[s] > r->site[s].max_live_blocks)
+                r->site[s].max_live_blocks = per_site_blocks[s];
             r->site[s].live_bytes = per_site[s];
             r->site[s].live_blocks = per_site_blocks[s];
         }
@@ -1051,6 +1099,9 @@ static void brute_force(const struct gen *g, struct bf *r, uint64_t start)
         r->tot.leaked_bytes = bytes;
         r->tot.leaked_blocks = blocks;
     }
+    for (size_t j = 0; j < nb; j++)
+        if (b[j].state == 1)
+            bf_chain_end(&b[j], r->site);
     for (int th = 1; th <= G_THREADS; th++)
         r->tot.threads += (uint64_t)seen_thread[th];
     if (g->n_ev > 0)
@@ -1061,6 +1112,7 @@ static void test_random_vs_brute_force(void **state)
 {
     (void)state;
     static struct gen g;
+    uint64_t exercised_chains = 0, exercised_moves = 0, exercised_manual = 0, exercised_grows = 0;
     for (unsigned round = 0; round < 30; round++) {
         struct buf f = {0};
         rng_state = 0x2545f4914f6cdd1dull * (round + 1);
@@ -1128,6 +1180,18 @@ static void test_random_vs_brute_force(void **state)
             assert_int_equal(p->peak_bytes, q->peak_bytes);
             assert_int_equal(p->peak_blocks, q->peak_blocks);
             assert_int_equal(p->max_live_bytes, q->max_live_bytes);
+            assert_int_equal(p->max_live_blocks, q->max_live_blocks);
+            for (int k = 0; k < AN_SIZE_CLASSES; k++)
+                assert_int_equal(p->size_classes[k], q->size_classes[k]);
+            assert_int_equal(p->realloc_grows, q->realloc_grows);
+            assert_int_equal(p->realloc_moves, q->realloc_moves);
+            assert_int_equal(p->realloc_copied, q->realloc_copied);
+            assert_int_equal(p->chains, q->chains);
+            assert_int_equal(p->chain_reallocs, q->chain_reallocs);
+            assert_int_equal(p->chain_longest, q->chain_longest);
+            assert_int_equal(p->chain_final_bytes, q->chain_final_bytes);
+            assert_int_equal(p->manual_grows, q->manual_grows);
+            assert_int_equal(p->manual_copied, q->manual_copied);
         }
         /* Sites add up to the totals (docs/metrics.md, "Sums"). */
         struct an_site sum;
@@ -1157,10 +1221,24 @@ static void test_random_vs_brute_force(void **state)
         assert_int_equal(sum.peak_blocks, x->peak_blocks);
         /* The history exercised what it is meant to. */
         assert_true(y->reallocs > 0 && y->temporary_allocations > 0 && y->frees > 0);
+        uint64_t chains = 0, moves = 0, manual = 0, grows = 0;
+        for (int s = 0; s < G_STACKS; s++) {
+            chains += r.site[s].chains;
+            moves += r.site[s].realloc_moves;
+            manual += r.site[s].manual_grows;
+            grows += r.site[s].realloc_grows;
+        }
+        exercised_chains += chains;
+        exercised_moves += moves;
+        exercised_manual += manual;
+        exercised_grows += grows;
         an_fini(&a);
         trd_close(t);
         free(f.p);
     }
+    /* Over all rounds, each growth figure was non-zero somewhere. */
+    assert_true(exercised_chains > 0 && exercised_moves > 0);
+    assert_true(exercised_manual > 0 && exercised_grows > 0);
 }
 
 static int rm_tmpdir(void)
