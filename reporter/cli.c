@@ -184,17 +184,19 @@ static int report_one(const char *path, const char *format, FILE *out,
                         "reporting the %llu of %llu bytes that were whole\n",
                 path, (unsigned long long)trd_bytes_read(t),
                 (unsigned long long)trd_file_bytes(t));
+    struct rc_source src;
+    rc_source_from_trace(&src, t, sym);
     if (strcmp(format, "json") == 0) {
         if (first && !last)
             fputs("[\n", out);
-        rc = render_json(out, &a, sym, opts);
+        rc = render_json(out, &a, &src, opts);
         if (!(first && last))
             fputs(last ? "]\n" : ",\n", out);
     } else {
         if (!first)
             fputs("\n", out);
         fprintf(out, "== %s\n", path);
-        rc = render_text(out, &a, sym, opts);
+        rc = render_text(out, &a, &src, opts);
     }
     if (rc < 0) {
         fprintf(stderr, "memaudit: %s: cannot render the report: %s\n", path, strerror(-rc));

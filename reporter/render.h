@@ -1,14 +1,15 @@
 /* render.h — turn an analysis into a report: terminal text or JSON (cJSON).
  *
- * Renderers only read the analysis; stacks are symbolized on demand through
- * the resolver, so only the stacks a report shows are ever resolved. */
+ * Renderers only read the analysis (the numbers) and a struct rc_source (the
+ * process and the symbolized stacks, from a trace or a profile); stacks are
+ * fetched on demand, so only the stacks a report shows are ever resolved. */
 #ifndef MEMAUDIT_RENDER_H
 #define MEMAUDIT_RENDER_H
 
 #include <stdio.h>
 
 #include "analysis.h"
-#include "symbolizer.h"
+#include "render_common.h"
 
 struct render_opts {
     unsigned top;          /* sites per ranked list (default 10) */
@@ -16,9 +17,9 @@ struct render_opts {
     int all_frames;        /* 1: keep recorder/allocator frames */
 };
 
-int render_text(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+int render_text(FILE *out, const struct analysis *a, const struct rc_source *src,
                 const struct render_opts *o);
-int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+int render_json(FILE *out, const struct analysis *a, const struct rc_source *src,
                 const struct render_opts *o);
 
 #endif

@@ -195,39 +195,75 @@ int rc_is_plumbing(const struct sym_location *loc)
     return 0;
 }
 
-static struct rc_frame resolve_frame(struct sym_resolver *sym, uint32_t epoch, uint64_t addr)
-{
-    struct rc_frame f;
+/* ---- the trace backend of struct rc_source ---- */
 
-    f.address = addr;
-    f.n = sym_resolve(sym, epoch, addr, &f.locs);
+static int trace_stack_depth(const struct rc_source *src, uint32_t id, uint32_t *depth)
+{
+    const struct trd_stack *st = trd_stack(src->data, id);
+
+    if (st == NULL)
+        return 0;
+    *depth = st->depth;
+    return 1;
+}
+
+static struct rc_frame trace_frame(const struct rc_source *src, uint32_t id, uint32_t i)
+{
+    const struct trd_stack *st = trd_stack(src->data, id);
+    struct rc_frame f = {NULL, 0, 0};
+
+    if (st == NULL || i >= st->depth)
+        return f;
+    f.address = st->frames[i];
+    f.n = sym_resolve(src->aux, st->epoch, f.address, &f.locs);
     if (f.n == 0)
         f.locs = NULL;
     return f;
 }
 
-int rc_stack_resolve(const struct analysis *a, struct sym_resolver *sym, uint32_t id,
-                     int all_frames, size_t limit, struct rc_stack *out)
+void rc_source_from_trace(struct rc_source *src, const struct trd_trace *t,
+                          struct sym_resolver *sym)
 {
-    const struct trd_stack *st;
+    const struct tr_file_header *h = trd_header(t);
+
+    memset(src, 0, sizeof(*src));
+    src->process.pid = h->pid;
+    src->process.ppid = h->ppid;
+    src->process.exe = trd_exe(t);
+    src->process.cmdline = trd_cmdline(t);
+    src->process.complete = trd_complete(t);
+    src->process.exit_status = trd_exit_status(t);
+    src->process.signal = trd_signal(t);
+    src->process.lost_events = trd_lost_events(t);
+    src->process.trace_bytes = trd_file_bytes(t);
+    src->process.trace_bytes_read = trd_bytes_read(t);
+    src->stack_depth = trace_stack_depth;
+    src->frame = trace_frame;
+    src->data = t;
+    src->aux = sym;
+}
+
+int rc_stack_resolve(const struct rc_source *src, uint32_t id, int all_frames, size_t limit,
+                     struct rc_stack *out)
+{
     struct rc_frame first = {NULL, 0, 0};
+    uint32_t depth;
     size_t i = 0, kept, cap, k;
 
     memset(out, 0, sizeof(*out));
-    st = trd_stack(a->trace, id);
-    if (st == NULL)
+    if (!src->stack_depth(src, id, &depth))
         return 0;
     out->known = 1;
-    out->depth = st->depth;
-    if (st->depth == 0)
+    out->depth = depth;
+    if (depth == 0)
         return 0;
 
     /* Resolve only as far as the plumbing goes: the first location that is
      * the program's own ends the fold, even in the middle of a frame's
      * inline chain (std::allocator inlined into std::vector keeps vector). */
     if (!all_frames) {
-        for (i = 0; i < st->depth; i++) {
-            struct rc_frame f = resolve_frame(sym, st->epoch, st->frames[i]);
+        for (i = 0; i < depth; i++) {
+            struct rc_frame f = src->frame(src, id, (uint32_t)i);
             size_t skip = 0;
 
             while (skip < f.n && rc_is_plumbing(&f.locs[skip]))
@@ -238,7 +274,7 @@ int rc_stack_resolve(const struct analysis *a, struct sym_resolver *sym, uint32_
                 first.n = f.n - skip;
                 break;
             }
-            if (i + 1 == st->depth) {
+            if (i + 1 == depth) {
                 /* All plumbing: an empty stack would tell the reader less. */
                 first = f;
                 break;
@@ -247,7 +283,7 @@ int rc_stack_resolve(const struct analysis *a, struct sym_resolver *sym, uint32_
         out->folded = (uint32_t)i;
     }
 
-    kept = st->depth - i;
+    kept = depth - i;
     cap = (limit != 0 && limit < kept) ? limit : kept;
     out->frames = calloc(cap, sizeof(*out->frames));
     if (out->frames == NULL)
@@ -256,7 +292,7 @@ int rc_stack_resolve(const struct analysis *a, struct sym_resolver *sym, uint32_
         if (k == 0 && !all_frames)
             out->frames[k] = first;
         else
-            out->frames[k] = resolve_frame(sym, st->epoch, st->frames[i + k]);
+            out->frames[k] = src->frame(src, id, (uint32_t)(i + k));
     }
     out->n = cap;
     out->more = kept - cap;

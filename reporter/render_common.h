@@ -14,6 +14,7 @@
 
 #include "analysis.h"
 #include "symbolizer.h"
+#include "trace_reader.h"
 
 /* Defaults applied when a render_opts field is 0. */
 #define RC_DEFAULT_TOP 10u
@@ -39,12 +40,45 @@ int rc_rank_sites(const struct analysis *a, enum rc_key key, size_t limit,
                   const struct an_site ***out, size_t *n, size_t *total);
 
 /* One recorded frame (a return address) as the symbolizer sees it: locs[0..n)
- * innermost first, the last being the real function. Owned by the resolver. */
+ * innermost first, the last being the real function. Owned by the source. */
 struct rc_frame {
     const struct sym_location *locs;
     size_t n;         /* 0 only if the resolver had nothing: print address */
     uint64_t address; /* the return address as recorded */
 };
+
+/* The process a report is about, as recorded. */
+struct rc_process {
+    uint32_t pid, ppid;
+    const char *exe;           /* "" if unknown */
+    const char *cmdline;       /* argv joined by spaces, "" if unknown */
+    int complete;              /* 0: the trace ended early */
+    int exit_status;           /* -1 if unknown */
+    int signal;                /* the fatal signal that ended the process, or 0 */
+    uint64_t lost_events;      /* events the recorder could not record */
+    uint64_t trace_bytes;      /* size of the trace file */
+    uint64_t trace_bytes_read; /* whole blocks read from it */
+};
+
+/* Where a report gets what is not a number of the analysis: the process and
+ * the symbolized stacks. Two backends fill it: a trace with the symbolizer
+ * (rc_source_from_trace, resolving lazily), and a profile (prof_source in
+ * profile.h, whose frames were resolved when it was written). The renderers
+ * see only this and the analysis, so a report reads the same from either. */
+struct rc_source {
+    struct rc_process process;
+    /* 1 and the number of recorded frames if stack id is defined, else 0. */
+    int (*stack_depth)(const struct rc_source *src, uint32_t id, uint32_t *depth);
+    /* Recorded frame i (< depth, 0 = innermost) of stack id, symbolized. */
+    struct rc_frame (*frame)(const struct rc_source *src, uint32_t id, uint32_t i);
+    const void *data; /* the backend's own: a trace, a profile */
+    void *aux;        /* the backend's own: the symbolizer */
+};
+
+/* A source reading stacks and process from t, resolving frames with sym on
+ * demand. Both are borrowed and must outlive src. */
+void rc_source_from_trace(struct rc_source *src, const struct trd_trace *t,
+                          struct sym_resolver *sym);
 
 /* A resolved stack, after folding. */
 struct rc_stack {
@@ -56,14 +90,14 @@ struct rc_stack {
     struct rc_frame *frames; /* [n], malloc'd */
 };
 
-/* Resolve stack id of a's trace. Unless all_frames, leading allocator plumbing
+/* Resolve stack id of src. Unless all_frames, leading allocator plumbing
  * (rc_is_plumbing) is dropped, location by location, so the first frame kept
  * may lose its innermost inlined locations; if everything is plumbing the last
  * frame is kept whole. At most limit frames (0 = no limit) are kept. A missing
  * stack definition is not an error: out->known is 0 and out->n is 0.
  * Returns 0 or -ENOMEM; rc_stack_fini() out either way. */
-int rc_stack_resolve(const struct analysis *a, struct sym_resolver *sym, uint32_t id,
-                     int all_frames, size_t limit, struct rc_stack *out);
+int rc_stack_resolve(const struct rc_source *src, uint32_t id, int all_frames, size_t limit,
+                     struct rc_stack *out);
 void rc_stack_fini(struct rc_stack *s);
 
 /* 1 if loc belongs to the allocator or to the recorder rather than to the

@@ -25,7 +25,6 @@
 #include <stdlib.h>
 
 #include "render_common.h"
-#include "trace_reader.h"
 
 #define JSON_FORMAT_VERSION 1
 
@@ -98,7 +97,7 @@ static cJSON *location_new(const struct sym_location *loc, uint64_t address)
 }
 
 /* Add "stack": [...] to obj for stack id. */
-static int add_stack(cJSON *obj, const struct analysis *a, struct sym_resolver *sym,
+static int add_stack(cJSON *obj, const struct rc_source *src,
                      const struct render_opts *o, uint32_t id)
 {
     struct rc_stack st = {0};
@@ -109,7 +108,7 @@ static int add_stack(cJSON *obj, const struct analysis *a, struct sym_resolver *
     arr = cJSON_AddArrayToObject(obj, "stack");
     if (arr == NULL)
         return -ENOMEM;
-    rc = rc_stack_resolve(a, sym, id, o->all_frames, RC_JSON_FRAMES, &st);
+    rc = rc_stack_resolve(src, id, o->all_frames, RC_JSON_FRAMES, &st);
     if (rc < 0)
         goto fail;
     for (i = 0; i < st.n; i++) {
@@ -134,27 +133,26 @@ fail:
     return rc;
 }
 
-static int add_process(cJSON *root, const struct analysis *a)
+static int add_process(cJSON *root, const struct analysis *a, const struct rc_process *pr)
 {
-    const struct tr_file_header *h = trd_header(a->trace);
-    const char *exe = trd_exe(a->trace);
-    const char *cmdline = trd_cmdline(a->trace);
+    const char *exe = pr->exe;
+    const char *cmdline = pr->cmdline;
     cJSON *p = cJSON_AddObjectToObject(root, "process");
     int err = 0;
 
     if (p == NULL)
         return -ENOMEM;
-    err |= add_num(p, "pid", h->pid);
-    err |= add_num(p, "ppid", h->ppid);
+    err |= add_num(p, "pid", pr->pid);
+    err |= add_num(p, "ppid", pr->ppid);
     err |= add_str(p, "exe", exe[0] != '\0' ? exe : NULL);
     err |= add_str(p, "cmdline", cmdline[0] != '\0' ? cmdline : NULL);
-    err |= add_bool(p, "complete", trd_complete(a->trace));
-    err |= add_num(p, "exit_status", trd_exit_status(a->trace));
-    err |= add_num(p, "signal", trd_signal(a->trace));
-    err |= add_num(p, "lost_events", (double)trd_lost_events(a->trace));
+    err |= add_bool(p, "complete", pr->complete);
+    err |= add_num(p, "exit_status", pr->exit_status);
+    err |= add_num(p, "signal", pr->signal);
+    err |= add_num(p, "lost_events", (double)pr->lost_events);
     err |= add_num(p, "threads", (double)a->totals.threads);
-    err |= add_num(p, "trace_bytes", (double)trd_file_bytes(a->trace));
-    err |= add_num(p, "trace_bytes_read", (double)trd_bytes_read(a->trace));
+    err |= add_num(p, "trace_bytes", (double)pr->trace_bytes);
+    err |= add_num(p, "trace_bytes_read", (double)pr->trace_bytes_read);
     return err != 0 ? -ENOMEM : 0;
 }
 
@@ -223,7 +221,7 @@ static int site_fields(cJSON *obj, enum rc_key key, const struct an_site *s)
 }
 
 /* Fill array arr with the sites ranked by key, at most limit (0 = all). */
-static int add_sites(cJSON *arr, const struct analysis *a, struct sym_resolver *sym,
+static int add_sites(cJSON *arr, const struct analysis *a, const struct rc_source *src,
                      const struct render_opts *o, enum rc_key key, size_t limit)
 {
     const struct an_site **sites = NULL;
@@ -242,7 +240,7 @@ static int add_sites(cJSON *arr, const struct analysis *a, struct sym_resolver *
         rc = site_fields(obj, key, sites[i]);
         if (rc < 0)
             goto fail;
-        rc = add_stack(obj, a, sym, o, sites[i]->stack);
+        rc = add_stack(obj, src, o, sites[i]->stack);
         if (rc < 0)
             goto fail;
     }
@@ -254,7 +252,7 @@ fail:
     return rc;
 }
 
-int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+int render_json(FILE *out, const struct analysis *a, const struct rc_source *src,
                 const struct render_opts *o)
 {
     size_t top = o->top != 0 ? o->top : RC_DEFAULT_TOP;
@@ -267,7 +265,7 @@ int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
         goto fail;
     if (add_num(root, "format_version", JSON_FORMAT_VERSION) < 0)
         goto fail;
-    rc = add_process(root, a);
+    rc = add_process(root, a, &src->process);
     if (rc < 0)
         goto fail;
     rc = add_summary(root, a);
@@ -279,7 +277,7 @@ int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
     if (arr == NULL)
         goto fail;
     /* Every leak, not a top N: a CI check must see a new one however small. */
-    rc = add_sites(arr, a, sym, o, RC_LEAKED, 0);
+    rc = add_sites(arr, a, src, o, RC_LEAKED, 0);
     if (rc < 0)
         goto fail;
 
@@ -287,7 +285,7 @@ int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
     arr = cJSON_AddArrayToObject(root, "runtime_held");
     if (arr == NULL)
         goto fail;
-    rc = add_sites(arr, a, sym, o, RC_RUNTIME, 0);
+    rc = add_sites(arr, a, src, o, RC_RUNTIME, 0);
     if (rc < 0)
         goto fail;
 
@@ -295,7 +293,7 @@ int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
     arr = cJSON_AddArrayToObject(root, "hotspots");
     if (arr == NULL)
         goto fail;
-    rc = add_sites(arr, a, sym, o, RC_ALLOCATIONS, top);
+    rc = add_sites(arr, a, src, o, RC_ALLOCATIONS, top);
     if (rc < 0)
         goto fail;
 
@@ -309,7 +307,7 @@ int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
     arr = cJSON_AddArrayToObject(peak, "sites");
     if (arr == NULL)
         goto fail;
-    rc = add_sites(arr, a, sym, o, RC_PEAK, top);
+    rc = add_sites(arr, a, src, o, RC_PEAK, top);
     if (rc < 0)
         goto fail;
 
@@ -317,7 +315,7 @@ int render_json(FILE *out, const struct analysis *a, struct sym_resolver *sym,
     arr = cJSON_AddArrayToObject(root, "temporary");
     if (arr == NULL)
         goto fail;
-    rc = add_sites(arr, a, sym, o, RC_TEMPORARY, top);
+    rc = add_sites(arr, a, src, o, RC_TEMPORARY, top);
     if (rc < 0)
         goto fail;
 

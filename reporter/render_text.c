@@ -12,7 +12,6 @@
 #include <stdlib.h>
 
 #include "render_common.h"
-#include "trace_reader.h"
 
 #define LABEL "  %-22s"
 
@@ -36,17 +35,16 @@ static double percent(uint64_t part, uint64_t whole)
     return whole != 0 ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-static void print_header(FILE *out, const struct analysis *a)
+static void print_header(FILE *out, const struct rc_process *p)
 {
-    const struct tr_file_header *h = trd_header(a->trace);
-    const char *exe = trd_exe(a->trace);
-    const char *cmdline = trd_cmdline(a->trace);
-    int status = trd_exit_status(a->trace);
-    uint64_t lost = trd_lost_events(a->trace);
+    const char *exe = p->exe;
+    const char *cmdline = p->cmdline;
+    int status = p->exit_status;
+    uint64_t lost = p->lost_events;
 
     fprintf(out, "memaudit report: %s\n", exe[0] != '\0' ? exe : "<unknown program>");
-    fprintf(out, "  pid %" PRIu32 ", parent %" PRIu32, h->pid, h->ppid);
-    int sig = trd_signal(a->trace);
+    fprintf(out, "  pid %" PRIu32 ", parent %" PRIu32, p->pid, p->ppid);
+    int sig = p->signal;
     if (status >= 0)
         fprintf(out, ", exit status %d", status);
     if (sig != 0)
@@ -59,12 +57,12 @@ static void print_header(FILE *out, const struct analysis *a)
         fputs("note: incomplete run: the program was killed by a signal; every event up to that "
               "moment was recorded, and blocks live at that moment are reported as leaked\n",
               out);
-    if (!trd_complete(a->trace)) {
+    if (!p->complete) {
         fprintf(out,
                 "warning: trace incomplete: %" PRIu64 " of %" PRIu64 " bytes read "
                 "(the process died before the recorder finished); figures cover "
                 "what was recorded\n",
-                trd_bytes_read(a->trace), trd_file_bytes(a->trace));
+                p->trace_bytes_read, p->trace_bytes);
     }
     if (lost != 0)
         fprintf(out, "warning: the recorder could not record %" PRIu64 " events\n", lost);
@@ -203,7 +201,7 @@ static const struct section sections[] = {
     {"Temporary allocations", RC_TEMPORARY, print_temporary_line, 0},
 };
 
-static int print_section(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+static int print_section(FILE *out, const struct analysis *a, const struct rc_source *src,
                          const struct render_opts *o, const struct section *sec)
 {
     unsigned top = o->top != 0 ? o->top : RC_DEFAULT_TOP;
@@ -229,7 +227,7 @@ static int print_section(FILE *out, const struct analysis *a, struct sym_resolve
     for (i = 0; i < n; i++) {
         fprintf(out, "  #%zu  ", i + 1);
         sec->line(out, sites[i]);
-        rc = rc_stack_resolve(a, sym, sites[i]->stack, o->all_frames, frames, &st);
+        rc = rc_stack_resolve(src, sites[i]->stack, o->all_frames, frames, &st);
         if (rc < 0)
             goto fail;
         print_stack(out, sites[i]->stack, &st);
@@ -244,16 +242,16 @@ fail:
     return rc;
 }
 
-int render_text(FILE *out, const struct analysis *a, struct sym_resolver *sym,
+int render_text(FILE *out, const struct analysis *a, const struct rc_source *src,
                 const struct render_opts *o)
 {
     size_t i;
     int rc;
 
-    print_header(out, a);
+    print_header(out, &src->process);
     print_totals(out, a);
     for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
-        rc = print_section(out, a, sym, o, &sections[i]);
+        rc = print_section(out, a, src, o, &sections[i]);
         if (rc < 0)
             goto fail;
     }

@@ -355,6 +355,7 @@ struct fixture {
     struct trd_trace *trace;
     struct analysis an;
     struct sym_resolver *sym;
+    struct rc_source src;
 };
 
 static void fixture_open(struct fixture *fx, int complete)
@@ -377,6 +378,7 @@ static void fixture_open(struct fixture *fx, int complete)
     assert_non_null(fx->sym);
     for (i = 0; i < trd_snapshot_count(fx->trace); i++)
         assert_int_equal(sym_add_snapshot(fx->sym, trd_snapshot(fx->trace, i)), 0);
+    rc_source_from_trace(&fx->src, fx->trace, fx->sym);
 }
 
 static void fixture_close(struct fixture *fx)
@@ -389,7 +391,7 @@ static void fixture_close(struct fixture *fx)
 }
 
 /* Render with fn into a string the caller frees. */
-static char *render_to_string(int (*fn)(FILE *, const struct analysis *, struct sym_resolver *,
+static char *render_to_string(int (*fn)(FILE *, const struct analysis *, const struct rc_source *,
                                         const struct render_opts *),
                               struct fixture *fx, const struct render_opts *o)
 {
@@ -398,7 +400,7 @@ static char *render_to_string(int (*fn)(FILE *, const struct analysis *, struct 
     FILE *out = open_memstream(&text, &len);
 
     assert_non_null(out);
-    assert_int_equal(fn(out, &fx->an, fx->sym, o), 0);
+    assert_int_equal(fn(out, &fx->an, &fx->src, o), 0);
     assert_int_equal(fclose(out), 0);
     return text;
 }
@@ -689,7 +691,7 @@ static void test_json_out_of_memory(void **state)
         assert_non_null(out);
         json_allocs_left = k;
         cJSON_InitHooks(&hooks);
-        rc = render_json(out, &fx.an, fx.sym, &o);
+        rc = render_json(out, &fx.an, &fx.src, &o);
         cJSON_InitHooks(NULL);
         json_allocs_left = -1;
         assert_int_equal(fclose(out), 0);
