@@ -4,6 +4,8 @@
 #   make demo       install missing packages, build, record examples/ and print the report
 #   make check      build and run every test (unit, golden, integration)
 #   make bench      side-by-side speed benchmark (see bench/)
+#   make fuzz       libFuzzer targets for the trace and profile readers
+#                   (clang; FUZZ_TIME=600 seconds each, see fuzz/run.sh)
 #   make install PREFIX=/usr/local
 #
 # SAN=address|undefined|thread builds the offline tools and unit tests with a
@@ -48,7 +50,7 @@ TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
-.PHONY: all deps demo check unit integration bench install clean format
+.PHONY: all deps demo check unit integration bench fuzz install clean format
 all: $(BUILD)/libaudit.so $(BUILD)/memaudit
 
 $(BUILD)/libaudit.so: $(PRELOAD_OBJ)
@@ -109,6 +111,21 @@ check: deps
 
 bench: all
 	@sh bench/run.sh $(BUILD)
+
+# libFuzzer needs clang; the readers and everything that consumes their
+# output are compiled into each target with ASan and UBSan.
+FUZZ_CC     ?= clang
+FUZZ_TIME   ?= 600
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -Icommon -Isymbolizer -Ireporter \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_BIN    := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(SYM_SRC) $(REP_SRC) $(wildcard common/*.h symbolizer/*.h reporter/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(SYM_SRC) $(REP_SRC) $(TOOL_LIBS)
+
+fuzz: all $(PROG_BIN) $(FUZZ_BIN)
+	@sh fuzz/run.sh $(BUILD) $(FUZZ_TIME)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memaudit \

@@ -854,7 +854,9 @@ static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t
             t->truncated = 1;
             break;
         }
-        rc = grow((void **)&buf, &buf_cap, b.payload_bytes, 1);
+        /* At least 1 byte: an empty first block would leave buf NULL, and
+         * NULL + 0 is undefined (found by fuzz/fuzz_trace.c). */
+        rc = grow((void **)&buf, &buf_cap, b.payload_bytes ? b.payload_bytes : 1, 1);
         if (rc < 0)
             goto fail;
         rc = read_full(t->fd, buf, b.payload_bytes, b.offset);

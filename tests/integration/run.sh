@@ -441,5 +441,9 @@ if record signals-handled 5 "$PROGS/signals" handled; then
         summary.allocations=1 summary.frees=1 summary.leaked_bytes=0
 fi
 
+# ================================================================ issue 4
+# The symbolizer, profiles and hostile input: tests/integration/symbolizer.sh.
+. "$HERE/symbolizer.sh"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
