@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "symbolizer.h"
+
 /* A live block. ptr 0 marks an empty slot; a block at address 0 (never seen
  * from a real allocator, possible in a hostile trace) has its own slot. */
 struct live {
@@ -362,6 +364,7 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
     s->allocations++;
     s->bytes_allocated += ev->size;
     s->size_classes[an_size_class(ev->size)]++;
+    s->slack_bytes += ev->slack;
     tot->allocations++;
     tot->bytes_allocated += ev->size;
     tot->slack_bytes += ev->slack;
@@ -578,6 +581,51 @@ static int leaks_over_time(struct ctx *c)
     if (rc == 0 && m->has_zero)
         rc = leaked_block(c, &m->zero);
     return rc;
+}
+
+/* Functions of glibc whose blocks its exit-time cleanup (__libc_freeres, what
+ * memcheck runs) frees: the buffers of FILE streams, dlerror's state, locale
+ * and NSS data, the resolver's state. A prefix ends with '*'. */
+static const char *const runtime_functions[] = {
+    "_IO_file_doallocate", "_IO_wfile_doallocate", "__libc_dlerror_result*", "_dlerror_run",
+    "_nl_*",               "__nss_*",              "nss_*",                  "__res_*",
+    "new_composite_name",  "__gconv_*",
+};
+
+static int runtime_name(const char *name)
+{
+    if (name == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof(runtime_functions) / sizeof(runtime_functions[0]); i++) {
+        const char *f = runtime_functions[i];
+        size_t n = strlen(f);
+        if (f[n - 1] == '*' ? strncmp(name, f, n - 1) == 0 : strcmp(name, f) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void an_classify_runtime(struct analysis *a, struct sym_resolver *sym)
+{
+    struct an_totals *tot = &a->totals;
+    for (uint32_t i = 0; i < a->n_sites; i++) {
+        struct an_site *s = &a->sites[i];
+        const struct trd_stack *st = trd_stack(a->trace, i);
+        if (s->runtime || s->live_blocks == 0 || st == NULL || st->depth == 0)
+            continue;
+        const struct sym_location *loc;
+        size_t n = sym_resolve(sym, st->epoch, st->frames[0], &loc);
+        int hit = 0;
+        for (size_t k = 0; k < n && !hit; k++)
+            hit = runtime_name(loc[k].raw_name) || runtime_name(loc[k].function);
+        if (!hit)
+            continue;
+        s->runtime = 1;
+        tot->runtime_held_bytes += s->live_bytes;
+        tot->runtime_held_blocks += s->live_blocks;
+        tot->leaked_bytes -= s->live_bytes;
+        tot->leaked_blocks -= s->live_blocks;
+    }
 }
 
 /* After the last event: settle, then read the lazy peak picture. */

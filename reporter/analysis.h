@@ -55,6 +55,7 @@ struct an_site {
     uint64_t peak_blocks;
     uint64_t max_live_bytes;    /* the site's own maximum */
     uint64_t max_live_blocks;   /* the site's own maximum of blocks live at once */
+    uint64_t slack_bytes;       /* usable - requested, over its allocations */
     uint64_t size_classes[AN_SIZE_CLASSES]; /* allocations per size class */
     /* Repeated growth (docs/metrics.md, "Repeated growth"). */
     uint64_t realloc_grows;     /* reallocs made here to a larger size */
@@ -86,6 +87,13 @@ struct analysis {
 
 /* Replay t into a. Returns 0, or a negative errno with trd_error(t) set. */
 int an_run(struct trd_trace *t, struct analysis *a);
+
+struct sym_resolver;
+/* Also count as the C runtime's the live blocks that glibc's exit-time
+ * cleanup would free, recognised by the function that allocated them (stdio
+ * buffers, locale and NSS data ...; docs/metrics.md). an_run() has already
+ * classified by module; this needs the symbolizer. */
+void an_classify_runtime(struct analysis *a, struct sym_resolver *sym);
 void an_fini(struct analysis *a);
 
 #endif

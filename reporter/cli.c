@@ -64,16 +64,18 @@ static const char usage_run[] =
     "  -h, --help         this text\n";
 
 static const char usage_report[] =
-    "usage: memaudit report [--format text|json] [-o FILE] [--top N] [--all-frames] TRACE|DIR...\n"
+    "usage: memaudit report [--format text|json|md] [-o FILE] [--top N] [--all-frames] TRACE|DIR...\n"
     "\n"
     "Replays each trace in global order and prints: totals (allocations, frees,\n"
     "bytes, peak heap, leaks, temporary allocations, allocator overhead, rate), the\n"
     "leak sites, the stacks that held the peak, allocation hotspots and temporary\n"
-    "allocation sites, each with its symbolized call stack. A DIR stands for every\n"
+    "allocation sites, each with its symbolized call stack, and the audit's findings\n"
+    "(growing leaks, repeated growth, pooling candidates, small-block overhead ...)\n"
+    "with what each change would save. A DIR stands for every\n"
     "*.trace file in it. A truncated trace (the program crashed) is read up to its\n"
     "last whole block and marked incomplete.\n"
     "\n"
-    "  --format FMT       text (default) or json\n"
+    "  --format FMT       text (default), json, or md (the audit as Markdown)\n"
     "  -o, --output FILE  write the report to FILE instead of standard output\n"
     "  --top N            sites per ranked list (default 10)\n"
     "  --frames N         frames per stack in text (default 12)\n"
@@ -179,6 +181,7 @@ static int report_one(const char *path, const char *format, FILE *out,
     }
     for (size_t i = 0; i < trd_snapshot_count(t); i++)
         sym_add_snapshot(sym, trd_snapshot(t, i));
+    an_classify_runtime(&a, sym);
     if (!trd_complete(t))
         fprintf(stderr, "memaudit: %s: trace incomplete (the program did not exit normally); "
                         "reporting the %llu of %llu bytes that were whole\n",
@@ -192,6 +195,10 @@ static int report_one(const char *path, const char *format, FILE *out,
         rc = render_json(out, &a, &src, opts);
         if (!(first && last))
             fputs(last ? "]\n" : ",\n", out);
+    } else if (strcmp(format, "md") == 0) {
+        if (!first)
+            fputs("\n---\n\n", out);
+        rc = render_md(out, &a, &src, opts);
     } else {
         if (!first)
             fputs("\n", out);
@@ -240,8 +247,9 @@ static int cmd_report(int argc, char **argv)
         switch (c) {
         case 'f':
             format = optarg;
-            if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0)
-                die_usage("--format must be text or json", usage_report);
+            if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
+                strcmp(format, "md") != 0)
+                die_usage("--format must be text, json or md", usage_report);
             break;
         case 'o':
             output = optarg;

@@ -21,5 +21,8 @@ int render_text(FILE *out, const struct analysis *a, const struct rc_source *src
                 const struct render_opts *o);
 int render_json(FILE *out, const struct analysis *a, const struct rc_source *src,
                 const struct render_opts *o);
+/* The audit as a Markdown document (render_md.c). */
+int render_md(FILE *out, const struct analysis *a, const struct rc_source *src,
+              const struct render_opts *o);
 
 #endif

@@ -10,7 +10,10 @@
  *     "runtime_held": [ the C runtime's blocks live at exit, as leaks ],
  *     "hotspots": [ top sites by allocations ],
  *     "peak":     { bytes, time_ns, sites: [ top sites by peak_bytes ] },
- *     "temporary":[ top sites by temporary allocations ] }
+ *     "temporary":[ top sites by temporary allocations ],
+ *     "safety":   { status, unmatched_frees },
+ *     "findings": [ every finding: kind, priority, impact_pct, saved_allocations,
+ *                   saved_bytes, description, advice, stack ] }
  * A stack is an array of frame objects, every location of every kept frame,
  * innermost first (inlined locations before the function they sit in).
  *
@@ -24,6 +27,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "findings.h"
 #include "render_common.h"
 
 #define JSON_FORMAT_VERSION 1
@@ -186,6 +190,32 @@ static int add_summary(cJSON *root, const struct analysis *a)
     return err != 0 ? -ENOMEM : 0;
 }
 
+/* "size_histogram": the non-empty size classes of s, as {min, max, count}
+ * (max null for the open-ended last class). */
+static int add_histogram(cJSON *obj, const struct an_site *s)
+{
+    cJSON *arr = cJSON_AddArrayToObject(obj, "size_histogram");
+    if (arr == NULL)
+        return -ENOMEM;
+    for (unsigned k = 0; k < AN_SIZE_CLASSES; k++) {
+        if (s->size_classes[k] == 0)
+            continue;
+        cJSON *c = cJSON_CreateObject();
+        int err = append(arr, c);
+        if (err < 0)
+            return err;
+        err |= add_num(c, "min", k == 0 ? 0 : (double)((uint64_t)1 << (k - 1)));
+        if (k == AN_SIZE_CLASSES - 1)
+            err |= cJSON_AddNullToObject(c, "max") != NULL ? 0 : -ENOMEM;
+        else
+            err |= add_num(c, "max", k == 0 ? 0 : (double)(((uint64_t)1 << k) - 1));
+        err |= add_num(c, "count", (double)s->size_classes[k]);
+        if (err != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 /* The fields of one site in one list. */
 static int site_fields(cJSON *obj, enum rc_key key, const struct an_site *s)
 {
@@ -197,6 +227,8 @@ static int site_fields(cJSON *obj, enum rc_key key, const struct an_site *s)
         err |= add_num(obj, "bytes", (double)s->live_bytes);
         err |= add_num(obj, "blocks", (double)s->live_blocks);
         err |= add_num(obj, "allocations", (double)s->allocations);
+        err |= add_num(obj, "first_ns", (double)s->leak_first_ns);
+        err |= add_num(obj, "last_ns", (double)s->leak_last_ns);
         break;
     case RC_ALLOCATIONS:
     case RC_BYTES:
@@ -207,6 +239,20 @@ static int site_fields(cJSON *obj, enum rc_key key, const struct an_site *s)
         err |= add_num(obj, "leaked_bytes", (double)s->live_bytes);
         err |= add_num(obj, "min_size", (double)s->min_size);
         err |= add_num(obj, "max_size", (double)s->max_size);
+        err |= add_num(obj, "max_live_blocks", (double)s->max_live_blocks);
+        err |= add_num(obj, "max_live_bytes", (double)s->max_live_bytes);
+        err |= add_num(obj, "slack_bytes", (double)s->slack_bytes);
+        err |= add_num(obj, "reallocs", (double)s->reallocs);
+        err |= add_num(obj, "realloc_grows", (double)s->realloc_grows);
+        err |= add_num(obj, "realloc_moves", (double)s->realloc_moves);
+        err |= add_num(obj, "realloc_copied_bytes", (double)s->realloc_copied);
+        err |= add_num(obj, "chains", (double)s->chains);
+        err |= add_num(obj, "chain_reallocs", (double)s->chain_reallocs);
+        err |= add_num(obj, "chain_longest", (double)s->chain_longest);
+        err |= add_num(obj, "chain_final_bytes", (double)s->chain_final_bytes);
+        err |= add_num(obj, "manual_grows", (double)s->manual_grows);
+        err |= add_num(obj, "manual_copied_bytes", (double)s->manual_copied);
+        err |= add_histogram(obj, s);
         break;
     case RC_PEAK:
         err |= add_num(obj, "bytes", (double)s->peak_bytes);
@@ -249,6 +295,41 @@ static int add_sites(cJSON *arr, const struct analysis *a, const struct rc_sourc
 
 fail:
     free(sites);
+    return rc;
+}
+
+/* "safety" and "findings". */
+static int add_findings(cJSON *root, const struct analysis *a, const struct rc_source *src,
+                        const struct render_opts *o)
+{
+    struct finding *f = NULL;
+    size_t n = 0;
+    char text[512];
+    cJSON *safety = cJSON_AddObjectToObject(root, "safety");
+    cJSON *arr = cJSON_AddArrayToObject(root, "findings");
+
+    if (safety == NULL || arr == NULL || add_str(safety, "status", fd_safety_status(a)) < 0 ||
+        add_num(safety, "unmatched_frees", (double)a->totals.unmatched_frees) < 0)
+        return -ENOMEM;
+    int rc = fd_collect(a, &f, &n);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        cJSON *obj = cJSON_CreateObject();
+        rc = append(arr, obj);
+        if (rc < 0)
+            break;
+        int err = 0;
+        err |= add_str(obj, "kind", fd_kind_name(f[i].kind));
+        err |= add_str(obj, "priority", fd_priority_name(f[i].priority));
+        err |= add_num(obj, "impact_pct", f[i].impact_pct);
+        err |= add_num(obj, "saved_allocations", (double)f[i].saved_allocs);
+        err |= add_num(obj, "saved_bytes", (double)f[i].saved_bytes);
+        fd_describe(&f[i], text, sizeof(text));
+        err |= add_str(obj, "description", text);
+        fd_advice(&f[i], text, sizeof(text));
+        err |= add_str(obj, "advice", text);
+        rc = err != 0 ? -ENOMEM : add_stack(obj, src, o, f[i].site->stack);
+    }
+    free(f);
     return rc;
 }
 
@@ -316,6 +397,10 @@ int render_json(FILE *out, const struct analysis *a, const struct rc_source *src
     if (arr == NULL)
         goto fail;
     rc = add_sites(arr, a, src, o, RC_TEMPORARY, top);
+    if (rc < 0)
+        goto fail;
+
+    rc = add_findings(root, a, src, o);
     if (rc < 0)
         goto fail;
 

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "findings.h"
 #include "render_common.h"
 
 #define LABEL "  %-22s"
@@ -242,6 +243,46 @@ fail:
     return rc;
 }
 
+/* The audit's findings, most important first: what, the advice, where. */
+static int print_findings(FILE *out, const struct analysis *a, const struct rc_source *src,
+                          const struct render_opts *o)
+{
+    unsigned top = o->top != 0 ? o->top : RC_DEFAULT_TOP;
+    unsigned frames = o->max_frames != 0 ? o->max_frames : RC_DEFAULT_TEXT_FRAMES;
+    struct finding *f = NULL;
+    struct rc_stack st = {0};
+    size_t n = 0;
+    char text[512];
+    int rc = fd_collect(a, &f, &n);
+
+    if (rc < 0)
+        return rc;
+    fprintf(out, "\nMemory safety: %s\n", fd_safety_status(a));
+    if (n == 0) {
+        fputs("\nFindings: none\n", out);
+        return 0;
+    }
+    if (n > top)
+        fprintf(out, "\nFindings (top %u of %zu)\n", top, n);
+    else
+        fprintf(out, "\nFindings (%zu)\n", n);
+    for (size_t i = 0; i < n && i < top; i++) {
+        fd_describe(&f[i], text, sizeof(text));
+        fprintf(out, "  #%zu  [%s] %s: %s\n", i + 1, fd_priority_name(f[i].priority),
+                fd_kind_title(f[i].kind), text);
+        fd_advice(&f[i], text, sizeof(text));
+        fprintf(out, "        -> %s\n", text);
+        rc = rc_stack_resolve(src, f[i].site->stack, o->all_frames, frames, &st);
+        if (rc < 0)
+            break;
+        print_stack(out, f[i].site->stack, &st);
+        rc_stack_fini(&st);
+    }
+    rc_stack_fini(&st);
+    free(f);
+    return rc < 0 ? rc : 0;
+}
+
 int render_text(FILE *out, const struct analysis *a, const struct rc_source *src,
                 const struct render_opts *o)
 {
@@ -250,6 +291,9 @@ int render_text(FILE *out, const struct analysis *a, const struct rc_source *src
 
     print_header(out, &src->process);
     print_totals(out, a);
+    rc = print_findings(out, a, src, o);
+    if (rc < 0)
+        goto fail;
     for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
         rc = print_section(out, a, src, o, &sections[i]);
         if (rc < 0)

@@ -9,6 +9,9 @@
  * in any(...), which asks that it hold for at least one:
  *   leaks[*].stack[0].function~leak_          every leak site is a leak_ function
  *   any(leaks[*].stack[0].function)=leak_calloc
+ * A subscript [KEY:VALUE] selects the elements that are objects whose member
+ * KEY is the string VALUE (or the number it spells), like [*] otherwise:
+ *   findings[kind:pooling].saved_allocations=19996
  * A leading '#' checks the length of an array (or object) instead of a value:
  *   #leaks=10   #hotspots[0].stack>=22
  *
@@ -122,6 +125,31 @@ static int walk(const cJSON *node, const char *p, struct nodes *out)
             }
             return 0;
         }
+        const char *colon = memchr(p, ':', (size_t)(close - p));
+        if (colon != NULL) {
+            char key[128], want[256];
+            size_t klen = (size_t)(colon - p - 1), vlen = (size_t)(close - colon - 1);
+            if (klen == 0 || klen >= sizeof(key) || vlen >= sizeof(want))
+                return -EINVAL;
+            memcpy(key, p + 1, klen);
+            key[klen] = '\0';
+            memcpy(want, colon + 1, vlen);
+            want[vlen] = '\0';
+            for (int i = 0; i < size; i++) {
+                const cJSON *el = cJSON_GetArrayItem(node, i);
+                const cJSON *m = cJSON_GetObjectItemCaseSensitive(el, key);
+                char have[64];
+                if (cJSON_IsNumber(m))
+                    snprintf(have, sizeof(have), "%.17g", m->valuedouble);
+                const char *v = cJSON_IsString(m) ? m->valuestring : cJSON_IsNumber(m) ? have : NULL;
+                if (v == NULL || strcmp(v, want) != 0)
+                    continue;
+                int rc = walk(el, close + 1, out);
+                if (rc < 0)
+                    return rc;
+            }
+            return 0;
+        }
         char *end;
         errno = 0;
         long idx = strtol(p + 1, &end, 10);
@@ -165,7 +193,13 @@ static int expr_parse(const char *text, struct expr *e)
         e->path = strndup(p, (size_t)(path_end - p));
         p = path_end + 1;
     } else {
-        path_end = p + strcspn(p, "=~!<>");
+        /* The operator comes after the path; brackets may hold a ':' selector. */
+        path_end = p;
+        while (*path_end != '\0' && strchr("=~!<>", *path_end) == NULL) {
+            if (*path_end == '[' && strchr(path_end, ']') != NULL)
+                path_end = strchr(path_end, ']');
+            path_end++;
+        }
         e->path = strndup(p, (size_t)(path_end - p));
         p = path_end;
     }

@@ -1038,6 +1038,7 @@ static void brute_force(const struct gen *g, struct bf *r, uint64_t start)
             b[nb++] = (struct bf_block){e->ptr, e->size, e->slack, e->stack, i, 1,
                                         old ? old->chain + 1 : 0};
             es->size_classes[bf_class(e->size)]++;
+            es->slack_bytes += e->slack;
             if (old && e->old_ptr != 0) {
                 if (e->size > old->size)
                     es->realloc_grows++;
@@ -1181,6 +1182,7 @@ static void test_random_vs_brute_force(void **state)
             assert_int_equal(p->peak_blocks, q->peak_blocks);
             assert_int_equal(p->max_live_bytes, q->max_live_bytes);
             assert_int_equal(p->max_live_blocks, q->max_live_blocks);
+            assert_int_equal(p->slack_bytes, q->slack_bytes);
             for (int k = 0; k < AN_SIZE_CLASSES; k++)
                 assert_int_equal(p->size_classes[k], q->size_classes[k]);
             assert_int_equal(p->realloc_grows, q->realloc_grows);
