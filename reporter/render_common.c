@@ -145,21 +145,41 @@ static const char *const plumbing_names[] = {
 };
 
 /* Demangled prefixes of the C++ and Rust allocator layers. "std::allocator"
- * deliberately also covers std::allocator_traits. */
+ * deliberately also covers std::allocator_traits. Rust names come in two
+ * manglings that demangle differently: legacy "alloc::alloc::Global::alloc_impl"
+ * is v0 "<alloc::alloc::Global>::alloc_impl". RawVec's growth helpers
+ * (grow_one, grow_amortized, finish_grow) are folded like the allocator, so
+ * that a Vec grown by push shows Vec::push; libstdc++'s std::vector growth
+ * (_Vector_base::_M_allocate, _M_realloc_insert) likewise shows push_back. */
 /* clang-format off */
 static const char *const plumbing_prefixes[] = {
     "operator new",
     "__gnu_cxx::new_allocator",
     "std::allocator",
     "std::__new_allocator",
+    "std::_Vector_base<",
     "__rust_alloc",
     "__rdl_",
+    "__rg_",
+    "__rustc::",
     "alloc::alloc::",
+    "<alloc::alloc::",
     "alloc::raw_vec::",
     "<alloc::raw_vec::",
-    "<alloc::alloc::Global as core::alloc::Allocator>",
+    "alloc::boxed::box_new_uninit",
+    "<std::alloc::System",
+    "std::sys::alloc::",
+    "std::sys::unix::alloc::",
+    "std::sys::pal::unix::alloc::",
 };
 /* clang-format on */
+
+/* Demangled infixes: libstdc++'s vector growth, whose demangled name starts
+ * with its return type ("void std::vector<int, ...>::_M_realloc_insert<...>"). */
+static const char *const plumbing_infixes[] = {
+    "::_M_realloc_insert<",
+    "::_M_realloc_append<",
+};
 
 /* Mangled operator new / new[] (all overloads), for when demangling failed. */
 static const char *const plumbing_raw_prefixes[] = {
@@ -184,6 +204,10 @@ int rc_is_plumbing(const struct sym_location *loc)
     }
     for (i = 0; i < sizeof(plumbing_prefixes) / sizeof(plumbing_prefixes[0]); i++) {
         if (has_prefix(name, plumbing_prefixes[i]))
+            return 1;
+    }
+    for (i = 0; i < sizeof(plumbing_infixes) / sizeof(plumbing_infixes[0]); i++) {
+        if (strstr(name, plumbing_infixes[i]) != NULL)
             return 1;
     }
     if (loc->raw_name != NULL) {

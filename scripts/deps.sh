@@ -20,7 +20,10 @@
 #   libiberty-dev        demangling C++ and Rust names
 #   libcmocka-dev        unit tests
 #   valgrind             tests cross-check our totals against memcheck
-PACKAGES="gcc libc6-dev make pkg-config libunwind-dev libdw-dev libelf-dev libcjson-dev libiberty-dev libcmocka-dev valgrind"
+#   libc6-dbg            glibc's debug info (by build id): the tests check glibc's
+#                        frames by function, file and line, as users get them
+#   g++                  the tests check C++ names (Rust's, with rustc, optional)
+PACKAGES="gcc libc6-dev make pkg-config libunwind-dev libdw-dev libelf-dev libcjson-dev libiberty-dev libcmocka-dev valgrind libc6-dbg g++"
 
 # Headers the build includes, one per library, for systems without dpkg.
 HEADERS="libunwind.h elfutils/libdw.h gelf.h cjson/cJSON.h libiberty/demangle.h"

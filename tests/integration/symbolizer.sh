@@ -21,3 +21,205 @@ for f in "$HERE"/../fuzz/trace/* "$HERE"/../fuzz/profile/*; do
         ok "$name"
     fi
 done
+
+# ---------------------------------------------------------------- frames
+# tests/symbolizer/: programs built here with the system compilers, so that a
+# case can strip, split or rebuild them. Lines expected in a stack are found by
+# the "LINE:name" markers in their sources.
+SYMSRC=$HERE/../symbolizer
+SYM=$TMP/sym
+mkdir -p "$SYM"
+
+sym_line() {
+    grep -n "LINE:$2\( \|\$\)" "$SYMSRC/$1" | head -n 1 | cut -d: -f1
+}
+
+# sym_build NAME CC_ARGS...: compile into $SYM/NAME; on failure, fail NAME.
+sym_build() {
+    name=$1
+    shift
+    if ! "$@" >"$SYM/$name.build" 2>&1; then
+        fail "$name" "cannot build: $* ($(first_line "$SYM/$name.build"))"
+        return 1
+    fi
+    return 0
+}
+
+# sym_record NAME PROGRAM [ARGS...]: record into $SYM/NAME.trace (exit 0 expected).
+sym_record() {
+    name=$1
+    shift
+    timeout "$LIMIT" env LD_PRELOAD="$LIB" MEMAUDIT_QUIET=1 MEMAUDIT_OUTPUT="$SYM/$name.trace" \
+        "$@" >"$SYM/$name.out" 2>"$SYM/$name.err"
+    st=$?
+    if [ $st -ne 0 ] || [ ! -s "$SYM/$name.trace" ]; then
+        fail "$name" "recording $*: $(status_words $st) ($(first_line "$SYM/$name.err"))"
+        return 1
+    fi
+    return 0
+}
+
+# sym_report NAME [REPORT_OPTIONS...]: $SYM/NAME.trace -> $TMP/NAME.json, stderr in $SYM/NAME.rerr.
+sym_report() {
+    name=$1
+    shift
+    timeout "$LIMIT" "$MEMAUDIT" report --format json "$@" "$SYM/$name.trace" \
+        >"$TMP/$name.json" 2>"$SYM/$name.rerr"
+    st=$?
+    if [ $st -ne 0 ]; then
+        fail "$name" "memaudit report: $(status_words $st): $(first_line "$SYM/$name.rerr")"
+        return 1
+    fi
+    return 0
+}
+
+P=symprog.c
+L_STRDUP=$(sym_line $P sym_strdup)
+L_LEAF=$(sym_line $P inl_leaf)
+L_MID=$(sym_line $P inl_mid)
+L_INL=$(sym_line $P sym_inlined)
+L_PLAIN=$(sym_line $P sym_plain)
+L_LIB=$(sym_line symlib.c symlib)
+
+# Full debug info, -O2: glibc's own frame (from libc6-dbg, found by build id
+# under /usr/lib/debug/.build-id) with file and line; an inline chain of two
+# levels, each level with its call line; return addresses adjusted to the line
+# of the call; libraries dlopen'ed, called and dlclose'd before exit.
+if sym_build sym-libs cc -g -O1 -shared -fPIC -DSYMLIB_NAME=lib_a_alloc -o "$SYM/libsyma.so" \
+    "$SYMSRC/symlib.c" &&
+    sym_build sym-libs cc -g -O1 -shared -fPIC -DSYMLIB_NAME=lib_b_alloc -o "$SYM/libsymb.so" \
+        "$SYMSRC/symlib.c" &&
+    sym_build symprog cc -g -O2 -o "$SYM/symprog" "$SYMSRC/$P" -ldl &&
+    sym_record symprog "$SYM/symprog" "$SYM/libsyma.so" "$SYM/libsymb.so" &&
+    sym_report symprog; then
+    expect sym-glibc-frame symprog \
+        'leaks[-1].bytes=31' 'leaks[-1].stack[0].function~strdup' \
+        'leaks[-1].stack[0].file~strdup.c' 'leaks[-1].stack[0].line>0' \
+        'leaks[-1].stack[0].module~libc.so' 'leaks[-1].stack[0].inlined=false' \
+        'leaks[-1].stack[1].function=sym_strdup' "leaks[-1].stack[1].line=$L_STRDUP"
+    expect sym-inline-chain symprog \
+        'leaks[-2].bytes=100' \
+        'leaks[-2].stack[0].function=inl_leaf' "leaks[-2].stack[0].line=$L_LEAF" \
+        'leaks[-2].stack[0].inlined=true' 'leaks[-2].stack[0].file~symprog.c' \
+        'leaks[-2].stack[1].function=inl_mid' "leaks[-2].stack[1].line=$L_MID" \
+        'leaks[-2].stack[1].inlined=true' \
+        'leaks[-2].stack[2].function=sym_inlined' "leaks[-2].stack[2].line=$L_INL" \
+        'leaks[-2].stack[2].inlined=false' 'leaks[-2].stack[3].function=main'
+    expect sym-return-address symprog \
+        'leaks[-3].bytes=200' 'leaks[-3].stack[0].function=sym_plain' \
+        "leaks[-3].stack[0].line=$L_PLAIN" 'leaks[-3].stack[0].raw_name=sym_plain'
+    expect sym-dlclose symprog \
+        'leaks[0].bytes=302' 'leaks[0].stack[0].function=lib_b_alloc' \
+        "leaks[0].stack[0].line=$L_LIB" 'leaks[0].stack[0].module~libsymb.so' \
+        'leaks[0].stack[1].function=sym_lib_leak' \
+        'leaks[1].bytes=301' 'leaks[1].stack[0].function=lib_a_alloc' \
+        'leaks[1].stack[0].module~libsyma.so'
+fi
+
+# Not PIE: the executable at its link-time addresses.
+if sym_build sym-nopie cc -g -O2 -no-pie -o "$SYM/symprog-nopie" "$SYMSRC/$P" -ldl &&
+    sym_record sym-nopie "$SYM/symprog-nopie" && sym_report sym-nopie; then
+    expect sym-nopie sym-nopie \
+        'leaks[0].stack[0].function=sym_plain' "leaks[0].stack[0].line=$L_PLAIN" \
+        'leaks[1].stack[2].function=sym_inlined'
+fi
+
+# Stripped: without DWARF, names come from .symtab (strip --strip-debug), or
+# from .dynsym alone (strip --strip-all of a -rdynamic build); no file, no line.
+if sym_build sym-stripped cp "$SYM/symprog" "$SYM/symprog-nodebug" &&
+    sym_build sym-stripped strip --strip-debug "$SYM/symprog-nodebug" &&
+    sym_record sym-stripped "$SYM/symprog-nodebug" && sym_report sym-stripped; then
+    expect sym-stripped sym-stripped \
+        'leaks[0].stack[0].function=sym_plain' 'leaks[0].stack[0].file=null' \
+        'leaks[0].stack[0].line=0' 'leaks[1].stack[0].function=sym_inlined' \
+        'leaks[2].stack[0].file~strdup.c' 'leaks[2].stack[1].function=sym_strdup'
+fi
+if sym_build sym-dynsym cc -g -O2 -rdynamic -o "$SYM/symprog-dynsym" "$SYMSRC/$P" -ldl &&
+    sym_build sym-dynsym strip --strip-all "$SYM/symprog-dynsym" &&
+    sym_record sym-dynsym "$SYM/symprog-dynsym" && sym_report sym-dynsym; then
+    expect sym-dynsym sym-dynsym \
+        'leaks[0].stack[0].function=sym_plain' 'leaks[0].stack[0].file=null' \
+        'leaks[0].stack[0].module~symprog-dynsym' 'leaks[2].stack[1].function=sym_strdup'
+fi
+
+# Debug info split off and found through .gnu_debuglink.
+if sym_build sym-debuglink cp "$SYM/symprog" "$SYM/symprog-split" &&
+    sym_build sym-debuglink objcopy --only-keep-debug "$SYM/symprog-split" "$SYM/symprog-split.debug" &&
+    sym_build sym-debuglink strip --strip-debug "$SYM/symprog-split" &&
+    sym_build sym-debuglink objcopy --add-gnu-debuglink="$SYM/symprog-split.debug" "$SYM/symprog-split" &&
+    sym_record sym-debuglink "$SYM/symprog-split" && sym_report sym-debuglink; then
+    expect sym-debuglink sym-debuglink \
+        'leaks[0].stack[0].function=sym_plain' "leaks[0].stack[0].line=$L_PLAIN" \
+        'leaks[0].stack[0].file~symprog.c' 'leaks[1].stack[0].function=inl_leaf' \
+        'leaks[1].stack[0].inlined=true'
+fi
+
+# Rebuilt after recording: the build id differs, so no name at all rather than
+# wrong ones: module+offset, and one warning for the module however many of
+# its frames are shown.
+if sym_build sym-rebuilt cc -g -O2 -o "$SYM/symprog-rebuilt" "$SYMSRC/$P" -ldl &&
+    sym_record sym-rebuilt "$SYM/symprog-rebuilt" &&
+    sym_build sym-rebuilt cc -g -O0 -o "$SYM/symprog-rebuilt" "$SYMSRC/$P" -ldl &&
+    sym_report sym-rebuilt; then
+    warnings=$(grep -c 'symprog-rebuilt was rebuilt since recording' "$SYM/sym-rebuilt.rerr")
+    if [ "$warnings" != 1 ]; then
+        fail sym-rebuilt-warning "expected one warning about the rebuilt binary, got $warnings: $(head -c 300 "$SYM/sym-rebuilt.rerr")"
+    else
+        ok sym-rebuilt-warning
+    fi
+    expect sym-rebuilt sym-rebuilt \
+        'leaks[0].bytes=200' 'leaks[0].stack[0].function=null' 'leaks[0].stack[0].file=null' \
+        'leaks[0].stack[0].module~symprog-rebuilt' 'leaks[0].stack[0].offset>0' \
+        'leaks[*].stack[1].function=null' 'leaks[2].stack[0].function~strdup'
+fi
+
+# C++: demangled names (the raw one kept), operator new and std::vector's
+# growth folded away, and shown again with --all-frames.
+if ! command -v c++ >/dev/null 2>&1; then
+    echo "ok sym-cxx # skipped: no C++ compiler (c++) installed"
+elif sym_build sym-cxx c++ -g -O1 -o "$SYM/symcxx" "$SYMSRC/symcxx.cpp" &&
+    sym_record sym-cxx "$SYM/symcxx" && sym_report sym-cxx &&
+    cp "$TMP/sym-cxx.json" "$TMP/sym-cxx-folded.json" && sym_report sym-cxx --all-frames; then
+    C=symcxx.cpp
+    expect sym-cxx sym-cxx-folded \
+        'any(leaks[*].stack[0].function)=shapes::Widget::make(int)' \
+        'any(leaks[*].stack[0].raw_name)=_ZN6shapes6Widget4makeEi' \
+        "any(leaks[*].stack[0].line)=$(sym_line $C make)" \
+        'any(leaks[*].stack[0].function)=double* shapes::make_array<double>(unsigned long)' \
+        'any(leaks[*].stack[1].function)=grow_vector()' \
+        "any(leaks[*].stack[1].line)=$(sym_line $C push_back)" \
+        'leaks[0].stack[0].function~::push_back(' \
+        'leaks[*].stack[0].function!~operator new' 'leaks[*].stack[0].function!~_M_realloc_insert'
+    expect sym-cxx-all-frames sym-cxx \
+        'leaks[*].stack[0].function~operator new' 'leaks[*].stack[0].raw_name~_Znwm'
+fi
+
+# Rust: legacy and v0 manglings demangled, the allocator layers and RawVec's
+# growth helpers folded away. Rust is optional: skipped without rustc.
+if ! command -v rustc >/dev/null 2>&1; then
+    echo "ok sym-rust # skipped: rustc not installed (apt-get install rustc)"
+else
+    R=symrust.rs
+    for mangling in legacy v0; do
+        name=sym-rust-$mangling
+        # Stable rustc mangles the legacy way unless told v0 (and refuses
+        # to be told "legacy" without -Z unstable-options).
+        flags=$([ $mangling = v0 ] && echo "-C symbol-mangling-version=v0")
+        # shellcheck disable=SC2086 # $flags: zero or two words
+        if sym_build "$name" rustc -g -C opt-level=0 $flags \
+            -o "$SYM/symrust-$mangling" "$SYMSRC/$R" &&
+            sym_record "$name" "$SYM/symrust-$mangling" && sym_report "$name"; then
+            prefix=$([ $mangling = v0 ] && echo _R || echo _ZN)
+            expect "$name" "$name" \
+                'any(leaks[*].stack[1].function)=symrust::shapes::make_widget' \
+                "any(leaks[*].stack[1].line)=$(sym_line $R make_widget)" \
+                "any(leaks[*].stack[1].raw_name)~$prefix" \
+                'any(leaks[*].stack[0].function)~Vec<' \
+                'any(leaks[*].stack[2].function)=symrust::grow_vector' \
+                "any(leaks[*].stack[2].line)=$(sym_line $R push)" \
+                'leaks[*].stack[0].function!~alloc::alloc::' \
+                'leaks[*].stack[0].function!~raw_vec' \
+                'leaks[*].stack[0].function!~__rust'
+        fi
+    done
+fi

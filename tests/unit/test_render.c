@@ -740,6 +740,19 @@ static void test_plumbing(void **state)
         "alloc::alloc::exchange_malloc",
         "alloc::raw_vec::RawVec<T,A>::allocate_in",
         "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
+        "<alloc::alloc::Global>::alloc_impl_runtime", /* v0 */
+        "alloc::alloc::Global::alloc_impl",           /* legacy */
+        "<alloc::raw_vec::RawVecInner>::finish_grow",
+        "alloc::raw_vec::RawVecInner<A>::grow_one",
+        "alloc::boxed::box_new_uninit",
+        "__rg_alloc",
+        "__rustc::__rust_alloc",
+        "std::sys::alloc::unix::<impl core::alloc::global::GlobalAlloc for std::alloc::System>::alloc",
+        "<std::alloc::System as core::alloc::global::GlobalAlloc>::alloc",
+        "std::_Vector_base<int, std::allocator<int> >::_M_allocate(unsigned long)",
+        "void std::vector<int, std::allocator<int> >::_M_realloc_insert<int const&>"
+        "(__gnu_cxx::__normal_iterator<int*, std::vector<int, std::allocator<int> > >, "
+        "int const&)",
     };
     static const char *const no[] = {
         "main",
@@ -747,6 +760,10 @@ static void test_plumbing(void **state)
         "malloc_wrapper",
         "std::vector<int, std::allocator<int> >::push_back",
         "my::alloc::alloc",
+        "alloc::vec::Vec<T,A>::push",
+        "alloc::boxed::Box<T>::new",
+        "std::vector<int, std::allocator<int> >::_M_fill_insert_helper",
+        "<mycrate::alloc::alloc::Thing>::new",
     };
     struct sym_location l;
     size_t i;
