@@ -556,18 +556,11 @@ static int leaked_block(struct ctx *c, const struct live *e)
     if (rc < 0)
         return rc;
     uint64_t at = e->time_ns > c->start_ns ? e->time_ns - c->start_ns : 0;
-    uint64_t dur = c->a->totals.duration_ns;
-    /* Quarter q of [0, dur]: at / ceil(dur / 4), the end in quarter 3. */
-    unsigned q = 0;
-    if (dur != 0)
-        q = at >= dur ? 3 : (unsigned)(at / (dur / 4 + (dur % 4 != 0)));
-    if (q > 3)
-        q = 3;
-    if (s->leak_quarters == 0 || at < s->leak_first_ns)
+    if (s->leak_seen == 0 || at < s->leak_first_ns)
         s->leak_first_ns = at;
     if (at > s->leak_last_ns)
         s->leak_last_ns = at;
-    s->leak_quarters |= 1u << q;
+    s->leak_seen = 1;
     return chain_end(c, e);
 }
 

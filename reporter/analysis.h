@@ -32,6 +32,7 @@ struct an_totals {
     uint64_t failed_allocations;
     uint64_t reallocs;          /* realloc/reallocarray calls on a non-NULL block that succeeded */
     uint64_t unmatched_frees;   /* frees of blocks the trace never saw allocated */
+    uint64_t inherited_frees;   /* in a fork child's trace: frees of blocks from before the fork */
     uint64_t slack_bytes;       /* sum of usable - requested over all allocations */
     uint64_t peak_slack_bytes;  /* usable - requested of the blocks live at the peak */
     uint64_t duration_ns;       /* first to last timestamp of the trace */
@@ -69,7 +70,7 @@ struct an_site {
     uint64_t manual_copied;     /* bytes of those freed blocks (what a copy moved) */
     /* Leaks over time: when the blocks live at the end were allocated. */
     uint64_t leak_first_ns, leak_last_ns; /* from trace start */
-    unsigned leak_quarters;     /* bit q: a block leaked from quarter q of the run */
+    int leak_seen;              /* replay bookkeeping for the two above */
     int runtime;                /* the C runtime's own blocks: allocated before recording
                                    began (no stack), or called from the dynamic linker
                                    (thread set-up, dlopen bookkeeping) */

@@ -39,13 +39,12 @@ static uint64_t overhead_per_block(const struct an_site *s)
     return s->allocations ? s->slack_bytes / s->allocations + FD_CHUNK_HEADER : 0;
 }
 
-/* A growing leak: its leaked blocks were allocated in at least three of the
- * run's four quarters, the last one included. */
-static int leak_grows(const struct an_site *s)
+/* A growing leak: at least 3 leaked blocks, allocated over at least a
+ * quarter of the run (a cache filled once leaks over a moment). */
+static int leak_grows(const struct an_site *s, uint64_t duration_ns)
 {
-    unsigned q = s->leak_quarters;
-    unsigned quarters = (q & 1) + (q >> 1 & 1) + (q >> 2 & 1) + (q >> 3 & 1);
-    return s->live_blocks >= 3 && quarters >= 3 && (q & 8);
+    return s->live_blocks >= FD_LEAK_GROWS_BLOCKS &&
+           s->leak_last_ns - s->leak_first_ns >= duration_ns / 4 && duration_ns != 0;
 }
 
 /* Append the findings of one site; returns how many (0..4). */
@@ -55,7 +54,7 @@ static size_t site_findings(const struct analysis *a, const struct an_site *s, s
     size_t n = 0;
 
     if (s->live_blocks != 0 && !s->runtime) {
-        int grows = leak_grows(s);
+        int grows = leak_grows(s, t->duration_ns);
         double impact = pct(s->live_bytes, t->peak_heap_bytes);
         f[n++] = (struct finding){
             .kind = grows ? FD_GROWING_LEAK : FD_LEAK,
@@ -287,7 +286,7 @@ const char *fd_safety_status(const struct analysis *a)
     const struct an_totals *t = &a->totals;
     int growing = 0;
     for (uint32_t i = 0; i < a->n_sites; i++)
-        if (!a->sites[i].runtime && leak_grows(&a->sites[i]))
+        if (!a->sites[i].runtime && leak_grows(&a->sites[i], t->duration_ns))
             growing = 1;
     if (t->unmatched_frees != 0 || growing || pct(t->leaked_bytes, t->peak_heap_bytes) >= 1.0)
         return "NEEDS ATTENTION";
