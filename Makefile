@@ -37,14 +37,19 @@ CLI_SRC     := reporter/cli.c
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj-preload/%.o)
 # The same recorder sources compiled as ordinary objects, for unit tests.
 # hooks.c is left out: it defines malloc, which would interpose the test itself.
-PRELOAD_UOBJ := $(patsubst %.c,$(BUILD)/obj-unit/%.o,$(filter-out preload/hooks.c preload/signal.c,$(PRELOAD_SRC)))
+# flusher.c too: it starts a thread that would write into the test's trace.
+PRELOAD_UOBJ := $(patsubst %.c,$(BUILD)/obj-unit/%.o,$(filter-out preload/hooks.c preload/signal.c preload/flusher.c,$(PRELOAD_SRC)))
 LIB_OBJ     := $(SYM_SRC:%.c=$(BUILD)/obj/%.o) $(REP_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-PROG_SRC    := $(wildcard tests/progs/*.c)
-PROG_BIN    := $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%)
+# tests/progs/lib*.c are shared libraries the programs dlopen.
+PROG_SRC    := $(filter-out tests/progs/lib%.c,$(wildcard tests/progs/*.c))
+PROG_BIN    := $(PROG_SRC:tests/progs/%.c=$(BUILD)/progs/%) \
+               $(patsubst tests/progs/%.c,$(BUILD)/progs/%.so,$(wildcard tests/progs/lib*.c))
+# C++ target programs (operator new/delete, exceptions).
+PROG_BIN    += $(patsubst tests/progs/%.cpp,$(BUILD)/progs/%,$(wildcard tests/progs/*.cpp))
 TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 EXAMPLE_SRC := $(wildcard examples/*.c)
@@ -82,6 +87,15 @@ $(BUILD)/progs/%: tests/progs/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-builtin -fno-inline \
 	    -Wall -o $@ $< -lpthread -ldl
+
+$(BUILD)/progs/lib%.so: tests/progs/lib%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-builtin -fno-inline \
+	    -Wall -fPIC -shared -o $@ $<
+
+$(BUILD)/progs/%: tests/progs/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -g -O1 -fno-omit-frame-pointer -fno-inline -Wall -o $@ $< -lpthread
 
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)

@@ -43,6 +43,9 @@ struct tr_file_header {
 };
 
 #define TR_FLAG_CONTENT 0x1u /* (reserved) content hashing was on */
+/* The process is a fork child, recorded from the fork on: a block it frees
+ * that the trace never saw allocated is one it inherited from its parent. */
+#define TR_FLAG_FORK_CHILD 0x2u
 
 struct tr_block_header {
     uint32_t magic;         /* TR_BLOCK_MAGIC */
@@ -67,7 +70,20 @@ enum tr_record {
     TR_REC_PROCESS = 7, /* pid ppid exe argc argv...             */
     TR_REC_THREAD = 8,  /* dt tid                                */
     TR_REC_END = 9,     /* dt status lost_events signal          */
+    TR_REC_SAMPLE = 10, /* dt rss n stat...                      */
 };
+
+/* The allocator statistics of a SAMPLE, in record order (glibc's mallinfo2
+ * fields of the same names). A reader ignores any beyond those it knows. */
+enum tr_sample_stat {
+    TR_STAT_ARENA = 0,
+    TR_STAT_HBLKHD = 1,
+    TR_STAT_UORDBLKS = 2,
+    TR_STAT_FORDBLKS = 3,
+    TR_STAT_KEEPCOST = 4,
+    TR_STAT_COUNT_ = 5
+};
+#define TR_MAX_SAMPLE_STATS 64u
 
 /* Allocation functions, the fn byte of ALLOC/FREE/REALLOC/FAIL. */
 enum tr_fn {

@@ -130,6 +130,16 @@ static void resolve(void)
             resolve();                                                                             \
     } while (0)
 
+void rec_guard_enter(void)
+{
+    guard++;
+}
+
+void rec_guard_leave(void)
+{
+    guard--;
+}
+
 /* ---- recording ---- */
 
 static int should_record(void)
@@ -548,6 +558,8 @@ static void after_fork_child(void)
         close(parent_fd);
     if (trace_start() < 0)
         atomic_store(&rec_state, REC_OFF);
+    else
+        rec_flusher_start(rec_config.interval_ms); /* threads do not survive fork */
     guard--;
 }
 
@@ -603,6 +615,7 @@ __attribute__((constructor)) static void rec_init(void)
     }
     pthread_atfork(NULL, NULL, after_fork_child);
     rec_signals_init();
+    rec_flusher_start(rec_config.interval_ms);
     int early = REC_EARLY;
     atomic_compare_exchange_strong(&rec_state, &early, REC_ON);
     guard--;

@@ -14,7 +14,7 @@
 
 #include "rec.h"
 
-struct rec_config rec_config = {.max_frames = 64, .quiet = 0};
+struct rec_config rec_config = {.max_frames = 64, .quiet = 0, .interval_ms = 50};
 
 uint64_t rec_now_ns(void)
 {
@@ -116,6 +116,16 @@ int rec_config_load(void)
             return -EINVAL;
         }
         rec_config.max_frames = (unsigned)d;
+    }
+    const char *interval = getenv("MEMAUDIT_INTERVAL_MS");
+    if (interval) {
+        long ms = parse_bounded(interval, 0, 60000);
+        if (ms < 0) {
+            rec_say("MEMAUDIT_INTERVAL_MS must be a number from 0 to 60000, not '", interval,
+                    "'; not recording", NULL);
+            return -EINVAL;
+        }
+        rec_config.interval_ms = (unsigned)ms;
     }
     rec_config.quiet = quiet && *quiet && strcmp(quiet, "0") != 0;
     return 0;

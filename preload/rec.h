@@ -29,8 +29,9 @@ extern _Atomic int rec_state;
 
 /* ---- configuration and output (out.c) ---- */
 struct rec_config {
-    unsigned max_frames; /* MEMAUDIT_DEPTH, 1..TR_MAX_FRAMES */
-    int quiet;           /* MEMAUDIT_QUIET */
+    unsigned max_frames;  /* MEMAUDIT_DEPTH, 1..TR_MAX_FRAMES */
+    int quiet;            /* MEMAUDIT_QUIET */
+    unsigned interval_ms; /* MEMAUDIT_INTERVAL_MS, 0 (no flusher) .. 60000 */
 };
 extern struct rec_config rec_config;
 
@@ -70,6 +71,9 @@ uint8_t *rec_thread_put_dt(struct rec_thread *t, uint8_t *p, uint64_t ts);
 void rec_thread_append_meta(uint8_t type, uint64_t ts, const uint8_t *body, size_t len);
 
 int rec_thread_init(int fd);
+/* The background flusher: write out every idle buffer that holds records,
+ * taking each for one writev (busy 3). Never blocks an owner for longer. */
+void rec_thread_flush_idle(void);
 /* Flush every thread's buffer (exit, _exit, fatal paths). */
 void rec_thread_flush_all(void);
 /* From here on the recorder may be running in a signal handler that
@@ -103,7 +107,15 @@ int rec_modules_init(void);
 /* The recorder's own text range, for stripping its frames. */
 extern uintptr_t rec_self_lo, rec_self_hi;
 
+/* ---- background flusher and memory samples (flusher.c) ---- */
+/* Start the thread that flushes buffers and writes a SAMPLE every ms
+ * milliseconds (nothing when ms is 0). Call under the guard. */
+void rec_flusher_start(unsigned ms);
+
 /* ---- life cycle (hooks.c) and fatal signals (signal.c) ---- */
+/* The calling thread's guard: its allocator calls pass through untracked. */
+void rec_guard_enter(void);
+void rec_guard_leave(void);
 /* Flush everything and write END for a death by signal sig. */
 void rec_shutdown_on_signal(int sig);
 /* Take over the fatal signals that are at their default action. */

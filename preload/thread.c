@@ -6,10 +6,14 @@
  * taken once per megabyte of events; nothing is dropped.
  *
  * Ownership: t->busy is 0 when the buffer is idle, 1 while its owner writes a
- * record, 2 once shutdown has taken it over. The owner enters with a CAS 0→1
- * and leaves with a release store of 0; shutdown takes an idle buffer with a
- * CAS 0→2, after which the owner's CAS fails and it records nothing more. So a
- * buffer is never written by two threads, even while other threads are still
+ * record, 2 once shutdown has taken it over, 3 while the background flusher
+ * (flusher.c) writes it out. The owner enters with a CAS 0→1 and leaves with a
+ * release store of 0; shutdown takes an idle buffer with a CAS 0→2, after
+ * which the owner's CAS fails and it records nothing more. The flusher takes
+ * an idle buffer with a CAS 0→3 for one writev and gives it back with a
+ * release store of 0; an owner whose CAS meets 3 waits that out (the slow path
+ * of rec_thread_begin), so the owner's fast path stays one CAS. So a buffer is
+ * never written by two threads, even while other threads are still
  * allocating during exit.
  *
  * Buffers of exited threads go to a free list and are reused (with a new
@@ -193,19 +197,32 @@ static struct rec_thread *thread_new(void)
             break;
         }
     }
-    if (!t) {
+    if (t) {
+        /* A buffer from the free list: the flusher may hold it for a moment
+         * (it finds it empty). Own it while resetting it. */
+        int idle = 0;
+        while (!atomic_compare_exchange_weak_explicit(&t->busy, &idle, 1, memory_order_acquire,
+                                                      memory_order_relaxed)) {
+            if (idle == 2)
+                break; /* shutdown: recording is over, nothing reads it again */
+            idle = 0;
+            sched_yield();
+        }
+    } else {
         t = rec_mmap(sizeof(*t) + BUF_BYTES);
         if (t) {
             t->next = registry;
-            registry = t;
+            /* The flusher walks the list without registry_lock: publish the
+             * node whole (pairs with the acquire in rec_thread_flush_idle). */
+            __atomic_store_n(&registry, t, __ATOMIC_RELEASE);
         }
     }
     if (t) {
         t->in_use = 1;
         t->serial = next_serial++;
         t->seq = 0;
-        atomic_store_explicit(&t->busy, 0, memory_order_relaxed);
         block_reset(t);
+        atomic_store_explicit(&t->busy, 0, memory_order_release);
     }
     pthread_mutex_unlock(&registry_lock);
     if (!t) {
@@ -216,6 +233,32 @@ static struct rec_thread *thread_new(void)
     if (exit_key_ok)
         pthread_setspecific(exit_key, t);
     return t;
+}
+
+/* The owner's CAS 0→1 failed. 3: the flusher is writing the buffer out, for
+ * one writev; wait for it (bounded: a writev that takes seconds means the
+ * disk is gone, and then the event is counted lost rather than the target
+ * made to hang). 2: shutdown took the buffer for good. */
+static __attribute__((noinline)) int begin_slow(struct rec_thread *t)
+{
+    for (unsigned spin = 0; spin < 100000; spin++) {
+        int v = atomic_load_explicit(&t->busy, memory_order_relaxed);
+        if (v == 0) {
+            if (atomic_compare_exchange_weak_explicit(&t->busy, &v, 1, memory_order_acquire,
+                                                      memory_order_relaxed))
+                return 1;
+            continue;
+        }
+        if (v != 3)
+            return 0;
+        if (spin < 64) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return 0;
 }
 
 struct rec_thread *rec_thread_begin(size_t need)
@@ -231,7 +274,8 @@ struct rec_thread *rec_thread_begin(size_t need)
     }
     int idle = 0;
     if (!atomic_compare_exchange_strong_explicit(&t->busy, &idle, 1, memory_order_acquire,
-                                                 memory_order_relaxed))
+                                                 memory_order_relaxed) &&
+        !begin_slow(t))
         return NULL; /* taken over by shutdown */
     if (REC_UNLIKELY(t->len + need + 16 > BUF_BYTES))
         flush_locked(t);
@@ -313,7 +357,7 @@ static void thread_exit_flush(void *arg)
     if (t != tls_self)
         return;
     int idle = 0;
-    if (atomic_compare_exchange_strong(&t->busy, &idle, 1)) {
+    if (atomic_compare_exchange_strong(&t->busy, &idle, 1) || begin_slow(t)) {
         flush_locked(t);
         pthread_mutex_lock(&registry_lock);
         t->in_use = 0;
@@ -340,7 +384,7 @@ static int take_over(struct rec_thread *t)
     for (unsigned spin = 0; spin < 200000; spin++) {
         int v = atomic_load(&t->busy);
         if (v == 2)
-            return 0;
+            return 0; /* (3, the flusher, gives it back after one writev) */
         if (v == 0 && atomic_compare_exchange_strong(&t->busy, &v, 2))
             return 1;
         if (spin % 64 == 63)
@@ -364,7 +408,7 @@ void rec_thread_flush_all(void)
     unlock(&registry_lock, held);
     if (self) {
         int idle = 0;
-        if (atomic_compare_exchange_strong(&self->busy, &idle, 1)) {
+        if (atomic_compare_exchange_strong(&self->busy, &idle, 1) || (idle == 3 && begin_slow(self))) {
             flush_locked(self);
             atomic_store_explicit(&self->busy, 0, memory_order_release);
         } else if (idle == 1 && atomic_load(&in_signal)) {
@@ -373,6 +417,39 @@ void rec_thread_flush_all(void)
             rec_lost_add(1);
             flush_locked(self);
         }
+    }
+}
+
+/* Take t for the flusher, waiting a little while its owner finishes a
+ * record (a record is a few hundred ns; a thread that allocates without pause
+ * still leaves gaps). 0 when it stays busy: it is tried again next interval. */
+static int flusher_take(struct rec_thread *t)
+{
+    for (unsigned spin = 0; spin < 64; spin++) {
+        int v = atomic_load_explicit(&t->busy, memory_order_relaxed);
+        if (v == 0 && atomic_compare_exchange_weak_explicit(&t->busy, &v, 3, memory_order_acquire,
+                                                            memory_order_relaxed))
+            return 1;
+        if (v == 2)
+            return 0;
+        sched_yield();
+    }
+    return 0;
+}
+
+void rec_thread_flush_idle(void)
+{
+    /* No registry_lock: nodes are never removed and are published whole
+     * (thread_new); a buffer not in use is empty and written as nothing. */
+    for (struct rec_thread *t = __atomic_load_n(&registry, __ATOMIC_ACQUIRE); t; t = t->next) {
+        if (atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_ON ||
+            atomic_load_explicit(&in_signal, memory_order_relaxed))
+            return; /* shutdown owns the buffers now */
+        if (!flusher_take(t))
+            continue;
+        if (t->len > 0)
+            flush_locked(t); /* a partial block: blocks carry seq, the reader joins them */
+        atomic_store_explicit(&t->busy, 0, memory_order_release); /* pairs with begin's CAS */
     }
 }
 

@@ -112,6 +112,10 @@ struct trd_trace {
     uint32_t n_stacks;
     struct mm_snapshot *snaps; /* by time */
     size_t n_snaps;
+    struct trd_sample *samples; /* by time; see TRD_MAX_SAMPLES */
+    size_t n_samples, cap_samples;
+    uint64_t samples_seen; /* SAMPLE records met, kept or not */
+    uint64_t sample_stride; /* keep every stride-th */
     char *exe;
     char *cmdline;
     int end_seen;
@@ -156,6 +160,7 @@ struct rec {
     int exit_status;
     uint32_t signal;
     uint64_t lost;
+    struct trd_sample smp;   /* SAMPLE (time_ns set by the caller) */
     struct stkdef stk;       /* STACK, keep */
     struct mm_snapshot snap; /* MODULES, keep */
     char *exe, *cmdline;     /* PROCESS, keep */
@@ -516,9 +521,52 @@ static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int ke
         r->exit_status = (int)st;
         return 0;
     }
+    case TR_REC_SAMPLE: {
+        uint32_t n;
+        *why = "SAMPLE";
+        if (tr_get_u64(c, &r->dt) < 0 || tr_get_u64(c, &r->smp.rss_bytes) < 0 ||
+            get_u32(c, &n) < 0 || n > TR_MAX_SAMPLE_STATS)
+            return RD_CORRUPT;
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t v;
+            if (tr_get_u64(c, &v) < 0)
+                return RD_CORRUPT;
+            if (i < TR_STAT_COUNT_)
+                r->smp.stats[i] = v;
+        }
+        /* Fewer than we know is as good as none: figures are used together. */
+        r->smp.n_stats = n >= TR_STAT_COUNT_ ? TR_STAT_COUNT_ : 0;
+        if (r->smp.n_stats == 0)
+            memset(r->smp.stats, 0, sizeof r->smp.stats);
+        return 0;
+    }
     default:
         return RD_UNKNOWN;
     }
+}
+
+/* Keep one more sample, halving the resolution when TRD_MAX_SAMPLES is
+ * reached, so that memory stays bounded however long the run. */
+static int sample_keep(struct trd_trace *t, const struct trd_sample *s)
+{
+    if (t->sample_stride == 0)
+        t->sample_stride = 1;
+    if (t->samples_seen++ % t->sample_stride != 0)
+        return 0;
+    if (t->n_samples == TRD_MAX_SAMPLES) {
+        size_t n = 0;
+        for (size_t i = 0; i < t->n_samples; i += 2)
+            t->samples[n++] = t->samples[i];
+        t->n_samples = n;
+        t->sample_stride *= 2;
+        if ((t->samples_seen - 1) % t->sample_stride != 0)
+            return 0;
+    }
+    int rc = grow((void **)&t->samples, &t->cap_samples, t->n_samples + 1, sizeof *t->samples);
+    if (rc < 0)
+        return rc;
+    t->samples[t->n_samples++] = *s;
+    return 0;
 }
 
 static int is_event(uint8_t type)
@@ -579,6 +627,9 @@ static int collect_meta(struct trd_trace *t, struct collect *col, struct rec *r,
         col->tid[col->n_tid].tid = r->tid;
         col->n_tid++;
         return 0;
+    case TR_REC_SAMPLE:
+        r->smp.time_ns = clock;
+        return sample_keep(t, &r->smp);
     case TR_REC_END:
         t->end_seen = 1;
         t->exit_status = r->exit_status;
@@ -652,6 +703,12 @@ static int snap_cmp(const void *a, const void *b)
     if (x->s.time_ns != y->s.time_ns)
         return x->s.time_ns < y->s.time_ns ? -1 : 1;
     return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int sample_cmp(const void *a, const void *b)
+{
+    const struct trd_sample *x = a, *y = b;
+    return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
 }
 
 static int thr_cmp(const void *a, const void *b)
@@ -943,6 +1000,11 @@ int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
     t->n_snaps = col.n_snp;
     col.n_snp = 0; /* now owned by t */
 
+    /* One thread writes the samples, so they are nearly always in order
+     * already; the sort makes that an invariant, not an assumption. */
+    if (t->n_samples > 1)
+        qsort(t->samples, t->n_samples, sizeof *t->samples, sample_cmp);
+
     /* Kernel tids: the last THREAD record of each thread wins. */
     for (size_t i = 0; i < col.n_tid; i++) {
         struct thr key = {.pub.serial = col.tid[i].serial};
@@ -973,6 +1035,7 @@ void trd_close(struct trd_trace *t)
     for (size_t i = 0; i < t->n_snaps; i++)
         mm_snapshot_fini(&t->snaps[i]);
     free(t->snaps);
+    free(t->samples);
     if (t->curs != NULL)
         for (size_t i = 0; i < t->n_threads; i++)
             free(t->curs[i].buf);
@@ -1221,6 +1284,16 @@ size_t trd_thread_count(const struct trd_trace *t)
 const struct trd_thread *trd_thread(const struct trd_trace *t, size_t i)
 {
     return i < t->n_threads ? &t->threads[i].pub : NULL;
+}
+
+size_t trd_sample_count(const struct trd_trace *t)
+{
+    return t->n_samples;
+}
+
+const struct trd_sample *trd_sample(const struct trd_trace *t, size_t i)
+{
+    return i < t->n_samples ? &t->samples[i] : NULL;
 }
 
 const char *trd_exe(const struct trd_trace *t)

@@ -54,6 +54,18 @@ struct trd_thread {
     uint64_t events;
 };
 
+/* A SAMPLE record: the process's memory at one moment (docs/trace-format.md). */
+struct trd_sample {
+    uint64_t time_ns;   /* monotonic, as event times */
+    uint64_t rss_bytes; /* resident set size */
+    uint32_t n_stats;   /* allocator figures present: 0 (none) or TR_STAT_COUNT_ */
+    uint64_t stats[TR_STAT_COUNT_]; /* by enum tr_sample_stat (glibc's mallinfo2) */
+};
+
+/* At most this many samples are kept (a 50 ms interval fills it in 14 hours):
+ * past it, every other one is dropped and only every 2nd, 4th ... is kept. */
+#define TRD_MAX_SAMPLES (1u << 20)
+
 struct trd_trace;
 
 /* Open and index path. On failure returns a negative errno and writes a
@@ -76,6 +88,10 @@ size_t trd_snapshot_count(const struct trd_trace *t);
 const struct mm_snapshot *trd_snapshot(const struct trd_trace *t, size_t i);
 size_t trd_thread_count(const struct trd_trace *t);
 const struct trd_thread *trd_thread(const struct trd_trace *t, size_t i);
+
+/* Memory samples, in time order (few: one per MEMAUDIT_INTERVAL_MS). */
+size_t trd_sample_count(const struct trd_trace *t);
+const struct trd_sample *trd_sample(const struct trd_trace *t, size_t i);
 
 const char *trd_exe(const struct trd_trace *t);               /* "" if unknown */
 const char *trd_cmdline(const struct trd_trace *t);           /* argv joined by spaces */

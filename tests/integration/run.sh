@@ -500,5 +500,55 @@ fi
 # The symbolizer, profiles and hostile input: tests/integration/symbolizer.sh.
 . "$HERE/symbolizer.sh"
 
+# ================================================================ background flusher,
+# memory samples, dlopen (one section, kept apart from the cases above)
+
+# ---------------------------------------------------------------- killed.c
+# kill -9: no exit path of the recorder runs; the events are in the trace only
+# because the background flusher wrote them (MEMAUDIT_INTERVAL_MS, 50 ms).
+# The program prints "ready PID" after its last event; we kill it ~300 ms later.
+killed_case() {
+    name=$1
+    shift
+    rm -f "$TMP/$name.trace"
+    timeout "$LIMIT" env "$@" LD_PRELOAD="$LIB" MEMAUDIT_OUTPUT="$TMP/$name.trace" \
+        "$PROGS/killed" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    bg=$!
+    kpid=
+    for _ in $(seq 200); do
+        kpid=$(awk '$1 == "ready" { print $2 }' "$TMP/$name.out" 2>/dev/null)
+        [ -n "$kpid" ] && break
+        sleep 0.05
+    done
+    if [ -z "$kpid" ]; then
+        kill -9 "$bg" 2>/dev/null
+        wait "$bg" 2>/dev/null
+        fail "$name" "the program never said ready (stderr: $(first_line "$TMP/$name.err"))"
+        return 1
+    fi
+    sleep 0.3
+    kill -9 "$kpid"
+    wait "$bg" 2>/dev/null
+    st=$?
+    if [ "$st" != 137 ]; then
+        fail "$name" "expected death by SIGKILL, got $(status_words $st)"
+        return 1
+    fi
+    if ! report "$name" "$TMP/$name.trace"; then
+        fail "$name" "$why"
+        return 1
+    fi
+    return 0
+}
+if killed_case killed; then
+    expect killed killed \
+        process.complete=false process.signal=0 process.lost_events=0 \
+        summary.unmatched_frees=0 \
+        summary.allocations=10 summary.frees=3 summary.bytes_allocated=55000 \
+        summary.peak_heap_bytes=55000 \
+        summary.leaked_bytes=49000 summary.leaked_blocks=7 \
+        '#leaks=1' 'leaks[0].stack[0].function=make_blocks' 'leaks[0].blocks=7'
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

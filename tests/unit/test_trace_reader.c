@@ -239,6 +239,19 @@ static void rec_end(struct blkb *k, uint64_t t, int64_t status, uint64_t lost)
     k->nrec++;
 }
 
+/* SAMPLE with n statistics (values stats[0..n)). */
+static void rec_sample(struct blkb *k, uint64_t t, uint64_t rss, uint32_t n, const uint64_t *stats)
+{
+    buf_byte(&k->pay, TR_REC_SAMPLE);
+    blk_dt(k, t);
+    buf_v(&k->pay, rss);
+    buf_v(&k->pay, n);
+    for (uint32_t i = 0; i < n; i++)
+        buf_v(&k->pay, stats[i]);
+    k->nrec++;
+    k->flags |= TR_BLOCK_HAS_META;
+}
+
 static void file_header(struct buf *f, uint64_t start_mono_ns)
 {
     buf_put(f, TR_MAGIC, 8);
@@ -570,6 +583,96 @@ static void test_blocks_by_seq(void **state)
     expect_ev(&v.e[1], TR_REC_FREE, 0, 1, 310, 0x1000);
     free(v.e);
     trd_close(t);
+    free(f.p);
+}
+
+/* SAMPLE records: their times come from the block clock and move it on
+ * (the next event's dt counts from the sample), they come out in time order
+ * from any thread, a sample with more statistics than the reader knows keeps
+ * the known ones, one with fewer has none, and a count over the cap or a
+ * cut record is corruption. */
+static void test_samples(void **state)
+{
+    (void)state;
+    struct buf f = {0};
+    struct blkb k;
+    const uint64_t mi[7] = {135168, 52436992, 1000, 134168, 133000, 77, 88};
+    file_header(&f, 0);
+    blk_begin(&k, 2, 0, 500); /* the flusher's thread: samples only */
+    rec_thread(&k, 500, 99);
+    rec_sample(&k, 550, 4096 * 3, 5, mi);
+    rec_sample(&k, 600, 60000000, 7, mi); /* two more than we know */
+    rec_sample(&k, 650, 8192, 3, mi);     /* fewer than we know: none */
+    file_block(&f, &k);
+    blk_begin(&k, 1, 0, 100);
+    rec_malloc(&k, 110, 0x1000, 52428800, 0);
+    rec_sample(&k, 120, 4096, 0, NULL);
+    rec_free(&k, 700, 0x1000); /* dt from the sample at 120 */
+    rec_end(&k, 710, 0, 0);
+    file_block(&f, &k);
+
+    struct trd_trace *t = open_ok(file_write(&f, "samples.trace"));
+    assert_true(trd_complete(t));
+    assert_int_equal(trd_sample_count(t), 4);
+    assert_null(trd_sample(t, 4));
+    const struct trd_sample *s = trd_sample(t, 0);
+    assert_int_equal(s->time_ns, 120);
+    assert_int_equal(s->rss_bytes, 4096);
+    assert_int_equal(s->n_stats, 0);
+    s = trd_sample(t, 1);
+    assert_int_equal(s->time_ns, 550);
+    assert_int_equal(s->rss_bytes, 4096 * 3);
+    assert_int_equal(s->n_stats, TR_STAT_COUNT_);
+    assert_int_equal(s->stats[TR_STAT_ARENA], 135168);
+    assert_int_equal(s->stats[TR_STAT_HBLKHD], 52436992);
+    assert_int_equal(s->stats[TR_STAT_UORDBLKS], 1000);
+    assert_int_equal(s->stats[TR_STAT_FORDBLKS], 134168);
+    assert_int_equal(s->stats[TR_STAT_KEEPCOST], 133000);
+    s = trd_sample(t, 2);
+    assert_int_equal(s->time_ns, 600);
+    assert_int_equal(s->rss_bytes, 60000000);
+    assert_int_equal(s->n_stats, TR_STAT_COUNT_);
+    assert_int_equal(s->stats[TR_STAT_KEEPCOST], 133000);
+    s = trd_sample(t, 3);
+    assert_int_equal(s->time_ns, 650);
+    assert_int_equal(s->n_stats, 0);
+    assert_int_equal(s->stats[TR_STAT_ARENA], 0);
+    struct evs v = {0};
+    assert_int_equal(read_all(t, &v), 0);
+    assert_int_equal(v.n, 2);
+    expect_ev(&v.e[0], TR_REC_ALLOC, 0, 1, 110, 0x1000);
+    expect_ev(&v.e[1], TR_REC_FREE, 0, 1, 700, 0x1000);
+    free(v.e);
+    trd_close(t);
+    free(f.p);
+
+    /* Too many statistics. */
+    f = (struct buf){0};
+    file_header(&f, 0);
+    blk_begin(&k, 1, 0, 100);
+    buf_byte(&k.pay, TR_REC_SAMPLE);
+    buf_v(&k.pay, 0);
+    buf_v(&k.pay, 4096);
+    buf_v(&k.pay, TR_MAX_SAMPLE_STATS + 1);
+    for (unsigned i = 0; i <= TR_MAX_SAMPLE_STATS; i++)
+        buf_v(&k.pay, 1);
+    k.nrec++;
+    file_block(&f, &k);
+    open_fails(&f, "SAMPLE");
+    free(f.p);
+
+    /* Statistics cut short by the end of the block. */
+    f = (struct buf){0};
+    file_header(&f, 0);
+    blk_begin(&k, 1, 0, 100);
+    buf_byte(&k.pay, TR_REC_SAMPLE);
+    buf_v(&k.pay, 0);
+    buf_v(&k.pay, 4096);
+    buf_v(&k.pay, 5);
+    buf_v(&k.pay, 1);
+    k.nrec++;
+    file_block(&f, &k);
+    open_fails(&f, "SAMPLE");
     free(f.p);
 }
 
@@ -1174,6 +1277,7 @@ int main(void)
         cmocka_unit_test(test_cross_thread_reuse),
         cmocka_unit_test(test_realloc_two_points),
         cmocka_unit_test(test_blocks_by_seq),
+        cmocka_unit_test(test_samples),
         cmocka_unit_test(test_duplicate_seq),
         cmocka_unit_test(test_seq_gap),
         cmocka_unit_test(test_truncated_everywhere),

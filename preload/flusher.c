@@ -1,0 +1,196 @@
+/* flusher.c — the recorder's background thread: bounds what SIGKILL loses,
+ * and samples the process's memory.
+ *
+ * Every MEMAUDIT_INTERVAL_MS (default 50) the thread
+ *   1. writes a SAMPLE record (RSS, and glibc's mallinfo2 figures) into its
+ *      own buffer, and
+ *   2. writes out every buffer that holds records, its own included, taking
+ *      each idle buffer for one writev (busy 0→3, see thread.c).
+ * So a kill -9 loses at most the events of the last interval or two: the
+ * trace is read up to its last whole block and reported incomplete.
+ *
+ * Rules it keeps, because it runs beside a target that knows nothing of it:
+ * - created under the guard, with every signal blocked (it never runs a
+ *   handler of the target, and a process-directed signal goes elsewhere);
+ * - it never allocates and holds no lock of the target's while it holds one
+ *   of ours: mallinfo2 takes glibc's arena locks, so it runs alone, before
+ *   any buffer is taken; write_lock is held for one writev only;
+ * - it does not keep the process alive: when every other thread is gone
+ *   (main returned through pthread_exit and the last worker ended, which
+ *   natively ends the process with exit(0)), it calls exit(0) itself;
+ * - it stops touching anything once recording is off (shutdown, failure);
+ *   exit kills it wherever it is, and nothing it holds is needed then:
+ *   shutdown waits out a buffer in state 3, which lasts one writev.
+ * After fork the child has no flusher; hooks.c starts a new one. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rec.h"
+
+/* glibc's struct mallinfo2 (2.33+), declared here so that the recorder builds
+ * and loads where <malloc.h> or libc lacks it; dlsym decides at run time. */
+struct rec_mallinfo2 {
+    size_t arena;    /* non-mmapped space obtained from the system, all arenas */
+    size_t ordblks;  /* free chunks */
+    size_t smblks;   /* free fastbin chunks */
+    size_t hblks;    /* mmapped chunks */
+    size_t hblkhd;   /* bytes in mmapped chunks */
+    size_t usmblks;  /* (0) */
+    size_t fsmblks;  /* bytes in free fastbin chunks */
+    size_t uordblks; /* bytes in allocated chunks of the arenas */
+    size_t fordblks; /* bytes in free chunks of the arenas (top chunks included) */
+    size_t keepcost; /* the main arena's top chunk: what malloc_trim could give back */
+};
+
+static struct rec_mallinfo2 (*mallinfo2_fn)(void);
+static unsigned interval_ms;
+static uint64_t mallinfo_cost_ns; /* the last call's duration */
+static uint64_t mallinfo_next_ns; /* not before this time */
+
+/* mallinfo2 describes glibc's allocator: only worth reporting when the
+ * malloc the recorder forwards to is glibc's own (not jemalloc, tcmalloc ...
+ * linked in or preloaded after us). */
+static void mallinfo_resolve(void)
+{
+    void *mi = dlsym(RTLD_NEXT, "mallinfo2");
+    void *m = dlsym(RTLD_NEXT, "malloc");
+    Dl_info a, b;
+    if (mi && m && dladdr(mi, &a) && dladdr(m, &b) && a.dli_fbase == b.dli_fbase)
+        memcpy(&mallinfo2_fn, &mi, sizeof(mi));
+}
+
+/* RSS in bytes, from the flusher's own task: /proc/self names the thread
+ * group leader, whose statm reads 0 once main has called pthread_exit. */
+static uint64_t rss_bytes(void)
+{
+    char buf[128];
+    long n = rec_read_file("/proc/thread-self/statm", buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = buf;
+    while (*p && *p != ' ') /* size */
+        p++;
+    while (*p == ' ')
+        p++;
+    uint64_t pages = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        pages = pages * 10 + (uint64_t)(*p - '0');
+    return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void write_sample(void)
+{
+    uint8_t body[16 + 6 * 10];
+    uint64_t now = rec_now_ns();
+    uint8_t *p = tr_put_u64(body, rss_bytes());
+    /* mallinfo2 walks every free list under the arena's lock: in a heap of
+     * millions of free chunks that is milliseconds during which the target's
+     * malloc waits. Keep it under 1% of the time: after a call that took d,
+     * the next waits at least 100 d (those samples carry RSS only). */
+    if (mallinfo2_fn && now >= mallinfo_next_ns) {
+        struct rec_mallinfo2 mi = mallinfo2_fn();
+        uint64_t done = rec_now_ns();
+        mallinfo_cost_ns = done - now;
+        mallinfo_next_ns = done + 100 * mallinfo_cost_ns;
+        p = tr_put_u64(p, 5);
+        p = tr_put_u64(p, mi.arena);
+        p = tr_put_u64(p, mi.hblkhd);
+        p = tr_put_u64(p, mi.uordblks);
+        p = tr_put_u64(p, mi.fordblks);
+        p = tr_put_u64(p, mi.keepcost);
+    } else {
+        p = tr_put_u64(p, 0);
+    }
+    rec_thread_append_meta(TR_REC_SAMPLE, now, body, (size_t)(p - body));
+}
+
+/* 1 when this is the process's only live thread. /proc/self/stat is the
+ * leader's: state Z once main has called pthread_exit; num_threads still
+ * counts it (and us). */
+static int alone(void)
+{
+    char buf[1024];
+    long n = rec_read_file("/proc/self/stat", buf, sizeof(buf) - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+    if (!p || p[1] != ' ')
+        return 0;
+    p += 2;
+    if (*p != 'Z')
+        return 0;
+    /* Fields after the state: 4 ppid ... 20 num_threads. */
+    for (int field = 3; field < 20 && *p; p++)
+        field += *p == ' ';
+    long threads = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        threads = threads * 10 + (*p - '0');
+    return threads == 2;
+}
+
+static void *flusher_main(void *arg)
+{
+    (void)arg;
+    rec_guard_enter(); /* anything that allocates here is the recorder's */
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (;;) {
+        next.tv_nsec += (long)(interval_ms % 1000) * 1000000;
+        next.tv_sec += interval_ms / 1000 + next.tv_nsec / 1000000000;
+        next.tv_nsec %= 1000000000;
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+            ;
+        int state = atomic_load_explicit(&rec_state, memory_order_acquire);
+        if (state == REC_OFF)
+            break;
+        if (state != REC_ON)
+            continue; /* the constructor is still setting up */
+        write_sample();
+        rec_thread_flush_idle();
+        if (alone()) {
+            /* What glibc does when the last thread ends; our exit hook and
+             * destructor finish the trace. */
+            rec_guard_leave();
+            exit(0);
+        }
+    }
+    rec_guard_leave();
+    return NULL;
+}
+
+void rec_flusher_start(unsigned ms)
+{
+    interval_ms = ms;
+    if (ms == 0)
+        return;
+    if (!mallinfo2_fn)
+        mallinfo_resolve();
+    mallinfo_next_ns = 0;
+    /* The new thread inherits the creator's mask: block everything around
+     * the create, so it never runs with a signal open, not even briefly. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_t tid;
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        /* Default stack size: the thread may end up running the target's
+         * exit handlers (alone() above). Untouched pages cost no memory. */
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&tid, &attr, flusher_main, NULL);
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        rec_say("cannot start the background flusher (", strerror(rc),
+                "); a kill -9 may lose up to 1 MiB of events per thread", NULL);
+}
