@@ -136,7 +136,7 @@ FUZZ_BIN    := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
 $(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(SYM_SRC) $(REP_SRC) $(wildcard common/*.h symbolizer/*.h reporter/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(SYM_SRC) $(REP_SRC) $(TOOL_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(SYM_SRC) $(filter-out reporter/cli%,$(REP_SRC)) $(TOOL_LIBS)
 
 fuzz: all $(PROG_BIN) $(FUZZ_BIN)
 	@sh fuzz/run.sh $(BUILD) $(FUZZ_TIME)

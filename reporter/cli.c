@@ -1,8 +1,9 @@
-/* cli.c — the memaudit command: run, report.
+/* cli.c — the memaudit command: run, symbolize, report.
  *
  * `memaudit run` sets up the preload for a program and every process it
  * starts, keeps its exit status and lists the traces it produced;
- * `memaudit report` replays traces and renders them. Errors are one line,
+ * `memaudit symbolize` turns a trace into a self-contained profile;
+ * `memaudit report` replays traces (or reads profiles) and renders them. Errors are one line,
  * "memaudit: FILE: reason", and a non-zero exit. */
 #include <dirent.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "analysis.h"
+#include "profile.h"
 #include "render.h"
 #include "symbolizer.h"
 #include "trace_reader.h"
@@ -32,7 +34,9 @@ static const char usage_main[] =
     "\n"
     "Commands:\n"
     "  run [-o DIR] -- PROGRAM [ARGS...]   record PROGRAM and every process it starts\n"
-    "  report [OPTIONS] TRACE|DIR...        replay traces and print a report\n"
+    "  symbolize [-o PROFILE] TRACE...      write self-contained profiles (no binaries\n"
+    "                                       needed to report them)\n"
+    "  report [OPTIONS] TRACE|PROFILE|DIR... print a report of traces or profiles\n"
     "  help [COMMAND]                       this text, or a command's own help\n"
     "\n"
     "Recording without the command:\n"
@@ -63,17 +67,32 @@ static const char usage_run[] =
     "  --depth N          maximum frames per stack, 1-256 (default 64)\n"
     "  -h, --help         this text\n";
 
+static const char usage_symbolize[] =
+    "usage: memaudit symbolize [-o PROFILE] TRACE...\n"
+    "\n"
+    "Replays each trace, symbolizes every frame of every call stack with the\n"
+    "binaries and debug information of this machine, and writes a profile: the\n"
+    "totals, the per-site figures and the symbolized stacks. `memaudit report`\n"
+    "reads a profile as it reads the trace, and gives the same report, also after\n"
+    "the binaries were rebuilt or deleted, or on another machine. The profile of\n"
+    "X.trace is X.profile (docs/profile-format.md describes the format).\n"
+    "\n"
+    "  -o, --output PROFILE  the profile's file name (one TRACE only)\n"
+    "  -h, --help            this text\n";
+
 static const char usage_report[] =
-    "usage: memaudit report [--format text|json|md] [-o FILE] [--top N] [--all-frames] TRACE|DIR...\n"
+    "usage: memaudit report [--format text|json|md] [-o FILE] [--top N] [--all-frames]\n"
+    "                       TRACE|PROFILE|DIR...\n"
     "\n"
     "Replays each trace in global order and prints: totals (allocations, frees,\n"
     "bytes, peak heap, leaks, temporary allocations, allocator overhead, rate), the\n"
     "leak sites, the stacks that held the peak, allocation hotspots and temporary\n"
     "allocation sites, each with its symbolized call stack, and the audit's findings\n"
     "(growing leaks, repeated growth, pooling candidates, small-block overhead ...)\n"
-    "with what each change would save. A DIR stands for every\n"
-    "*.trace file in it. A truncated trace (the program crashed) is read up to its\n"
-    "last whole block and marked incomplete.\n"
+    "with what each change would save. A PROFILE (memaudit symbolize) gives the same\n"
+    "report as its trace, without the binaries. A DIR stands for every profile in it\n"
+    "and every trace without a profile beside it. A truncated trace (the program\n"
+    "crashed) is read up to its last whole block and marked incomplete.\n"
     "\n"
     "  --format FMT       text (default), json, or md (the audit as Markdown)\n"
     "  -o, --output FILE  write the report to FILE instead of standard output\n"
@@ -120,7 +139,10 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* A directory stands for the *.trace files in it, sorted by name. */
+static int profile_name(const char *trace, char *out, size_t cap);
+
+/* A directory stands for the profiles in it and the traces without a profile
+ * beside them, sorted by name. */
 static int input_expand(struct input_list *l, const char *arg)
 {
     struct stat st;
@@ -139,85 +161,227 @@ static int input_expand(struct input_list *l, const char *arg)
     struct dirent *e;
     char path[PATH_MAX];
     while ((e = readdir(d))) {
-        if (!ends_with(e->d_name, ".trace") && !strstr(e->d_name, ".trace."))
+        int profile = ends_with(e->d_name, ".profile");
+        if (!profile && !ends_with(e->d_name, ".trace") && !strstr(e->d_name, ".trace."))
             continue;
         if (snprintf(path, sizeof(path), "%s/%s", arg, e->d_name) >= (int)sizeof(path))
+            continue;
+        /* A trace whose profile is beside it is reported from the profile. */
+        char prof[PATH_MAX];
+        struct stat pst;
+        if (!profile && profile_name(path, prof, sizeof(prof)) == 0 && stat(prof, &pst) == 0)
             continue;
         if (input_add(l, path) < 0)
             break;
     }
     closedir(d);
     if (l->n == first) {
-        fprintf(stderr, "memaudit: %s: no traces in this directory\n", arg);
+        fprintf(stderr, "memaudit: %s: no traces or profiles in this directory\n", arg);
         return -1;
     }
     qsort(l->paths + first, l->n - first, sizeof(char *), cmp_str);
     return 0;
 }
 
-static int report_one(const char *path, const char *format, FILE *out,
-                      const struct render_opts *opts, int first, int last)
-{
-    char err[256] = "";
-    struct trd_trace *t = NULL;
-    struct sym_resolver *sym = NULL;
+/* One input, ready to render: a trace replayed and symbolized now, or a
+ * profile read back. an and src are what the renderers take. */
+struct input {
+    struct trd_trace *trace;
+    struct sym_resolver *sym;
     struct analysis a;
-    memset(&a, 0, sizeof(a));
-    int rc = trd_open(path, &t, err, sizeof(err));
+    struct prof_profile *profile;
+    const struct analysis *an;
+    struct rc_source src;
+};
+
+static void input_close(struct input *in)
+{
+    sym_free(in->sym);
+    an_fini(&in->a);
+    trd_close(in->trace);
+    prof_free(in->profile);
+    memset(in, 0, sizeof(*in));
+}
+
+/* Open path as a trace or a profile, by its first bytes. On failure prints
+ * "memaudit: PATH: reason" and returns -1. */
+static int input_open(const char *path, struct input *in)
+{
+    char err[256] = "", head[16];
+    memset(in, 0, sizeof(*in));
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "memaudit: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    size_t n = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    if (prof_sniff(head, n)) {
+        int rc = prof_read(path, &in->profile, err, sizeof(err));
+        if (rc < 0) {
+            fprintf(stderr, "memaudit: %s: %s\n", path, err[0] ? err : strerror(-rc));
+            return -1;
+        }
+        in->an = prof_analysis(in->profile);
+        prof_source(in->profile, &in->src);
+        return 0;
+    }
+    int rc = trd_open(path, &in->trace, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "memaudit: %s: %s\n", path, err[0] ? err : strerror(-rc));
         return -1;
     }
-    rc = an_run(t, &a);
+    rc = an_run(in->trace, &in->a);
     if (rc < 0) {
-        const char *why = trd_error(t);
+        const char *why = trd_error(in->trace);
         fprintf(stderr, "memaudit: %s: %s\n", path, why && *why ? why : strerror(-rc));
         goto fail;
     }
-    sym = sym_new();
-    if (!sym) {
+    in->sym = sym_new();
+    if (!in->sym) {
         fprintf(stderr, "memaudit: %s: out of memory\n", path);
         goto fail;
     }
-    for (size_t i = 0; i < trd_snapshot_count(t); i++)
-        sym_add_snapshot(sym, trd_snapshot(t, i));
-    an_classify_runtime(&a, sym);
-    if (!trd_complete(t))
+    for (size_t i = 0; i < trd_snapshot_count(in->trace); i++)
+        sym_add_snapshot(in->sym, trd_snapshot(in->trace, i));
+    an_classify_runtime(&in->a, in->sym);
+    in->an = &in->a;
+    rc_source_from_trace(&in->src, in->trace, in->sym);
+    return 0;
+fail:
+    input_close(in);
+    return -1;
+}
+
+static int report_one(const char *path, const char *format, FILE *out,
+                      const struct render_opts *opts, int first, int last)
+{
+    struct input in;
+    int rc;
+    if (input_open(path, &in) < 0)
+        return -1;
+    const struct analysis *a = in.an;
+    const struct rc_source *src = &in.src;
+    if (!src->process.complete)
         fprintf(stderr, "memaudit: %s: trace incomplete (the program did not exit normally); "
                         "reporting the %llu of %llu bytes that were whole\n",
-                path, (unsigned long long)trd_bytes_read(t),
-                (unsigned long long)trd_file_bytes(t));
-    struct rc_source src;
-    rc_source_from_trace(&src, t, sym);
+                path, (unsigned long long)src->process.trace_bytes_read,
+                (unsigned long long)src->process.trace_bytes);
     if (strcmp(format, "json") == 0) {
         if (first && !last)
             fputs("[\n", out);
-        rc = render_json(out, &a, &src, opts);
+        rc = render_json(out, a, src, opts);
         if (!(first && last))
             fputs(last ? "]\n" : ",\n", out);
     } else if (strcmp(format, "md") == 0) {
         if (!first)
             fputs("\n---\n\n", out);
-        rc = render_md(out, &a, &src, opts);
+        rc = render_md(out, a, src, opts);
     } else {
         if (!first)
             fputs("\n", out);
         fprintf(out, "== %s\n", path);
-        rc = render_text(out, &a, &src, opts);
+        rc = render_text(out, a, src, opts);
     }
     if (rc < 0) {
         fprintf(stderr, "memaudit: %s: cannot render the report: %s\n", path, strerror(-rc));
-        goto fail;
+        input_close(&in);
+        return -1;
     }
-    sym_free(sym);
-    an_fini(&a);
-    trd_close(t);
+    input_close(&in);
     return 0;
-fail:
-    sym_free(sym);
-    an_fini(&a);
-    trd_close(t);
-    return -1;
+}
+
+/* ---- symbolize ---- */
+
+/* The profile beside a trace: X.trace -> X.profile, anything else -> +.profile.
+ * Returns 0, or -1 when the name does not fit. */
+static int profile_name(const char *trace, char *out, size_t cap)
+{
+    size_t len = strlen(trace);
+    int n;
+    if (len > 6 && strcmp(trace + len - 6, ".trace") == 0)
+        n = snprintf(out, cap, "%.*s.profile", (int)(len - 6), trace);
+    else
+        n = snprintf(out, cap, "%s.profile", trace);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Write the profile of trace at path into profile (via a temporary file, so
+ * that a failure leaves no half-written profile). Errors go to stderr as
+ * "memaudit: FILE: reason"; returns 0 or -1. */
+static int symbolize_one(const char *path, const char *profile)
+{
+    char tmp[PATH_MAX], err[256] = "";
+    struct input in;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", profile) >= (int)sizeof(tmp)) {
+        fprintf(stderr, "memaudit: %s: file name too long\n", profile);
+        return -1;
+    }
+    if (input_open(path, &in) < 0)
+        return -1;
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "memaudit: %s: %s\n", tmp, strerror(errno));
+        input_close(&in);
+        return -1;
+    }
+    int rc = prof_write(f, in.an, &in.src, err, sizeof(err));
+    if (fclose(f) != 0 && rc == 0) {
+        rc = -errno;
+        snprintf(err, sizeof(err), "%s", strerror(errno));
+    }
+    if (rc == 0 && rename(tmp, profile) != 0) {
+        rc = -errno;
+        snprintf(err, sizeof(err), "%s", strerror(errno));
+    }
+    input_close(&in);
+    if (rc < 0) {
+        unlink(tmp);
+        fprintf(stderr, "memaudit: %s: %s\n", profile, err);
+        return -1;
+    }
+    fprintf(stderr, "memaudit: profile: %s\n", profile);
+    return 0;
+}
+
+static int cmd_symbolize(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *output = NULL;
+    int c, failed = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            output = optarg;
+            break;
+        case 'h':
+            fputs(usage_symbolize, stdout);
+            return 0;
+        default:
+            die_usage("bad option", usage_symbolize);
+        }
+    }
+    if (optind >= argc)
+        die_usage("symbolize needs a TRACE", usage_symbolize);
+    if (output && argc - optind > 1)
+        die_usage("-o names one profile: give one TRACE", usage_symbolize);
+    for (int i = optind; i < argc; i++) {
+        char name[PATH_MAX];
+        if (!output && profile_name(argv[i], name, sizeof(name)) < 0) {
+            fprintf(stderr, "memaudit: %s: file name too long\n", argv[i]);
+            failed = 1;
+            continue;
+        }
+        if (symbolize_one(argv[i], output ? output : name) < 0)
+            failed = 1;
+    }
+    return failed ? 1 : 0;
 }
 
 static int parse_count(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -478,7 +642,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "help") == 0) {
         const char *topic = argc > 2 ? argv[2] : "";
         fputs(strcmp(topic, "run") == 0      ? usage_run
-              : strcmp(topic, "report") == 0 ? usage_report
+              : strcmp(topic, "report") == 0    ? usage_report
+              : strcmp(topic, "symbolize") == 0 ? usage_symbolize
                                              : usage_main,
               stdout);
         return 0;
@@ -487,6 +652,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0)
         return cmd_report(argc - 1, argv + 1);
+    if (strcmp(cmd, "symbolize") == 0)
+        return cmd_symbolize(argc - 1, argv + 1);
     fprintf(stderr, "memaudit: unknown command '%s'\n%s", cmd, usage_main);
     return EXIT_USAGE;
 }

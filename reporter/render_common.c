@@ -407,5 +407,8 @@ double rc_rate_per_s(uint64_t count, uint64_t duration_ns)
 {
     if (duration_ns == 0)
         return 0.0;
-    return (double)count * 1e9 / (double)duration_ns;
+    double rate = (double)count * 1e9 / (double)duration_ns;
+    /* Below 2^64, so that callers may convert it to uint64_t: a hostile trace
+     * gives any count over 1 ns (found by fuzz/fuzz_trace.c). */
+    return rate < RC_RATE_MAX ? rate : RC_RATE_MAX;
 }

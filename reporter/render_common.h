@@ -118,7 +118,9 @@ const char *rc_basename(const char *path);
 char *rc_format_bytes(char buf[RC_SIZE_BUF], uint64_t bytes);
 /* Nanoseconds as seconds: "1.234 s", or "0.000123 s" below one second. */
 char *rc_format_seconds(char buf[RC_SIZE_BUF], uint64_t ns);
-/* count per second over duration_ns; 0 when the duration is 0. */
+/* count per second over duration_ns; 0 when the duration is 0; at most
+ * RC_RATE_MAX, so that converting it to uint64_t is always defined. */
+#define RC_RATE_MAX 1e19
 double rc_rate_per_s(uint64_t count, uint64_t duration_ns);
 
 #endif

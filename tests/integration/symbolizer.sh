@@ -223,3 +223,119 @@ else
         fi
     done
 fi
+
+# ---------------------------------------------------------------- profiles
+# memaudit symbolize writes a profile; a report of the profile equals the
+# report of its trace (JSON and Markdown byte for byte, text but for the "=="
+# line naming the input), also with --all-frames, and needs no binary.
+if [ -s "$SYM/symprog.trace" ]; then
+    T=$SYM/symprog.trace
+    if ! "$MEMAUDIT" symbolize "$T" 2>"$SYM/symbolize.err" || [ ! -s "$SYM/symprog.profile" ]; then
+        fail profile-symbolize "memaudit symbolize $T: $(first_line "$SYM/symbolize.err")"
+    elif ! grep -q "^memaudit: profile: $SYM/symprog.profile\$" "$SYM/symbolize.err"; then
+        fail profile-symbolize "no 'memaudit: profile: PATH' line: $(first_line "$SYM/symbolize.err")"
+    else
+        ok profile-symbolize
+        same=1
+        for args in "--format json" "--format json --all-frames" "--format md" "--format text" \
+            "--format text --all-frames --top 3 --frames 2"; do
+            # shellcheck disable=SC2086 # $args: options
+            "$MEMAUDIT" report $args "$T" 2>/dev/null | sed 1d >"$SYM/from-trace"
+            # shellcheck disable=SC2086
+            "$MEMAUDIT" report $args "$SYM/symprog.profile" 2>/dev/null | sed 1d >"$SYM/from-profile"
+            if [ ! -s "$SYM/from-trace" ] || ! cmp -s "$SYM/from-trace" "$SYM/from-profile"; then
+                fail profile-same-report "report $args differs: $(diff "$SYM/from-trace" "$SYM/from-profile" | head -n 3 | tr '\n' ' ')"
+                same=0
+            fi
+        done
+        [ $same = 1 ] && ok profile-same-report
+    fi
+fi
+
+# A profile read after the binaries are gone: the same function names, while
+# the trace itself can only give module+offset any more.
+BIN=$TMP/gone
+mkdir -p "$BIN"
+if sym_build profile-no-binaries cc -g -O2 -o "$BIN/symprog" "$SYMSRC/$P" -ldl &&
+    sym_build profile-no-binaries cc -g -O1 -shared -fPIC -DSYMLIB_NAME=lib_a_alloc \
+        -o "$BIN/libsyma.so" "$SYMSRC/symlib.c" &&
+    sym_record gone "$BIN/symprog" "$BIN/libsyma.so" &&
+    "$MEMAUDIT" symbolize -o "$SYM/gone.prof" "$SYM/gone.trace" 2>"$SYM/gone.serr"; then
+    "$MEMAUDIT" report --format json "$SYM/gone.trace" >"$SYM/gone-before.json" 2>/dev/null
+    rm -f "$BIN/symprog" "$BIN/libsyma.so"
+    "$MEMAUDIT" report --format json "$SYM/gone.prof" >"$TMP/gone-profile.json" 2>"$SYM/gone.rerr"
+    st=$?
+    "$MEMAUDIT" report --format json "$SYM/gone.trace" >"$TMP/gone-trace.json" 2>/dev/null
+    if [ $st -ne 0 ]; then
+        fail profile-no-binaries "report of the profile: $(status_words $st): $(first_line "$SYM/gone.rerr")"
+    elif ! cmp -s "$SYM/gone-before.json" "$TMP/gone-profile.json"; then
+        fail profile-no-binaries "the profile's report changed when the binaries went"
+    else
+        expect profile-no-binaries gone-profile \
+            'leaks[0].stack[0].function=lib_a_alloc' "leaks[0].stack[0].line=$L_LIB" \
+            'leaks[1].stack[0].function=sym_plain' "leaks[1].stack[0].line=$L_PLAIN" \
+            'leaks[2].stack[0].function=inl_leaf' 'leaks[2].stack[1].function=inl_mid'
+        expect profile-no-binaries-trace gone-trace \
+            'leaks[0].stack[0].function=null' 'leaks[1].stack[0].function=null'
+    fi
+else
+    fail profile-no-binaries "could not build, record or symbolize ($(first_line "$SYM/gone.serr"))"
+fi
+
+# Size grows with distinct stacks, not events: a million allocations at one
+# site give a profile of a few KiB.
+if sym_record profile-small "$PROGS/loop" 1000000 &&
+    "$MEMAUDIT" symbolize "$SYM/profile-small.trace" 2>/dev/null; then
+    tb=$(wc -c <"$SYM/profile-small.trace")
+    pb=$(wc -c <"$SYM/profile-small.profile")
+    if [ "$pb" -gt 65536 ] || [ "$pb" -gt $((tb / 100)) ]; then
+        fail profile-small "profile of $pb bytes for a trace of $tb bytes"
+    else
+        "$MEMAUDIT" report --format json "$SYM/profile-small.profile" >"$TMP/profile-small.json" 2>/dev/null
+        expect profile-small profile-small summary.allocations=1000000 \
+            'hotspots[0].allocations=1000000' 'hotspots[0].stack[0].function=churn'
+    fi
+else
+    fail profile-small "could not record or symbolize loop 1000000"
+fi
+
+# A directory: the profile stands in for its trace (one report, not two).
+if [ -s "$SYM/symprog.profile" ]; then
+    mkdir -p "$TMP/both"
+    cp "$SYM/symprog.trace" "$SYM/symprog.profile" "$TMP/both/"
+    cp "$SYM/gone.trace" "$TMP/both/other.trace"
+    "$MEMAUDIT" report "$TMP/both" >"$SYM/both.txt" 2>&1
+    if [ "$(grep -c '^== ' "$SYM/both.txt")" != 2 ] ||
+        ! grep -q "^== $TMP/both/symprog.profile\$" "$SYM/both.txt" ||
+        ! grep -q "^== $TMP/both/other.trace\$" "$SYM/both.txt"; then
+        fail profile-dir "expected symprog.profile and other.trace: $(grep '^== ' "$SYM/both.txt" | tr '\n' ' ')"
+    else
+        ok profile-dir
+    fi
+fi
+
+# Damaged profiles: a one-line "memaudit: FILE: reason" and exit status 1.
+if [ -s "$SYM/symprog.profile" ]; then
+    D=$TMP/damaged
+    mkdir -p "$D"
+    size=$(wc -c <"$SYM/symprog.profile")
+    head -c $((size / 2)) "$SYM/symprog.profile" >"$D/cut.profile"
+    sed 's/"profile_format_version":1/"profile_format_version":99/' "$SYM/symprog.profile" >"$D/version.profile"
+    sed 's/"stack":\[\[/"stack":[[999999,/' "$SYM/symprog.profile" >"$D/frame-id.profile"
+    sed 's/"allocations":/"allocations":-/' "$SYM/symprog.profile" >"$D/negative.profile"
+    printf '{"hello": "world"}' >"$D/other.profile"
+    for f in cut:"not a memaudit trace or profile" version:"unsupported profile_format_version 99" \
+        frame-id:"bad stack in site" negative:"(allocations)" other:"not a memaudit profile"; do
+        name=${f%%:*}
+        want=${f#*:}
+        "$MEMAUDIT" report "$D/$name.profile" >/dev/null 2>"$D/$name.err"
+        st=$?
+        if [ $st -ne 1 ] || [ "$(wc -l <"$D/$name.err")" -ne 1 ] ||
+            ! grep -q "^memaudit: $D/$name.profile: " "$D/$name.err" ||
+            ! grep -qF "$want" "$D/$name.err"; then
+            fail "profile-damaged-$name" "$(status_words $st): $(head -c 300 "$D/$name.err")"
+        else
+            ok "profile-damaged-$name"
+        fi
+    done
+fi

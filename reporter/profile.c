@@ -1,0 +1,959 @@
+/* profile.c — write and read the self-contained profile (see profile.h and
+ * docs/profile-format.md).
+ *
+ * Written by `memaudit symbolize` and `memaudit run`, read by `memaudit
+ * report`. The fields of struct an_totals and struct an_site are described
+ * once, in the tables below, and both directions walk the tables; a unit test
+ * checks that the tables cover every byte of both structs, so that a field
+ * added to the analysis cannot silently miss the profile.
+ *
+ * Invariants:
+ * - a report rendered from the profile equals the one rendered from its trace:
+ *   sites keep the order of their stack ids (ties in rankings go by id), and
+ *   every recorded frame of every used site is stored, unfolded;
+ * - size grows with distinct stacks and frames, never with events: frames are
+ *   shared through one table, zeros are left out;
+ * - integers are exact: above 2^53 (what a JSON number holds exactly) they are
+ *   written as decimal strings;
+ * - the reader trusts nothing: types, ranges and frame ids are checked, the
+ *   file size is capped (PROF_MAX_BYTES), and cJSON limits nesting. */
+#include "profile.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Locations in one recorded frame (an inline chain): the symbolizer's cap. */
+#define PROF_MAX_CHAIN 64u
+/* Recorded frames per stack: the trace format's cap. */
+#define PROF_MAX_DEPTH TR_MAX_FRAMES
+#define EXACT_MAX 9007199254740992.0 /* 2^53 */
+
+/* ---- the field tables ---- */
+
+enum fkind { FK_U64, FK_UINT, FK_INT };
+
+struct field {
+    const char *key; /* JSON key: the struct member's name */
+    size_t off, size;
+    enum fkind kind;
+    size_t count; /* > 1: an array */
+};
+
+#define FT(name, kind) {#name, offsetof(struct an_totals, name), sizeof(uint64_t), kind, 1}
+static const struct field totals_fields[] = {
+    FT(allocations, FK_U64),
+    FT(frees, FK_U64),
+    FT(bytes_allocated, FK_U64),
+    FT(peak_heap_bytes, FK_U64),
+    FT(peak_time_ns, FK_U64),
+    FT(peak_blocks, FK_U64),
+    FT(leaked_bytes, FK_U64),
+    FT(leaked_blocks, FK_U64),
+    FT(runtime_held_bytes, FK_U64),
+    FT(runtime_held_blocks, FK_U64),
+    FT(temporary_allocations, FK_U64),
+    FT(failed_allocations, FK_U64),
+    FT(reallocs, FK_U64),
+    FT(unmatched_frees, FK_U64),
+    FT(inherited_frees, FK_U64),
+    FT(slack_bytes, FK_U64),
+    FT(peak_slack_bytes, FK_U64),
+    FT(duration_ns, FK_U64),
+    FT(threads, FK_U64),
+};
+#undef FT
+
+#define FS(name) {#name, offsetof(struct an_site, name), sizeof(uint64_t), FK_U64, 1}
+static const struct field site_fields[] = {
+    FS(allocations),
+    FS(bytes_allocated),
+    FS(frees),
+    FS(temporary),
+    FS(failed),
+    FS(reallocs),
+    FS(min_size),
+    FS(max_size),
+    FS(live_bytes),
+    FS(live_blocks),
+    FS(peak_bytes),
+    FS(peak_blocks),
+    FS(max_live_bytes),
+    FS(max_live_blocks),
+    FS(slack_bytes),
+    {"size_classes", offsetof(struct an_site, size_classes), sizeof(uint64_t), FK_U64,
+     AN_SIZE_CLASSES},
+    FS(realloc_grows),
+    FS(realloc_moves),
+    FS(realloc_copied),
+    FS(chains),
+    FS(chain_reallocs),
+    FS(chain_longest),
+    FS(chain_final_bytes),
+    FS(manual_grows),
+    FS(manual_copied),
+    FS(leak_first_ns),
+    FS(leak_last_ns),
+    {"leak_seen", offsetof(struct an_site, leak_seen), sizeof(int), FK_INT, 1},
+    {"runtime", offsetof(struct an_site, runtime), sizeof(int), FK_INT, 1},
+};
+/* Not in the profile: the stack id (the profile renumbers, keeping the
+ * order) and the replay's own bookkeeping. */
+static const struct field site_skipped[] = {
+    {"stack", offsetof(struct an_site, stack), sizeof(uint32_t), FK_UINT, 1},
+    FS(last_touch),
+    FS(saved_bytes),
+    FS(saved_blocks),
+};
+#undef FS
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static uint64_t field_get(const void *base, const struct field *f, size_t i)
+{
+    const char *p = (const char *)base + f->off + i * f->size;
+    uint64_t u;
+    unsigned w;
+    int s;
+    switch (f->kind) {
+    case FK_U64:
+        memcpy(&u, p, sizeof u);
+        return u;
+    case FK_UINT:
+        memcpy(&w, p, sizeof w);
+        return w;
+    case FK_INT:
+        memcpy(&s, p, sizeof s);
+        return s < 0 ? 0 : (uint64_t)s; /* flags, never negative */
+    }
+    return 0;
+}
+
+/* Store v; 0, or -ERANGE when it does not fit the member. */
+static int field_set(void *base, const struct field *f, size_t i, uint64_t v)
+{
+    char *p = (char *)base + f->off + i * f->size;
+    unsigned w;
+    int s;
+    switch (f->kind) {
+    case FK_U64:
+        memcpy(p, &v, sizeof v);
+        return 0;
+    case FK_UINT:
+        if (v > UINT_MAX)
+            return -ERANGE;
+        w = (unsigned)v;
+        memcpy(p, &w, sizeof w);
+        return 0;
+    case FK_INT:
+        if (v > INT_MAX)
+            return -ERANGE;
+        s = (int)v;
+        memcpy(p, &s, sizeof s);
+        return 0;
+    }
+    return -ERANGE;
+}
+
+/* First byte of a struct of size bytes not covered by the tables, or -1.
+ * A gap counts as padding only if it ends at the next 8-byte boundary. */
+static long unlisted_byte(size_t size, const struct field *a, size_t na, const struct field *b,
+                          size_t nb)
+{
+    for (size_t pos = 0; pos < size;) {
+        size_t next = SIZE_MAX;
+        for (size_t i = 0; i < na + nb; i++) {
+            const struct field *f = i < na ? &a[i] : &b[i - na];
+            size_t end = f->off + f->size * f->count;
+            if (f->off <= pos && pos < end) {
+                next = end;
+                break;
+            }
+        }
+        if (next != SIZE_MAX) {
+            pos = next;
+            continue;
+        }
+        size_t pad_end = (pos + 7) & ~(size_t)7;
+        int covered_after = pad_end >= size;
+        for (size_t i = 0; i < na + nb && !covered_after; i++) {
+            const struct field *f = i < na ? &a[i] : &b[i - na];
+            if (f->off == pad_end)
+                covered_after = 1;
+        }
+        if (pad_end == pos || !covered_after)
+            return (long)pos;
+        pos = pad_end;
+    }
+    return -1;
+}
+
+long prof_unlisted_site_byte(void)
+{
+    return unlisted_byte(sizeof(struct an_site), site_fields, N_OF(site_fields), site_skipped,
+                         N_OF(site_skipped));
+}
+
+long prof_unlisted_totals_byte(void)
+{
+    return unlisted_byte(sizeof(struct an_totals), totals_fields, N_OF(totals_fields), NULL, 0);
+}
+
+/* ---- writing ---- */
+
+struct wframe {
+    struct sym_location loc;
+    uint64_t hash;
+};
+
+struct writer {
+    cJSON *frames; /* the JSON array being filled */
+    struct wframe *v;
+    size_t n, cap;
+    uint32_t *slots; /* hash table of frame ids + 1, 0 = empty */
+    size_t slots_cap;
+};
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+    if (s == NULL)
+        return (h ^ 0xff) * 0x100000001b3ull;
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (h ^ 0xfe) * 0x100000001b3ull;
+}
+
+static uint64_t hash_u64(uint64_t h, uint64_t v)
+{
+    for (int i = 0; i < 8; i++, v >>= 8)
+        h = (h ^ (v & 0xff)) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t loc_hash(const struct sym_location *l)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = hash_str(h, l->function);
+    h = hash_str(h, l->raw_name);
+    h = hash_str(h, l->file);
+    h = hash_str(h, l->module);
+    h = hash_u64(h, (uint64_t)(int64_t)l->line);
+    h = hash_u64(h, l->module_offset);
+    h = hash_u64(h, l->address);
+    return hash_u64(h, (uint64_t)l->inlined);
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int loc_eq(const struct sym_location *a, const struct sym_location *b)
+{
+    return str_eq(a->function, b->function) && str_eq(a->raw_name, b->raw_name) &&
+           str_eq(a->file, b->file) && str_eq(a->module, b->module) && a->line == b->line &&
+           a->module_offset == b->module_offset && a->address == b->address &&
+           (a->inlined != 0) == (b->inlined != 0);
+}
+
+/* A JSON integer, exact: a number up to 2^53, a decimal string above. */
+static cJSON *u64_new(uint64_t v)
+{
+    if (v <= (1ull << 53))
+        return cJSON_CreateNumber((double)v);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return cJSON_CreateString(buf);
+}
+
+static int add_item(cJSON *obj, const char *key, cJSON *item)
+{
+    if (item == NULL)
+        return -ENOMEM;
+    if (!cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int push_item(cJSON *arr, cJSON *item)
+{
+    if (item == NULL)
+        return -ENOMEM;
+    if (!cJSON_AddItemToArray(arr, item)) {
+        cJSON_Delete(item);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Unknown strings and zeros are left out: absent means null or 0. */
+static int add_str_opt(cJSON *obj, const char *key, const char *s)
+{
+    return s != NULL ? add_item(obj, key, cJSON_CreateString(s)) : 0;
+}
+
+static int add_u64_opt(cJSON *obj, const char *key, uint64_t v)
+{
+    return v != 0 ? add_item(obj, key, u64_new(v)) : 0;
+}
+
+static cJSON *frame_new(const struct sym_location *l)
+{
+    cJSON *f = cJSON_CreateObject();
+    int err = 0;
+    if (f == NULL)
+        return NULL;
+    err |= add_str_opt(f, "function", l->function);
+    err |= add_str_opt(f, "raw_name", l->raw_name);
+    err |= add_str_opt(f, "file", l->file);
+    err |= add_u64_opt(f, "line", l->line > 0 ? (uint64_t)l->line : 0);
+    err |= add_str_opt(f, "module", l->module);
+    err |= add_u64_opt(f, "offset", l->module_offset);
+    err |= add_item(f, "address", u64_new(l->address));
+    if (l->inlined)
+        err |= add_item(f, "inlined", cJSON_CreateTrue());
+    if (err != 0) {
+        cJSON_Delete(f);
+        return NULL;
+    }
+    return f;
+}
+
+/* The id of l in the frame table, adding it if new; -ENOMEM on failure. */
+static long frame_id(struct writer *w, const struct sym_location *l)
+{
+    if ((w->n + 1) * 2 > w->slots_cap) {
+        size_t cap = w->slots_cap ? w->slots_cap * 2 : 1024;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (t == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < w->slots_cap; i++) {
+            if (w->slots[i] == 0)
+                continue;
+            size_t j = w->v[w->slots[i] - 1].hash & (cap - 1);
+            while (t[j] != 0)
+                j = (j + 1) & (cap - 1);
+            t[j] = w->slots[i];
+        }
+        free(w->slots);
+        w->slots = t;
+        w->slots_cap = cap;
+    }
+    uint64_t h = loc_hash(l);
+    size_t mask = w->slots_cap - 1, i = h & mask;
+    for (; w->slots[i] != 0; i = (i + 1) & mask) {
+        const struct wframe *f = &w->v[w->slots[i] - 1];
+        if (f->hash == h && loc_eq(&f->loc, l))
+            return (long)w->slots[i] - 1;
+    }
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        struct wframe *v = realloc(w->v, cap * sizeof *v);
+        if (v == NULL)
+            return -ENOMEM;
+        w->v = v;
+        w->cap = cap;
+    }
+    if (push_item(w->frames, frame_new(l)) < 0)
+        return -ENOMEM;
+    w->v[w->n].loc = *l; /* strings stay owned by the source, which outlives w */
+    w->v[w->n].hash = h;
+    w->slots[i] = (uint32_t)++w->n;
+    return (long)w->n - 1;
+}
+
+static int site_used(const struct an_site *s)
+{
+    for (size_t i = 0; i < N_OF(site_fields); i++)
+        for (size_t k = 0; k < site_fields[i].count; k++)
+            if (field_get(s, &site_fields[i], k) != 0)
+                return 1;
+    return 0;
+}
+
+/* Add the fields of base described by fields to obj, zeros left out. */
+static int add_fields(cJSON *obj, const void *base, const struct field *fields, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct field *f = &fields[i];
+        if (f->count == 1) {
+            if (add_u64_opt(obj, f->key, field_get(base, f, 0)) < 0)
+                return -ENOMEM;
+            continue;
+        }
+        size_t used = f->count; /* trailing zeros are left out */
+        while (used > 0 && field_get(base, f, used - 1) == 0)
+            used--;
+        if (used == 0)
+            continue;
+        cJSON *arr = cJSON_CreateArray();
+        if (add_item(obj, f->key, arr) < 0)
+            return -ENOMEM;
+        for (size_t k = 0; k < used; k++)
+            if (push_item(arr, u64_new(field_get(base, f, k))) < 0)
+                return -ENOMEM;
+    }
+    return 0;
+}
+
+/* "stack": [[frame ids of recorded frame 0], [... of 1], ...], every frame. */
+static int add_site_stack(cJSON *obj, struct writer *w, const struct rc_source *src, uint32_t id)
+{
+    uint32_t depth;
+    if (!src->stack_depth(src, id, &depth))
+        return 0; /* unknown stack: no "stack" key */
+    cJSON *stack = cJSON_CreateArray();
+    if (add_item(obj, "stack", stack) < 0)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < depth; i++) {
+        struct rc_frame f = src->frame(src, id, i);
+        cJSON *group = cJSON_CreateArray();
+        if (push_item(stack, group) < 0)
+            return -ENOMEM;
+        /* Nothing resolved: a location with only the address, which every
+         * renderer prints exactly as it prints such a frame. */
+        struct sym_location bare = {.address = f.address};
+        size_t n = f.n != 0 ? f.n : 1;
+        for (size_t k = 0; k < n; k++) {
+            long fid = frame_id(w, f.n != 0 ? &f.locs[k] : &bare);
+            if (fid < 0 || push_item(group, cJSON_CreateNumber((double)fid)) < 0)
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static int add_process(cJSON *root, const struct rc_process *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    int err = add_item(root, "process", o);
+    if (err < 0)
+        return err;
+    err |= add_item(o, "pid", u64_new(p->pid));
+    err |= add_item(o, "ppid", u64_new(p->ppid));
+    err |= add_str_opt(o, "exe", p->exe[0] != '\0' ? p->exe : NULL);
+    err |= add_str_opt(o, "cmdline", p->cmdline[0] != '\0' ? p->cmdline : NULL);
+    err |= add_item(o, "complete", cJSON_CreateBool(p->complete));
+    err |= add_item(o, "exit_status", cJSON_CreateNumber(p->exit_status));
+    err |= add_item(o, "signal", cJSON_CreateNumber(p->signal));
+    err |= add_item(o, "lost_events", u64_new(p->lost_events));
+    err |= add_item(o, "trace_bytes", u64_new(p->trace_bytes));
+    err |= add_item(o, "trace_bytes_read", u64_new(p->trace_bytes_read));
+    return err != 0 ? -ENOMEM : 0;
+}
+
+int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src, char *err,
+               size_t errlen)
+{
+    struct writer w = {0};
+    cJSON *root = cJSON_CreateObject(), *totals, *sites;
+    char *text = NULL;
+    int rc = -ENOMEM;
+
+    if (root == NULL)
+        goto fail;
+    if (add_item(root, "profile_format_version", cJSON_CreateNumber(PROF_FORMAT_VERSION)) < 0 ||
+        add_process(root, &src->process) < 0)
+        goto fail;
+    totals = cJSON_CreateObject();
+    if (add_item(root, "totals", totals) < 0 ||
+        add_fields(totals, &a->totals, totals_fields, N_OF(totals_fields)) < 0)
+        goto fail;
+    /* TIMELINE: when struct analysis carries the periodic samples (the
+     * trace's SAMPLE records), write them here as "timeline" and read them
+     * back in prof_parse(); docs/profile-format.md reserves the key. */
+    w.frames = cJSON_CreateArray();
+    sites = cJSON_CreateArray();
+    if (add_item(root, "frames", w.frames) < 0 || add_item(root, "sites", sites) < 0)
+        goto fail;
+    for (uint32_t id = 0; id < a->n_sites; id++) {
+        const struct an_site *s = &a->sites[id];
+        if (!site_used(s))
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        if (push_item(sites, o) < 0 || add_item(o, "id", u64_new(id)) < 0 ||
+            add_fields(o, s, site_fields, N_OF(site_fields)) < 0 ||
+            add_site_stack(o, &w, src, s->stack) < 0)
+            goto fail;
+    }
+    text = cJSON_PrintUnformatted(root);
+    if (text == NULL)
+        goto fail;
+    rc = -EIO;
+    if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) != 0)
+        goto fail;
+    rc = 0;
+fail:
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    else if (rc < 0)
+        snprintf(err, errlen, "cannot write the profile: %s", strerror(-rc));
+    free(text);
+    cJSON_Delete(root);
+    free(w.v);
+    free(w.slots);
+    return rc;
+}
+
+/* ---- reading ---- */
+
+struct pstack {
+    int known;
+    uint32_t depth;
+    struct rc_frame *frames; /* [depth], locs into the profile's pool */
+};
+
+struct prof_profile {
+    cJSON *root; /* kept: every string handed out points into it */
+    struct analysis a;
+    struct rc_process process;
+    struct pstack *stacks; /* [a.n_sites] */
+    struct sym_location *table; /* the frame table */
+    size_t n_table;
+    struct rc_frame *frame_pool;
+    struct sym_location *loc_pool;
+};
+
+static int perr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int perr(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* An exact non-negative integer: a JSON number that is one, or a string of
+ * decimal digits; 0 or -EINVAL. */
+static int get_u64(const cJSON *item, uint64_t *v)
+{
+    if (cJSON_IsNumber(item)) {
+        double d = item->valuedouble;
+        if (!(d >= 0 && d <= EXACT_MAX) || d != (double)(uint64_t)d)
+            return -EINVAL;
+        *v = (uint64_t)d;
+        return 0;
+    }
+    if (cJSON_IsString(item) && item->valuestring != NULL) {
+        const char *s = item->valuestring;
+        uint64_t x = 0;
+        if (*s == '\0' || strlen(s) > 20)
+            return -EINVAL;
+        for (; *s != '\0'; s++) {
+            if (*s < '0' || *s > '9')
+                return -EINVAL;
+            unsigned d = (unsigned)(*s - '0');
+            if (x > (UINT64_MAX - d) / 10)
+                return -EINVAL;
+            x = x * 10 + d;
+        }
+        *v = x;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* An optional integer member: absent is 0. */
+static int get_u64_opt(const cJSON *obj, const char *key, uint64_t *v)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *v = 0;
+    return item == NULL ? 0 : get_u64(item, v);
+}
+
+/* An optional string member: absent or null is NULL. */
+static int get_str_opt(const cJSON *obj, const char *key, const char **s)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *s = NULL;
+    if (item == NULL || cJSON_IsNull(item))
+        return 0;
+    if (!cJSON_IsString(item) || item->valuestring == NULL)
+        return -EINVAL;
+    *s = item->valuestring;
+    return 0;
+}
+
+/* A signed int member in [lo, hi]; absent is dflt. */
+static int get_int(const cJSON *obj, const char *key, int lo, int hi, int dflt, int *v)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *v = dflt;
+    if (item == NULL)
+        return 0;
+    if (!cJSON_IsNumber(item))
+        return -EINVAL;
+    double d = item->valuedouble;
+    if (!(d >= lo && d <= hi) || d != (double)(int)d)
+        return -EINVAL;
+    *v = (int)d;
+    return 0;
+}
+
+static int get_bool_opt(const cJSON *obj, const char *key, int *v)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *v = 0;
+    if (item == NULL)
+        return 0;
+    if (!cJSON_IsBool(item))
+        return -EINVAL;
+    *v = cJSON_IsTrue(item);
+    return 0;
+}
+
+static int parse_fields(const cJSON *obj, void *base, const struct field *fields, size_t n,
+                        const char **bad)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct field *f = &fields[i];
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, f->key);
+        uint64_t v;
+        *bad = f->key;
+        if (item == NULL)
+            continue;
+        if (f->count == 1) {
+            if (get_u64(item, &v) < 0 || field_set(base, f, 0, v) < 0)
+                return -EINVAL;
+            continue;
+        }
+        if (!cJSON_IsArray(item) || (size_t)cJSON_GetArraySize(item) > f->count)
+            return -EINVAL;
+        size_t k = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, item)
+        {
+            if (get_u64(e, &v) < 0 || field_set(base, f, k++, v) < 0)
+                return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int parse_process(struct prof_profile *p, char *err, size_t errlen)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(p->root, "process");
+    struct rc_process *pr = &p->process;
+    uint64_t pid, ppid;
+    const char *exe, *cmdline;
+    int complete;
+
+    if (!cJSON_IsObject(o))
+        return perr(err, errlen, "corrupt profile: no \"process\" object");
+    if (get_u64_opt(o, "pid", &pid) < 0 || pid > UINT32_MAX || get_u64_opt(o, "ppid", &ppid) < 0 ||
+        ppid > UINT32_MAX || get_str_opt(o, "exe", &exe) < 0 ||
+        get_str_opt(o, "cmdline", &cmdline) < 0 || get_bool_opt(o, "complete", &complete) < 0 ||
+        get_int(o, "exit_status", -1, 255, -1, &pr->exit_status) < 0 ||
+        get_int(o, "signal", 0, 127, 0, &pr->signal) < 0 ||
+        get_u64_opt(o, "lost_events", &pr->lost_events) < 0 ||
+        get_u64_opt(o, "trace_bytes", &pr->trace_bytes) < 0 ||
+        get_u64_opt(o, "trace_bytes_read", &pr->trace_bytes_read) < 0)
+        return perr(err, errlen, "corrupt profile: bad value in \"process\"");
+    pr->pid = (uint32_t)pid;
+    pr->ppid = (uint32_t)ppid;
+    pr->exe = exe != NULL ? exe : "";
+    pr->cmdline = cmdline != NULL ? cmdline : "";
+    pr->complete = complete;
+    return 0;
+}
+
+static int parse_frames(struct prof_profile *p, char *err, size_t errlen)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(p->root, "frames");
+    const cJSON *f;
+    size_t i = 0;
+
+    if (!cJSON_IsArray(arr))
+        return perr(err, errlen, "corrupt profile: no \"frames\" array");
+    p->n_table = (size_t)cJSON_GetArraySize(arr);
+    if (p->n_table > 0) {
+        p->table = calloc(p->n_table, sizeof *p->table);
+        if (p->table == NULL)
+            return -ENOMEM;
+    }
+    cJSON_ArrayForEach(f, arr)
+    {
+        struct sym_location *l = &p->table[i];
+        uint64_t line;
+        if (!cJSON_IsObject(f) || get_str_opt(f, "function", &l->function) < 0 ||
+            get_str_opt(f, "raw_name", &l->raw_name) < 0 || get_str_opt(f, "file", &l->file) < 0 ||
+            get_u64_opt(f, "line", &line) < 0 || line > INT_MAX ||
+            get_str_opt(f, "module", &l->module) < 0 ||
+            get_u64_opt(f, "offset", &l->module_offset) < 0 ||
+            get_u64_opt(f, "address", &l->address) < 0 || get_bool_opt(f, "inlined", &l->inlined) < 0)
+            return perr(err, errlen, "corrupt profile: bad frame %zu", i);
+        l->line = (int)line;
+        i++;
+    }
+    return 0;
+}
+
+/* Check one site's "stack" and count its recorded frames and locations. */
+static int stack_count(const struct prof_profile *p, const cJSON *stack, size_t *frames,
+                       size_t *locs)
+{
+    const cJSON *group, *id;
+    if (!cJSON_IsArray(stack) || cJSON_GetArraySize(stack) > (int)PROF_MAX_DEPTH)
+        return -EINVAL;
+    cJSON_ArrayForEach(group, stack)
+    {
+        int n = cJSON_IsArray(group) ? cJSON_GetArraySize(group) : 0;
+        if (n < 1 || n > (int)PROF_MAX_CHAIN)
+            return -EINVAL;
+        cJSON_ArrayForEach(id, group)
+        {
+            uint64_t v;
+            if (get_u64(id, &v) < 0 || v >= p->n_table)
+                return -EINVAL;
+        }
+        *frames += 1;
+        *locs += (size_t)n;
+    }
+    return 0;
+}
+
+/* Fill stack st from a checked "stack" array, taking room from the pools. */
+static void stack_fill(struct prof_profile *p, const cJSON *stack, struct pstack *st,
+                       size_t *next_frame, size_t *next_loc)
+{
+    const cJSON *group, *id;
+    st->known = 1;
+    st->depth = (uint32_t)cJSON_GetArraySize(stack);
+    st->frames = p->frame_pool + *next_frame;
+    *next_frame += st->depth;
+    size_t k = 0;
+    cJSON_ArrayForEach(group, stack)
+    {
+        struct rc_frame *f = &st->frames[k++];
+        f->locs = p->loc_pool + *next_loc;
+        f->n = 0;
+        cJSON_ArrayForEach(id, group)
+        {
+            uint64_t v = 0;
+            get_u64(id, &v); /* checked by stack_count */
+            p->loc_pool[*next_loc + f->n++] = p->table[v];
+        }
+        *next_loc += f->n;
+        f->address = f->locs[0].address;
+    }
+}
+
+static int parse_sites(struct prof_profile *p, char *err, size_t errlen)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(p->root, "sites");
+    const cJSON *o;
+    size_t n_frames = 0, n_locs = 0, i = 0;
+    uint64_t prev_id = 0;
+    int have_zero = 0;
+
+    if (!cJSON_IsArray(arr))
+        return perr(err, errlen, "corrupt profile: no \"sites\" array");
+    size_t n = (size_t)cJSON_GetArraySize(arr);
+    if (n >= UINT32_MAX)
+        return perr(err, errlen, "corrupt profile: too many sites");
+
+    /* Pass 1: check ids and stacks, size the pools. Site 0 is the stack-less
+     * site when the profile has one, and stays empty otherwise. */
+    cJSON_ArrayForEach(o, arr)
+    {
+        uint64_t id;
+        const cJSON *stack = cJSON_GetObjectItemCaseSensitive(o, "stack");
+        if (!cJSON_IsObject(o) || get_u64(cJSON_GetObjectItemCaseSensitive(o, "id"), &id) < 0 ||
+            id > UINT32_MAX)
+            return perr(err, errlen, "corrupt profile: site %zu has no valid \"id\"", i);
+        if (i > 0 && id <= prev_id)
+            return perr(err, errlen, "corrupt profile: site ids not increasing at site %zu", i);
+        if (id == 0)
+            have_zero = 1;
+        prev_id = id;
+        if (stack != NULL && stack_count(p, stack, &n_frames, &n_locs) < 0)
+            return perr(err, errlen, "corrupt profile: bad stack in site %zu", i);
+        i++;
+    }
+    p->a.n_sites = (uint32_t)(n + !have_zero);
+    p->a.sites = calloc(p->a.n_sites, sizeof *p->a.sites);
+    p->stacks = calloc(p->a.n_sites, sizeof *p->stacks);
+    p->frame_pool = calloc(n_frames ? n_frames : 1, sizeof *p->frame_pool);
+    p->loc_pool = calloc(n_locs ? n_locs : 1, sizeof *p->loc_pool);
+    if (p->a.sites == NULL || p->stacks == NULL || p->frame_pool == NULL || p->loc_pool == NULL)
+        return -ENOMEM;
+
+    /* Pass 2: fill. */
+    size_t next_frame = 0, next_loc = 0;
+    uint32_t dense = have_zero ? 0 : 1;
+    i = 0;
+    cJSON_ArrayForEach(o, arr)
+    {
+        struct an_site *s = &p->a.sites[dense];
+        const cJSON *stack = cJSON_GetObjectItemCaseSensitive(o, "stack");
+        const char *bad = "";
+        s->stack = dense;
+        if (parse_fields(o, s, site_fields, N_OF(site_fields), &bad) < 0)
+            return perr(err, errlen, "corrupt profile: bad \"%s\" in site %zu", bad, i);
+        if (stack != NULL)
+            stack_fill(p, stack, &p->stacks[dense], &next_frame, &next_loc);
+        dense++;
+        i++;
+    }
+    return 0;
+}
+
+int prof_parse(const char *text, size_t len, struct prof_profile **out, char *err, size_t errlen)
+{
+    struct prof_profile *p = NULL;
+    const cJSON *version;
+    const char *bad = "";
+    int rc;
+
+    *out = NULL;
+    p = calloc(1, sizeof *p);
+    if (p == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    p->root = cJSON_ParseWithLength(text, len);
+    if (p->root == NULL || !cJSON_IsObject(p->root)) {
+        rc = perr(err, errlen, "not a memaudit trace or profile");
+        goto fail;
+    }
+    version = cJSON_GetObjectItemCaseSensitive(p->root, "profile_format_version");
+    if (version == NULL) {
+        rc = perr(err, errlen, "not a memaudit profile (no profile_format_version)");
+        goto fail;
+    }
+    if (!cJSON_IsNumber(version) || version->valuedouble != PROF_FORMAT_VERSION) {
+        rc = perr(err, errlen, "unsupported profile_format_version %.17g (this memaudit reads %d)",
+                  cJSON_IsNumber(version) ? version->valuedouble : -1.0, PROF_FORMAT_VERSION);
+        goto fail;
+    }
+    rc = parse_process(p, err, errlen);
+    if (rc < 0)
+        goto fail;
+    const cJSON *totals = cJSON_GetObjectItemCaseSensitive(p->root, "totals");
+    if (!cJSON_IsObject(totals) ||
+        parse_fields(totals, &p->a.totals, totals_fields, N_OF(totals_fields), &bad) < 0) {
+        rc = perr(err, errlen, "corrupt profile: bad \"totals\" (%s)", bad);
+        goto fail;
+    }
+    rc = parse_frames(p, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = parse_sites(p, err, errlen);
+    if (rc < 0)
+        goto fail;
+    *out = p;
+    return 0;
+
+fail:
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory");
+    prof_free(p);
+    return rc;
+}
+
+int prof_read(const char *path, struct prof_profile **out, char *err, size_t errlen)
+{
+    char *text = NULL;
+    struct stat st;
+    int rc;
+
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        rc = -errno;
+        snprintf(err, errlen, "%s", strerror(errno));
+        return rc;
+    }
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = perr(err, errlen, "not a regular file");
+        goto out;
+    }
+    if ((unsigned long long)st.st_size > PROF_MAX_BYTES) {
+        rc = perr(err, errlen, "profile larger than %llu MiB", PROF_MAX_BYTES >> 20);
+        goto out;
+    }
+    size_t size = (size_t)st.st_size;
+    text = malloc(size + 1);
+    if (text == NULL) {
+        rc = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (fread(text, 1, size, f) != size) {
+        rc = -EIO;
+        snprintf(err, errlen, "read error");
+        goto out;
+    }
+    text[size] = '\0';
+    rc = prof_parse(text, size, out, err, errlen);
+out:
+    free(text);
+    fclose(f);
+    return rc;
+}
+
+void prof_free(struct prof_profile *p)
+{
+    if (p == NULL)
+        return;
+    free(p->a.sites);
+    free(p->stacks);
+    free(p->table);
+    free(p->frame_pool);
+    free(p->loc_pool);
+    cJSON_Delete(p->root);
+    free(p);
+}
+
+const struct analysis *prof_analysis(const struct prof_profile *p)
+{
+    return &p->a;
+}
+
+static int prof_stack_depth(const struct rc_source *src, uint32_t id, uint32_t *depth)
+{
+    const struct prof_profile *p = src->data;
+    if (id >= p->a.n_sites || !p->stacks[id].known)
+        return 0;
+    *depth = p->stacks[id].depth;
+    return 1;
+}
+
+static struct rc_frame prof_frame(const struct rc_source *src, uint32_t id, uint32_t i)
+{
+    const struct prof_profile *p = src->data;
+    struct rc_frame none = {NULL, 0, 0};
+    if (id >= p->a.n_sites || i >= p->stacks[id].depth)
+        return none;
+    return p->stacks[id].frames[i];
+}
+
+void prof_source(const struct prof_profile *p, struct rc_source *src)
+{
+    memset(src, 0, sizeof *src);
+    src->process = p->process;
+    src->stack_depth = prof_stack_depth;
+    src->frame = prof_frame;
+    src->data = p;
+}
+
+int prof_sniff(const void *head, size_t len)
+{
+    const unsigned char *b = head;
+    for (size_t i = 0; i < len; i++) {
+        if (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r')
+            continue;
+        return b[i] == '{';
+    }
+    return 0;
+}
