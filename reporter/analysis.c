@@ -72,6 +72,7 @@ struct ctx {
     uint64_t peak_at; /* event number at which the current peak was set */
     uint64_t cur_bytes, cur_blocks, cur_slack;
     uint64_t start_ns;
+    size_t next_sample; /* first timeline entry not yet given its heap */
 };
 
 /* ---- live map ---- */
@@ -426,12 +427,95 @@ static int count_failed(struct ctx *c, uint32_t stack)
     return 0;
 }
 
+/* ---- memory timeline ---- */
+
+/* Give every sample taken before time_ns (absolute) the heap as it stands:
+ * after every event up to the sample's time (an event stamped at the very
+ * nanosecond of a sample counts as before it). */
+static void timeline_upto(struct ctx *c, uint64_t time_ns)
+{
+    struct analysis *a = c->a;
+    uint64_t rel = time_ns > c->start_ns ? time_ns - c->start_ns : 0;
+    while (c->next_sample < a->n_timeline &&
+           (time_ns == UINT64_MAX || a->timeline[c->next_sample].time_ns < rel)) {
+        struct an_sample *s = &a->timeline[c->next_sample++];
+        s->heap_bytes = c->cur_bytes;
+        s->heap_blocks = c->cur_blocks;
+    }
+}
+
+static int timeline_init(struct ctx *c, struct trd_trace *t)
+{
+    struct analysis *a = c->a;
+    size_t n = trd_sample_count(t);
+    if (n == 0)
+        return 0;
+    a->timeline = calloc(n, sizeof *a->timeline);
+    if (a->timeline == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct trd_sample *in = trd_sample(t, i);
+        struct an_sample *s = &a->timeline[i];
+        s->time_ns = in->time_ns > c->start_ns ? in->time_ns - c->start_ns : 0;
+        s->rss_bytes = in->rss_bytes;
+        if (in->n_stats < TR_STAT_COUNT_)
+            continue;
+        uint64_t arena = in->stats[TR_STAT_ARENA], mmapped = in->stats[TR_STAT_HBLKHD];
+        uint64_t used = in->stats[TR_STAT_UORDBLKS], avail = in->stats[TR_STAT_FORDBLKS];
+        uint64_t top = in->stats[TR_STAT_KEEPCOST];
+        s->has_allocator = 1;
+        s->allocator_heap_bytes = arena + mmapped;
+        s->allocator_in_use_bytes = used + mmapped;
+        s->allocator_free_bytes = avail;
+        s->allocator_releasable_bytes = top;
+        uint64_t holes = avail > top ? avail - top : 0;
+        uint64_t held = arena + mmapped > top ? arena + mmapped - top : 0;
+        s->fragmentation = held > 0 && holes <= held ? (double)holes / (double)held : 0.0;
+    }
+    a->n_timeline = n;
+    return 0;
+}
+
+/* Peak RSS, and fragmentation there (docs/metrics.md). */
+static void timeline_finish(struct analysis *a)
+{
+    struct an_memory *m = &a->memory;
+    if (a->n_timeline == 0)
+        return;
+    for (size_t i = 0; i < a->n_timeline; i++) {
+        if (i == 0 || a->timeline[i].rss_bytes > m->peak_rss_bytes) {
+            m->peak_rss_bytes = a->timeline[i].rss_bytes;
+            m->peak_rss_time_ns = a->timeline[i].time_ns;
+            m->peak_rss_sample = i;
+        }
+    }
+    /* The nearest sample with the allocator's figures (the earlier on a tie). */
+    const struct an_sample *best = NULL;
+    uint64_t best_d = 0;
+    for (size_t i = 0; i < a->n_timeline; i++) {
+        const struct an_sample *s = &a->timeline[i];
+        if (!s->has_allocator)
+            continue;
+        uint64_t d = s->time_ns > m->peak_rss_time_ns ? s->time_ns - m->peak_rss_time_ns
+                                                       : m->peak_rss_time_ns - s->time_ns;
+        if (best == NULL || d < best_d) {
+            best = s;
+            best_d = d;
+        }
+    }
+    if (best != NULL) {
+        m->has_fragmentation = 1;
+        m->fragmentation_at_peak_rss = best->fragmentation;
+    }
+}
+
 static int on_event(struct ctx *c, const struct trd_event *ev)
 {
     struct thstate *th;
     struct live old;
     int gone, rc;
 
+    timeline_upto(c, ev->time_ns);
     c->now++;
     rc = th_get(c, ev->thread, &th);
     if (rc < 0)
@@ -656,6 +740,8 @@ static int finish(struct ctx *c, struct trd_trace *t)
         tot->runtime_held_bytes += s->live_bytes;
         tot->runtime_held_blocks += s->live_blocks;
     }
+    timeline_upto(c, UINT64_MAX);
+    timeline_finish(a);
     tot->leaked_bytes = c->cur_bytes - tot->runtime_held_bytes;
     tot->leaked_blocks = c->cur_blocks - tot->runtime_held_blocks;
     tot->threads = c->n_th;
@@ -687,6 +773,9 @@ int an_run(struct trd_trace *t, struct analysis *a)
     for (uint32_t i = 0; i < a->n_sites; i++)
         a->sites[i].stack = i;
 
+    rc = timeline_init(&c, t);
+    if (rc < 0)
+        goto fail;
     rc = trd_rewind(t);
     if (rc < 0)
         goto fail;
@@ -716,5 +805,6 @@ void an_fini(struct analysis *a)
     if (a == NULL)
         return;
     free(a->sites);
+    free(a->timeline);
     memset(a, 0, sizeof *a);
 }

@@ -79,11 +79,38 @@ struct an_site {
     uint64_t saved_bytes, saved_blocks;
 };
 
+/* One memory sample of the trace, with the replay's heap at its time
+ * (docs/metrics.md, "Memory over time"). */
+struct an_sample {
+    uint64_t time_ns;           /* from trace start */
+    uint64_t heap_bytes;        /* live requested bytes after every event stamped up to time_ns */
+    uint64_t heap_blocks;
+    uint64_t rss_bytes;         /* the process's resident set */
+    int has_allocator;          /* the allocator's figures below were taken */
+    uint64_t allocator_heap_bytes;       /* arena + hblkhd: what glibc's malloc got from the system */
+    uint64_t allocator_in_use_bytes;     /* uordblks + hblkhd: in allocated chunks */
+    uint64_t allocator_free_bytes;       /* fordblks: in free chunks, top chunks included */
+    uint64_t allocator_releasable_bytes; /* keepcost: the main arena's top chunk */
+    double fragmentation;       /* (fordblks - keepcost) / (arena + hblkhd - keepcost), 0..1 */
+};
+
+/* Summary of the timeline. */
+struct an_memory {
+    uint64_t peak_rss_bytes;    /* the largest rss_bytes of any sample (0: no samples) */
+    uint64_t peak_rss_time_ns;  /* of the first sample that has it, from trace start */
+    size_t peak_rss_sample;     /* its index in timeline */
+    int has_fragmentation;      /* some sample has the allocator's figures */
+    double fragmentation_at_peak_rss; /* of the peak-RSS sample, or the nearest with figures */
+};
+
 struct analysis {
     struct trd_trace *trace;    /* borrowed: stacks, module maps, process info */
     struct an_totals totals;
     struct an_site *sites;      /* [n_sites], indexed by stack id */
     uint32_t n_sites;
+    struct an_sample *timeline; /* [n_timeline], one per SAMPLE of the trace, by time */
+    size_t n_timeline;
+    struct an_memory memory;
 };
 
 /* Replay t into a. Returns 0, or a negative errno with trd_error(t) set. */

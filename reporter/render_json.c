@@ -28,6 +28,7 @@
 #include <stdlib.h>
 
 #include "findings.h"
+#include "render_memory.h"
 #include "render_common.h"
 
 #define JSON_FORMAT_VERSION 1
@@ -350,6 +351,9 @@ int render_json(FILE *out, const struct analysis *a, const struct rc_source *src
     if (rc < 0)
         goto fail;
     rc = add_summary(root, a);
+    if (rc < 0)
+        goto fail;
+    rc = rm_memory_json(root, a);
     if (rc < 0)
         goto fail;
 

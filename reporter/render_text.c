@@ -13,6 +13,7 @@
 
 #include "findings.h"
 #include "render_common.h"
+#include "render_memory.h"
 
 #define LABEL "  %-22s"
 
@@ -291,6 +292,7 @@ int render_text(FILE *out, const struct analysis *a, const struct rc_source *src
 
     print_header(out, &src->process);
     print_totals(out, a);
+    rm_memory_text(out, a);
     rc = print_findings(out, a, src, o);
     if (rc < 0)
         goto fail;

@@ -550,5 +550,36 @@ if killed_case killed; then
         '#leaks=1' 'leaks[0].stack[0].function=make_blocks' 'leaks[0].blocks=7'
 fi
 
+# ================================================================ memory samples
+
+# ---------------------------------------------------------------- hold.c
+# Memory samples: 50 MiB live and resident for 300 ms. The sample with the
+# highest RSS falls in that window: its RSS holds the 50 MiB, and the replay's
+# heap at its time is exactly the 50 blocks.
+if record hold 0 "$PROGS/hold"; then
+    expect hold hold \
+        process.complete=true process.lost_events=0 summary.unmatched_frees=0 \
+        summary.allocations=50 summary.frees=50 summary.bytes_allocated=52428800 \
+        summary.peak_heap_bytes=52428800 summary.leaked_bytes=0 \
+        'memory.samples>=2' 'memory.peak_rss_bytes>=52428800' \
+        'memory.heap_bytes_at_peak_rss=52428800' 'memory.fragmentation_at_peak_rss>=0' \
+        'timeline[*].heap_bytes<=52428800' 'any(timeline[*].heap_bytes)=52428800' \
+        'any(timeline[*].allocator_in_use_bytes)>=52428800'
+    if timeout "$LIMIT" "$MEMAUDIT" report "$TMP/hold.trace" 2>/dev/null |
+        grep -q '^  memory  *peak RSS [0-9.]* MiB at [0-9.]* s, fragmentation [0-9.]*% ([0-9]* samples)$'; then
+        ok hold-text
+    else
+        fail hold-text "no 'memory  peak RSS ...' line in the text report"
+    fi
+fi
+# No background thread: no samples, and the report says nothing of memory.
+export MEMAUDIT_INTERVAL_MS=0
+if record hold-nosamples 0 "$PROGS/hold"; then
+    expect hold-nosamples hold-nosamples \
+        process.complete=true summary.allocations=50 \
+        memory.samples=0 memory.peak_rss_bytes=null '#timeline=0'
+fi
+unset MEMAUDIT_INTERVAL_MS
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
