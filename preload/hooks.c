@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -30,6 +31,9 @@
 #define MAX_EVENT_BYTES 128
 
 static __thread int guard __attribute__((tls_model("initial-exec")));
+/* Set while a signal handler of the target runs on top of a recorder call it
+ * interrupted in the same thread (see rec_handler_enter). */
+static __thread int nested_in_signal __attribute__((tls_model("initial-exec")));
 
 static struct {
     void *(*malloc)(size_t);
@@ -53,6 +57,7 @@ static struct {
     void (*Exit_)(int) __attribute__((noreturn));
     int (*execve)(const char *, char *const[], char *const[]);
     int (*execvpe)(const char *, char *const[], char *const[]);
+    int (*fexecve)(int, char *const[], char *const[]);
 } real;
 
 static int trace_fd = -1;
@@ -89,10 +94,17 @@ static size_t boot_size(const void *p)
 
 static void resolve(void)
 {
-    static int resolving;
+    static volatile int resolving;
     if (resolving)
         return;
     resolving = 1;
+    /* dlsym allocates (its error state, lookup scopes): the recorder's own
+     * blocks, not the target's, also when the target's first malloc (a C++
+     * runtime's constructor, before ours) is what brings us here. glibc
+     * declares dlsym leaf (never calling back into this file), so the guard
+     * is touched through volatile, or the compiler drops the ++ and --. */
+    volatile int *g = &guard;
+    ++*g;
     /* POSIX guarantees a dlsym result converts to a function pointer; ISO C
      * does not, so copy the bits rather than cast. */
 #define R(field, name)                                                                             \
@@ -120,7 +132,9 @@ static void resolve(void)
     R(Exit_, "_Exit");
     R(execve, "execve");
     R(execvpe, "execvpe");
+    R(fexecve, "fexecve");
 #undef R
+    --*g;
     resolving = 0;
 }
 
@@ -141,6 +155,40 @@ void rec_guard_leave(void)
 }
 
 /* ---- recording ---- */
+
+/* A signal handler of the target is about to run in this thread. If it
+ * interrupted the recorder (guard set: a record half written, the stack
+ * table's lock held, libunwind mid-walk), its allocator calls can be neither
+ * recorded (that could deadlock or corrupt the record in progress) nor taken
+ * for the recorder's own (that would drop them silently): they run untracked
+ * and are counted as lost. Returns what rec_handler_leave() restores. */
+int rec_handler_enter(void)
+{
+    int saved = guard;
+    if (saved) {
+        guard = 0;
+        nested_in_signal++;
+    }
+    return saved;
+}
+
+void rec_handler_leave(int saved)
+{
+    if (saved) {
+        nested_in_signal--;
+        guard = saved;
+    }
+}
+
+/* An event that gets no record. Once the recording has ended (shutdown has
+ * taken the thread's buffer over and wrote END, while this thread was still
+ * allocating) the event belongs after the end of the trace, like every later
+ * one; before that it is lost, and counted. */
+static void count_unrecorded(void)
+{
+    if (atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_OFF)
+        rec_lost_add(1);
+}
 
 static int should_record(void)
 {
@@ -164,12 +212,16 @@ static uint64_t slack_of(void *p, size_t size)
 
 static void record_alloc(uint8_t fn, void *p, size_t size, size_t align)
 {
+    if (REC_UNLIKELY(nested_in_signal)) {
+        rec_lost_add(1);
+        return;
+    }
     int saved = errno;
     uint64_t ts = rec_now_ns();
     uint32_t stack = rec_stack_capture(ts);
     struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
     if (!t) {
-        rec_lost_add(1);
+        count_unrecorded();
         errno = saved;
         return;
     }
@@ -198,11 +250,15 @@ static void record_alloc(uint8_t fn, void *p, size_t size, size_t align)
 
 static void record_free(uint8_t fn, void *p)
 {
+    if (REC_UNLIKELY(nested_in_signal)) {
+        rec_lost_add(1);
+        return;
+    }
     int saved = errno;
     uint64_t ts = rec_now_ns();
     struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
     if (!t) {
-        rec_lost_add(1);
+        count_unrecorded();
         errno = saved;
         return;
     }
@@ -218,12 +274,16 @@ static void record_free(uint8_t fn, void *p)
 
 static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, size_t size)
 {
+    if (REC_UNLIKELY(nested_in_signal)) {
+        rec_lost_add(1);
+        return;
+    }
     int saved = errno;
     uint64_t ts_after = rec_now_ns();
     uint32_t stack = rec_stack_capture(ts_before);
     struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
     if (!t) {
-        rec_lost_add(1);
+        count_unrecorded();
         errno = saved;
         return;
     }
@@ -484,7 +544,7 @@ EXPORT size_t malloc_usable_size(void *p)
 
 /* ---- life cycle ---- */
 
-static void write_header(int fd)
+static void write_header(int fd, uint32_t flags)
 {
     struct tr_file_header h;
     memset(&h, 0, sizeof(h));
@@ -498,6 +558,7 @@ static void write_header(int fd)
     clock_gettime(CLOCK_REALTIME, &ts);
     h.start_real_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     h.max_frames = rec_config.max_frames;
+    h.flags = flags;
     ssize_t w = write(fd, &h, sizeof(h));
     (void)w;
 }
@@ -532,14 +593,15 @@ static void write_process(void)
     rec_thread_append_meta(TR_REC_PROCESS, 0, body, (size_t)(p - body));
 }
 
-/* Open this process's trace and write what every trace starts with. */
-static int trace_start(void)
+/* Open this process's trace and write what every trace starts with.
+ * flags: TR_FLAG_FORK_CHILD in a fork child. */
+static int trace_start(uint32_t flags)
 {
     trace_fd = rec_out_open(trace_path, sizeof(trace_path));
     if (trace_fd < 0)
         return -1;
     rec_pid = getpid();
-    write_header(trace_fd);
+    write_header(trace_fd, flags);
     rec_thread_init(trace_fd);
     write_process();
     rec_modules_snapshot(rec_now_ns());
@@ -556,7 +618,7 @@ static void after_fork_child(void)
     rec_thread_after_fork_child(-1);
     if (parent_fd >= 0)
         close(parent_fd);
-    if (trace_start() < 0)
+    if (trace_start(TR_FLAG_FORK_CHILD) < 0)
         atomic_store(&rec_state, REC_OFF);
     else
         rec_flusher_start(rec_config.interval_ms); /* threads do not survive fork */
@@ -584,7 +646,7 @@ static void shutdown_recorder(int sig)
     p = tr_put_u64(p, (uint64_t)sig);
     rec_thread_append_meta(TR_REC_END, rec_now_ns(), body, (size_t)(p - body));
     rec_thread_flush_all();
-    if (!rec_config.quiet) {
+    if (!rec_config.quiet && !rec_failed()) { /* a failure has said its one line */
         char events[24];
         *rec_fmt_u64(events, rec_thread_events()) = '\0';
         rec_say("trace written to ", trace_path, " (", events, " events)", NULL);
@@ -608,7 +670,7 @@ __attribute__((constructor)) static void rec_init(void)
         return;
     }
     rec_stack_init();
-    if (trace_start() < 0) {
+    if (trace_start(0) < 0) {
         atomic_store(&rec_state, REC_OFF);
         guard--;
         return;
@@ -743,4 +805,90 @@ EXPORT int execvp(const char *file, char *const argv[])
     ENSURE_REAL();
     before_exec();
     return exec_failed(real.execvpe(file, argv, environ));
+}
+
+/* glibc's execl, execle, execlp and fexecve reach execve inside libc, past
+ * the wrappers above: wrap them too, or the trace before the exec would be
+ * left unfinished. The variadic ones collect their arguments on the stack
+ * (no allocation: the recorder is finished at that point, but a failed exec
+ * returns to a process that goes on). */
+#define EXEC_MAX_ARGS 4096
+
+/* Count the arguments after arg0 up to the NULL; -1 past EXEC_MAX_ARGS. */
+static int exec_count_args(va_list ap)
+{
+    int n = 1;
+    while (va_arg(ap, char *) != NULL)
+        if (++n > EXEC_MAX_ARGS)
+            return -1;
+    return n;
+}
+
+static void exec_collect_args(char **argv, const char *arg0, va_list ap, int n)
+{
+    argv[0] = (char *)arg0;
+    for (int i = 1; i < n; i++)
+        argv[i] = va_arg(ap, char *);
+    argv[n] = NULL;
+}
+
+EXPORT int execl(const char *path, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    int n = exec_count_args(ap);
+    va_end(ap);
+    if (n < 0) {
+        errno = E2BIG;
+        return -1;
+    }
+    char *argv[n + 1];
+    va_start(ap, arg0);
+    exec_collect_args(argv, arg0, ap, n);
+    va_end(ap);
+    return execve(path, argv, environ);
+}
+
+EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    int n = exec_count_args(ap);
+    va_end(ap);
+    if (n < 0) {
+        errno = E2BIG;
+        return -1;
+    }
+    char *argv[n + 1];
+    va_start(ap, arg0);
+    exec_collect_args(argv, arg0, ap, n);
+    va_end(ap);
+    return execvpe(file, argv, environ);
+}
+
+/* execle: the environment comes after the NULL that ends the arguments. */
+EXPORT int execle(const char *path, const char *arg0, ...)
+{
+    va_list ap;
+    va_start(ap, arg0);
+    int n = exec_count_args(ap);
+    va_end(ap);
+    if (n < 0) {
+        errno = E2BIG;
+        return -1;
+    }
+    char *argv[n + 1];
+    va_start(ap, arg0);
+    exec_collect_args(argv, arg0, ap, n);
+    (void)va_arg(ap, char *); /* the NULL */
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return execve(path, argv, envp);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    ENSURE_REAL();
+    before_exec();
+    return exec_failed(real.fexecve(fd, argv, envp));
 }

@@ -88,6 +88,8 @@ void rec_lost_add(uint64_t n);
 uint64_t rec_lost(void);
 /* Stop recording after a failure; says why once. */
 void rec_fail(const char *why, const char *detail);
+/* 1 once rec_fail() has stopped the recording (and said why). */
+int rec_failed(void);
 
 /* ---- stacks (stack.c) ---- */
 int rec_stack_init(void);
@@ -120,6 +122,10 @@ void rec_guard_leave(void);
 void rec_shutdown_on_signal(int sig);
 /* Take over the fatal signals that are at their default action. */
 void rec_signals_init(void);
+/* Around a signal handler of the target (signal.c): its allocator calls are
+ * counted as lost when it interrupted the recorder in the same thread. */
+int rec_handler_enter(void);
+void rec_handler_leave(int saved);
 
 /* ---- blocks allocated by the recorder's machinery (internal.c) ---- */
 /* Remember p, allocated under the guard, so that a later free of it by libc

@@ -86,10 +86,12 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
         target_view[sig].sa_handler = SIG_DFL;
         target_view[sig].sa_flags &= ~SA_SIGINFO;
     }
+    int saved = rec_handler_enter();
     if (a.sa_flags & SA_SIGINFO)
         a.sa_sigaction(sig, info, uc);
     else
         a.sa_handler(sig);
+    rec_handler_leave(saved);
 }
 
 static void resolve_sigaction(void)

@@ -108,6 +108,11 @@ uint64_t rec_thread_events(void)
     return atomic_load_explicit(&recorded_events, memory_order_relaxed);
 }
 
+int rec_failed(void)
+{
+    return atomic_load(&failed_once);
+}
+
 void rec_fail(const char *why, const char *detail)
 {
     atomic_store(&rec_state, REC_OFF);

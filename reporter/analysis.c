@@ -72,6 +72,7 @@ struct ctx {
     uint64_t peak_at; /* event number at which the current peak was set */
     uint64_t cur_bytes, cur_blocks, cur_slack;
     uint64_t start_ns;
+    int fork_child; /* TR_FLAG_FORK_CHILD: unknown blocks were inherited */
     size_t next_sample; /* first timeline entry not yet given its heap */
 };
 
@@ -400,7 +401,13 @@ static int release(struct ctx *c, struct thstate *th, uint64_t ptr, struct live 
     struct an_totals *tot = &c->a->totals;
     *gone = lm_remove(&c->lm, ptr, out);
     if (!*gone) {
-        tot->unmatched_frees++;
+        /* A fork child's recording starts at the fork: the blocks it had
+         * then were allocated in the parent's trace, and freeing them is
+         * no anomaly. */
+        if (c->fork_child)
+            tot->inherited_frees++;
+        else
+            tot->unmatched_frees++;
         return 0;
     }
     struct an_site *s;
@@ -763,6 +770,7 @@ int an_run(struct trd_trace *t, struct analysis *a)
      * (0) or later than the first event (then the first event is the start). */
     uint64_t first = trd_first_ns(t), hdr_start = trd_header(t)->start_mono_ns;
     c.start_ns = hdr_start != 0 && hdr_start <= first ? hdr_start : first;
+    c.fork_child = (trd_header(t)->flags & TR_FLAG_FORK_CHILD) != 0;
 
     a->n_sites = trd_stack_count(t) ? trd_stack_count(t) : 1;
     a->sites = calloc(a->n_sites, sizeof *a->sites);

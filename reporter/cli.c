@@ -499,8 +499,76 @@ static int make_dir(const char *dir)
     return -1;
 }
 
-/* Print the traces in dir written since the run started. */
-static void list_traces(const char *dir, const struct timespec *since)
+/* The trace files of a directory, by name and inode: taken before the run,
+ * so that afterwards only the files the run created are listed (mtimes would
+ * also list traces an earlier run wrote within the clock's slack). */
+struct dir_snapshot {
+    char **names;
+    ino_t *inodes;
+    size_t n, cap;
+};
+
+static int is_trace_name(const char *name)
+{
+    return strncmp(name, "memaudit.", 9) == 0 && strstr(name, ".trace") != NULL;
+}
+
+static int snapshot_add(struct dir_snapshot *s, const char *name, ino_t ino)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        char **names = realloc(s->names, cap * sizeof(*names));
+        if (!names)
+            return -ENOMEM;
+        s->names = names;
+        ino_t *inodes = realloc(s->inodes, cap * sizeof(*inodes));
+        if (!inodes)
+            return -ENOMEM;
+        s->inodes = inodes;
+        s->cap = cap;
+    }
+    s->names[s->n] = strdup(name);
+    if (!s->names[s->n])
+        return -ENOMEM;
+    s->inodes[s->n++] = ino;
+    return 0;
+}
+
+/* 0, or -1 with errno when dir cannot be read. */
+static int snapshot_take(struct dir_snapshot *s, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)))
+        if (is_trace_name(e->d_name))
+            rc = snapshot_add(s, e->d_name, e->d_ino);
+    closedir(d);
+    if (rc < 0)
+        errno = -rc;
+    return rc;
+}
+
+static int snapshot_has(const struct dir_snapshot *s, const char *name, ino_t ino)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->inodes[i] == ino && strcmp(s->names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static void snapshot_free(struct dir_snapshot *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->names[i]);
+    free(s->names);
+    free(s->inodes);
+}
+
+/* Print the traces in dir that were not there before the run (before). */
+static void list_traces(const char *dir, const struct dir_snapshot *before)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -509,15 +577,9 @@ static void list_traces(const char *dir, const struct timespec *since)
     struct dirent *e;
     char path[PATH_MAX];
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "memaudit.", 9) != 0 || !strstr(e->d_name, ".trace"))
+        if (!is_trace_name(e->d_name) || snapshot_has(before, e->d_name, e->d_ino))
             continue;
         if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
-            continue;
-        struct stat st;
-        if (stat(path, &st) < 0)
-            continue;
-        if (st.st_mtim.tv_sec < since->tv_sec ||
-            (st.st_mtim.tv_sec == since->tv_sec && st.st_mtim.tv_nsec < since->tv_nsec))
             continue;
         input_add(&found, path);
     }
@@ -589,9 +651,12 @@ static int cmd_run(int argc, char **argv)
         snprintf(ld, sizeof(ld), "%s:%s", preload, old);
     else
         snprintf(ld, sizeof(ld), "%s", preload);
-    struct timespec start;
-    clock_gettime(CLOCK_REALTIME, &start);
-    start.tv_sec -= 1; /* file systems with coarse timestamps */
+    struct dir_snapshot before = {0};
+    if (snapshot_take(&before, abs_dir) < 0) {
+        fprintf(stderr, "memaudit: %s: %s\n", abs_dir, strerror(errno));
+        snapshot_free(&before);
+        return 1;
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -618,7 +683,8 @@ static int cmd_run(int argc, char **argv)
             return 1;
         }
     }
-    list_traces(abs_dir, &start);
+    list_traces(abs_dir, &before);
+    snapshot_free(&before);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     if (WIFSIGNALED(status))

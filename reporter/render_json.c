@@ -183,6 +183,7 @@ static int add_summary(cJSON *root, const struct analysis *a)
     err |= add_num(s, "failed_allocations", (double)t->failed_allocations);
     err |= add_num(s, "reallocs", (double)t->reallocs);
     err |= add_num(s, "unmatched_frees", (double)t->unmatched_frees);
+    err |= add_num(s, "inherited_frees", (double)t->inherited_frees);
     err |= add_num(s, "slack_bytes", (double)t->slack_bytes);
     err |= add_num(s, "peak_slack_bytes", (double)t->peak_slack_bytes);
     err |= add_num(s, "duration_ns", (double)t->duration_ns);

@@ -99,6 +99,9 @@ static void print_totals(FILE *out, const struct analysis *a)
     fprintf(out, LABEL "%" PRIu64 "\n", "reallocs", t->reallocs);
     if (t->unmatched_frees != 0)
         fprintf(out, LABEL "%" PRIu64 "\n", "unmatched frees", t->unmatched_frees);
+    if (t->inherited_frees != 0)
+        fprintf(out, LABEL "%" PRIu64 " (blocks from before the fork)\n", "inherited frees",
+                t->inherited_frees);
     fprintf(out, LABEL, "allocator overhead");
     print_size(out, t->slack_bytes);
     fputs(" total, ", out);

@@ -581,5 +581,8 @@ if record hold-nosamples 0 "$PROGS/hold"; then
 fi
 unset MEMAUDIT_INTERVAL_MS
 
+# Threads, processes, odd allocations, do no harm.
+. "$HERE/procs.sh"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
