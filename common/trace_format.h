@@ -71,6 +71,7 @@ enum tr_record {
     TR_REC_THREAD = 8,  /* dt tid                                */
     TR_REC_END = 9,     /* dt status lost_events signal          */
     TR_REC_SAMPLE = 10, /* dt rss n stat...                      */
+    TR_REC_SYMBOLS = 11, /* epoch base build_id path n sym...    */
 };
 
 /* The allocator statistics of a SAMPLE, in record order (glibc's mallinfo2

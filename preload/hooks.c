@@ -638,6 +638,7 @@ static void shutdown_recorder(int sig)
     if (!atomic_compare_exchange_strong(&rec_state, &on, REC_OFF))
         return;
     guard++;
+    rec_modules_save_deleted(); /* before the buffers go: it writes a record */
     rec_thread_flush_all();
     uint8_t body[32];
     uint8_t *p = body;
@@ -746,6 +747,13 @@ EXPORT int __libc_start_main(int (*main)(int, char **, char **), int argc, char 
 EXPORT int dlclose(void *handle)
 {
     ENSURE_REAL();
+    if (should_record()) {
+        /* A deleted library's symbols are only in its image: save them
+         * while it is still mapped. */
+        guard = 1;
+        rec_modules_save_deleted();
+        guard = 0;
+    }
     int rc = real.dlclose(handle);
     if (should_record()) {
         guard = 1;

@@ -103,6 +103,9 @@ extern _Atomic uint32_t rec_epoch;
 /* ---- module map (module.c) ---- */
 /* Write a MODULES snapshot of the current epoch, stamped ts, into the calling thread. */
 void rec_modules_snapshot(uint64_t ts);
+/* Write a SYMBOLS record (exported functions, from memory) for every module
+ * whose file has been deleted, once each. Before dlclose and at shutdown. */
+void rec_modules_save_deleted(void);
 /* 1 if addr lies in a module of the last snapshot. */
 int rec_modules_contains(uintptr_t addr);
 int rec_modules_init(void);

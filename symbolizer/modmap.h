@@ -17,6 +17,14 @@ struct mm_segment {
     uint32_t flags; /* TR_SEG_* */
 };
 
+/* A function the recorder saved from a module's image because its file was
+ * deleted (SYMBOLS record): the symbolizer's last resort for that module. */
+struct mm_symbol {
+    uint64_t value;          /* link-time address (st_value): add the module's base */
+    uint64_t size;           /* 0 when unknown */
+    const char *name;        /* as in the symbol table (mangled) */
+};
+
 struct mm_module {
     char *path;              /* absolute path, or "" when unknown */
     uint64_t base;           /* load bias (dlpi_addr) */
@@ -24,6 +32,10 @@ struct mm_module {
     uint32_t build_id_len;   /* 0 when the module has none */
     uint32_t n_segments;
     struct mm_segment *segments;
+    /* Borrowed, not freed with the snapshot: saved symbols, by value, owned by
+     * whoever made the snapshot (the trace reader); NULL, 0 when none. */
+    const struct mm_symbol *symbols;
+    uint32_t n_symbols;
 };
 
 /* One snapshot of the loaded modules. */

@@ -91,6 +91,16 @@ struct snapdef { /* a MODULES record, with its file order for a stable sort */
     size_t order;
 };
 
+/* A SYMBOLS record: the functions of a module whose file was deleted. */
+struct symtab {
+    char *path;
+    uint8_t build_id[64];
+    uint32_t build_id_len;
+    uint32_t n;
+    struct mm_symbol *syms; /* by value; names point into names */
+    char *names;
+};
+
 struct tiddef {
     uint32_t serial;
     uint32_t tid;
@@ -112,6 +122,8 @@ struct trd_trace {
     uint32_t n_stacks;
     struct mm_snapshot *snaps; /* by time */
     size_t n_snaps;
+    struct symtab *symtabs; /* SYMBOLS records, one per (path, build id) */
+    size_t n_symtabs, cap_symtabs;
     struct trd_sample *samples; /* by time; see TRD_MAX_SAMPLES */
     size_t n_samples, cap_samples;
     uint64_t samples_seen; /* SAMPLE records met, kept or not */
@@ -161,6 +173,7 @@ struct rec {
     uint32_t signal;
     uint64_t lost;
     struct trd_sample smp;   /* SAMPLE (time_ns set by the caller) */
+    struct symtab sym;       /* SYMBOLS, keep */
     struct stkdef stk;       /* STACK, keep */
     struct mm_snapshot snap; /* MODULES, keep */
     char *exe, *cmdline;     /* PROCESS, keep */
@@ -371,6 +384,92 @@ fail:
     return rc;
 }
 
+static int msym_cmp(const void *a, const void *b)
+{
+    const struct mm_symbol *x = a, *y = b;
+    return x->value < y->value ? -1 : x->value > y->value;
+}
+
+static void symtab_fini(struct symtab *s)
+{
+    free(s->path);
+    free(s->syms);
+    free(s->names);
+    memset(s, 0, sizeof *s);
+}
+
+/* SYMBOLS: v epoch, v base, v build_id_len, build_id, v path_len, path,
+ * v count, count x (v value, v size, v name_len, name). */
+static int parse_symbols(struct tr_cursor *c, int keep, struct symtab *out, const char **why)
+{
+    uint64_t epoch, base;
+    uint32_t bid_len, path_len, count;
+    const uint8_t *bid, *path;
+    struct symtab s = {0};
+    int rc = RD_CORRUPT;
+
+    *why = "SYMBOLS header";
+    if (tr_get_u64(c, &epoch) < 0 || tr_get_u64(c, &base) < 0 || get_u32(c, &bid_len) < 0 ||
+        bid_len > BUILD_ID_MAX || tr_get_bytes(c, bid_len, &bid) < 0 ||
+        get_u32(c, &path_len) < 0 || path_len > TR_MAX_PATH ||
+        tr_get_bytes(c, path_len, &path) < 0 || get_u32(c, &count) < 0)
+        return RD_CORRUPT;
+    /* A symbol takes at least 4 bytes. */
+    *why = "SYMBOLS count over the limit";
+    if (count > left(c) / 4)
+        return RD_CORRUPT;
+    struct tr_cursor names = *c;
+    size_t total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t v, sz, len;
+        const uint8_t *b;
+        *why = "SYMBOLS symbol";
+        if (tr_get_u64(c, &v) < 0 || tr_get_u64(c, &sz) < 0 || tr_get_u64(c, &len) < 0 ||
+            tr_get_bytes(c, len, &b) < 0)
+            return RD_CORRUPT;
+        total += (size_t)len + 1; /* bounded by the payload */
+    }
+    if (!keep)
+        return 0;
+    rc = -ENOMEM;
+    s.path = malloc((size_t)path_len + 1);
+    s.syms = calloc(count ? count : 1, sizeof *s.syms);
+    s.names = malloc(total + 1);
+    if (s.path == NULL || s.syms == NULL || s.names == NULL)
+        goto fail;
+    if (path_len > 0)
+        memcpy(s.path, path, path_len);
+    s.path[path_len] = '\0';
+    if (bid_len > 0)
+        memcpy(s.build_id, bid, bid_len);
+    s.build_id_len = bid_len;
+    size_t at = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t v, sz, len;
+        const uint8_t *b;
+        if (tr_get_u64(&names, &v) < 0 || tr_get_u64(&names, &sz) < 0 ||
+            tr_get_u64(&names, &len) < 0 || tr_get_bytes(&names, len, &b) < 0)
+            break; /* cannot happen: validated above */
+        s.syms[i].value = v;
+        s.syms[i].size = sz;
+        if (len > 0)
+            memcpy(s.names + at, b, (size_t)len);
+        s.names[at + len] = '\0';
+        s.syms[i].name = s.names + at;
+        at += (size_t)len + 1;
+    }
+    s.n = count;
+    if (count > 1)
+        qsort(s.syms, count, sizeof *s.syms, msym_cmp);
+    (void)epoch;
+    (void)base;
+    *out = s;
+    return 0;
+fail:
+    symtab_fini(&s);
+    return rc;
+}
+
 /* PROCESS: v pid, v ppid, v exe_len, exe, v argc, argc x (v len, bytes). */
 static int parse_process(struct tr_cursor *c, int keep, char **exe_out, char **cmd_out,
                          const char **why)
@@ -521,6 +620,8 @@ static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int ke
         r->exit_status = (int)st;
         return 0;
     }
+    case TR_REC_SYMBOLS:
+        return parse_symbols(c, keep, &r->sym, why);
     case TR_REC_SAMPLE: {
         uint32_t n;
         *why = "SAMPLE";
@@ -630,6 +731,25 @@ static int collect_meta(struct trd_trace *t, struct collect *col, struct rec *r,
     case TR_REC_SAMPLE:
         r->smp.time_ns = clock;
         return sample_keep(t, &r->smp);
+    case TR_REC_SYMBOLS:
+        /* One table per file (path and build id): a second record of the
+         * same file (loaded again at another base) adds nothing. */
+        for (size_t i = 0; i < t->n_symtabs; i++) {
+            const struct symtab *o = &t->symtabs[i];
+            if (o->build_id_len == r->sym.build_id_len &&
+                memcmp(o->build_id, r->sym.build_id, o->build_id_len) == 0 &&
+                strcmp(o->path, r->sym.path) == 0) {
+                symtab_fini(&r->sym);
+                return 0;
+            }
+        }
+        if (grow((void **)&t->symtabs, &t->cap_symtabs, t->n_symtabs + 1, sizeof *t->symtabs) <
+            0) {
+            symtab_fini(&r->sym);
+            return -ENOMEM;
+        }
+        t->symtabs[t->n_symtabs++] = r->sym;
+        return 0;
     case TR_REC_END:
         t->end_seen = 1;
         t->exit_status = r->exit_status;
@@ -1000,6 +1120,23 @@ int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
     t->n_snaps = col.n_snp;
     col.n_snp = 0; /* now owned by t */
 
+    /* Saved symbols go with every module of their file, in every snapshot. */
+    for (size_t i = 0; i < t->n_snaps && t->n_symtabs > 0; i++) {
+        for (uint32_t j = 0; j < t->snaps[i].n_modules; j++) {
+            struct mm_module *m = &t->snaps[i].modules[j];
+            for (size_t k = 0; k < t->n_symtabs; k++) {
+                const struct symtab *tab = &t->symtabs[k];
+                if (tab->build_id_len == m->build_id_len &&
+                    memcmp(tab->build_id, m->build_id, tab->build_id_len) == 0 &&
+                    strcmp(tab->path, m->path) == 0) {
+                    m->symbols = tab->syms;
+                    m->n_symbols = tab->n;
+                    break;
+                }
+            }
+        }
+    }
+
     /* One thread writes the samples, so they are nearly always in order
      * already; the sort makes that an invariant, not an assumption. */
     if (t->n_samples > 1)
@@ -1036,6 +1173,9 @@ void trd_close(struct trd_trace *t)
         mm_snapshot_fini(&t->snaps[i]);
     free(t->snaps);
     free(t->samples);
+    for (size_t i = 0; i < t->n_symtabs; i++)
+        symtab_fini(&t->symtabs[i]);
+    free(t->symtabs);
     if (t->curs != NULL)
         for (size_t i = 0; i < t->n_threads; i++)
             free(t->curs[i].buf);

@@ -584,5 +584,22 @@ unset MEMAUDIT_INTERVAL_MS
 # Threads, processes, odd allocations, do no harm.
 . "$HERE/procs.sh"
 
+# ---------------------------------------------------------------- dlepoch.c
+# Two libraries at one address, one after the other (dlclose between): each
+# leak is named after the function of the library that was there at the time.
+if record dlepoch 0 "$PROGS/dlepoch" "$PROGS/libepoch_a.so" "$PROGS/libepoch_b.so"; then
+    if [ "$(cat "$TMP/dlepoch.out")" != same-base ]; then
+        fail dlepoch-same-base "libepoch_b.so was not mapped where libepoch_a.so had been ($(cat "$TMP/dlepoch.out")): the case tests nothing"
+    else
+        ok dlepoch-same-base
+    fi
+    expect dlepoch dlepoch \
+        process.complete=true summary.leaked_bytes=3333 summary.leaked_blocks=2 '#leaks=2' \
+        'leaks[0].bytes=2222' 'leaks[0].stack[0].function=epoch_b_leak' \
+        'leaks[0].stack[0].module~libepoch_b.so' 'leaks[0].stack[1].function=leak_from' \
+        'leaks[1].bytes=1111' 'leaks[1].stack[0].function=epoch_a_leak' \
+        'leaks[1].stack[0].module~libepoch_a.so' 'leaks[1].stack[1].function=leak_from'
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

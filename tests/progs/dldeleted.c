@@ -1,0 +1,57 @@
+/* dldeleted.c — a library whose file is gone by the time the trace is read.
+ *
+ *   dldeleted LIB [early]
+ *   copies LIB to a temporary file, dlopen's the copy, calls deleted_leak()
+ *   (3333 bytes, leaked) and deletes the copy; with "early" the copy is
+ *   deleted right after dlopen, before the library's first allocation.
+ *   Exits without dlclose.
+ *
+ * The report must still name deleted_leak: no file is left to read symbols
+ * from. No stdio. */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void *volatile kept;
+
+static int copy(const char *from, int to)
+{
+    char buf[65536];
+    int fd = open(from, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        if (write(to, buf, (size_t)n) != n)
+            return -1;
+    close(fd);
+    return n == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    char tmp[] = "/tmp/memaudit-dldeleted.XXXXXX";
+    if (argc < 2)
+        return 2;
+    int early = argc > 2 && strcmp(argv[2], "early") == 0;
+    int fd = mkstemp(tmp);
+    if (fd < 0 || copy(argv[1], fd) < 0)
+        return 2;
+    close(fd);
+    void *h = dlopen(tmp, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL)
+        return 2;
+    if (early)
+        unlink(tmp);
+    void *sym = dlsym(h, "deleted_leak");
+    void *(*leak)(void);
+    memcpy(&leak, &sym, sizeof(sym));
+    if (leak == NULL)
+        return 2;
+    kept = leak();
+    if (!early)
+        unlink(tmp);
+    return 0;
+}
