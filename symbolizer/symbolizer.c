@@ -143,6 +143,10 @@ struct sym_file {
     uint64_t cu_bias; /* Dwfl address = Dwarf address + cu_bias */
     struct cu_fns *cufns; /* hash table keyed by CU */
     size_t cufns_cap, cufns_n;
+    /* The functions the recorder saved from the module's image (its file was
+     * deleted): used when the file cannot be read. Arena memory, by value. */
+    struct mm_symbol *saved;
+    size_t n_saved;
 };
 
 struct sym_snap {
@@ -400,7 +404,7 @@ static struct sym_file *file_get(struct sym_resolver *r, const struct mm_module 
 
 /* A path comes from the trace: print it without control characters so that
  * a hostile trace cannot drive the terminal. */
-static void warn_file(const char *path, const char *what)
+static void warn_file(const char *path, const char *what, size_t saved)
 {
     char buf[TR_MAX_PATH + 4];
     size_t n = 0;
@@ -414,7 +418,13 @@ static void warn_file(const char *path, const char *what)
         buf[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
     }
     buf[n] = '\0';
-    fprintf(stderr, "memaudit: warning: %s%s; showing module+offset\n", buf, what);
+    if (saved > 0)
+        fprintf(stderr,
+                "memaudit: warning: %s%s; using the %zu exported functions the recorder saved "
+                "from its image\n",
+                buf, what, saved);
+    else
+        fprintf(stderr, "memaudit: warning: %s%s; showing module+offset\n", buf, what);
 }
 
 static void file_close(struct sym_file *f)
@@ -508,7 +518,7 @@ fail:
         close(fd);
     file_close(f);
     /* The rebuilt message has no colon: "PATH was rebuilt since ...". */
-    warn_file(f->path, why);
+    warn_file(f->path, why, f->n_saved);
     return rc;
 }
 
@@ -1082,6 +1092,42 @@ void sym_free(struct sym_resolver *r)
     free(r);
 }
 
+/* Copy the symbols the recorder saved for m's file (once per file). */
+static int file_keep_saved(struct sym_resolver *r, struct sym_file *f, const struct mm_module *m)
+{
+    if (m->n_symbols == 0 || m->symbols == NULL || f->n_saved > 0)
+        return 0;
+    f->saved = arena_alloc(r, m->n_symbols * sizeof *f->saved);
+    if (f->saved == NULL)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < m->n_symbols; i++) {
+        f->saved[i] = m->symbols[i];
+        f->saved[i].name = intern(r, m->symbols[i].name != NULL ? m->symbols[i].name : "");
+        if (f->saved[i].name == NULL)
+            return -ENOMEM;
+    }
+    f->n_saved = m->n_symbols; /* sorted by value: the reader's order */
+    return 0;
+}
+
+/* The saved function holding link-time address a: the last one starting at
+ * or below it, if a falls inside its size (or it has none). */
+static const struct mm_symbol *saved_lookup(const struct sym_file *f, uint64_t a)
+{
+    size_t lo = 0, hi = f->n_saved;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (f->saved[mid].value <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    const struct mm_symbol *s = &f->saved[lo - 1];
+    return s->size == 0 || a - s->value < s->size ? s : NULL;
+}
+
 int sym_add_snapshot(struct sym_resolver *r, const struct mm_snapshot *s)
 {
     int rc;
@@ -1105,6 +1151,9 @@ int sym_add_snapshot(struct sym_resolver *r, const struct mm_snapshot *s)
             rc = -ENOMEM;
             goto fail;
         }
+        rc = file_keep_saved(r, sn.files[i], &s->modules[i]);
+        if (rc < 0)
+            goto fail;
     }
 
     size_t pos = snap_bound(r, sn.s.epoch, 0);
@@ -1155,12 +1204,15 @@ static size_t resolve_uncached(struct sym_resolver *r, uint64_t epoch, uint64_t 
 
     if (f->state == FILE_UNOPENED)
         file_open(f);
-    if (f->state != FILE_OK)
-        return 1;
-
     /* A return address points after the call; addr-1 is inside it. Wrapping
      * of a hostile offset only gives a meaningless address to look up. */
     uint64_t rel = base.module_offset > 0 ? base.module_offset - 1 : 0;
+    if (f->state != FILE_OK) {
+        const struct mm_symbol *saved = saved_lookup(f, rel);
+        if (saved != NULL)
+            loc_set_names(r, &locs[0], saved->name, NULL);
+        return 1;
+    }
     return describe(r, f, rel + f->bias, &base, locs);
 }
 

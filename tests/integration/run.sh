@@ -601,5 +601,18 @@ if record dlepoch 0 "$PROGS/dlepoch" "$PROGS/libepoch_a.so" "$PROGS/libepoch_b.s
         'leaks[1].stack[0].module~libepoch_a.so' 'leaks[1].stack[1].function=leak_from'
 fi
 
+# ---------------------------------------------------------------- dldeleted.c
+# A library loaded from a file deleted before the report: the recorder saved
+# its exported functions from memory. "early": deleted before its first
+# allocation, so even the first module snapshot sees it deleted.
+for mode in late early; do
+    if record dldeleted-$mode 0 "$PROGS/dldeleted" "$PROGS/libdeleted.so" $mode; then
+        expect dldeleted-$mode dldeleted-$mode \
+            process.complete=true summary.leaked_bytes=3333 summary.leaked_blocks=1 '#leaks=1' \
+            'leaks[0].stack[0].function=deleted_leak' \
+            'leaks[0].stack[0].module~memaudit-dldeleted.' 'leaks[0].stack[1].function=main'
+    fi
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
