@@ -76,6 +76,9 @@ $(BUILD)/obj/%.o: %.c $(wildcard common/*.h symbolizer/*.h reporter/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_CFLAGS) -c -o $@ $<
 
+# render_html.c embeds the page's script, style and skeleton (.incbin).
+$(BUILD)/obj/reporter/render_html.o: $(wildcard reporter/html/*)
+
 # Unit tests link the objects, not the .so (STYLE.md).
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(PRELOAD_UOBJ)
 	@mkdir -p $(dir $@)

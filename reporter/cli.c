@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "analysis.h"
+#include "calltree.h"
 #include "profile.h"
 #include "render.h"
 #include "symbolizer.h"
@@ -81,7 +82,8 @@ static const char usage_symbolize[] =
     "  -h, --help            this text\n";
 
 static const char usage_report[] =
-    "usage: memaudit report [--format text|json|md] [-o FILE] [--top N] [--all-frames]\n"
+    "usage: memaudit report [--format text|json|md|html|folded] [-o FILE] [--top N]\n"
+    "                       [--weight W] [--all-frames]\n"
     "                       TRACE|PROFILE|DIR...\n"
     "\n"
     "Replays each trace in global order and prints: totals (allocations, frees,\n"
@@ -94,7 +96,12 @@ static const char usage_report[] =
     "and every trace without a profile beside it. A truncated trace (the program\n"
     "crashed) is read up to its last whole block and marked incomplete.\n"
     "\n"
-    "  --format FMT       text (default), json, or md (the audit as Markdown)\n"
+    "  --format FMT       text (default), json, md (the audit as Markdown), html (one\n"
+    "                     self-contained page: flame graph, tables, memory chart; one\n"
+    "                     input), or folded (alias collapsed: 'frame;frame;frame N'\n"
+    "                     lines, outermost first, for flamegraph.pl, inferno, speedscope)\n"
+    "  --weight W         what folded stacks weigh: allocations, bytes (default), peak,\n"
+    "                     leaked or temporary\n"
     "  -o, --output FILE  write the report to FILE instead of standard output\n"
     "  --top N            sites per ranked list (default 10)\n"
     "  --frames N         frames per stack in text (default 12)\n"
@@ -253,6 +260,9 @@ fail:
     return -1;
 }
 
+/* --weight: what --format folded weighs, an enum ct_weight. */
+static int folded_weight = CT_BYTES;
+
 static int report_one(const char *path, const char *format, FILE *out,
                       const struct render_opts *opts, int first, int last)
 {
@@ -277,6 +287,10 @@ static int report_one(const char *path, const char *format, FILE *out,
         if (!first)
             fputs("\n---\n\n", out);
         rc = render_md(out, a, src, opts);
+    } else if (strcmp(format, "html") == 0) {
+        rc = render_html(out, a, src, opts);
+    } else if (strcmp(format, "folded") == 0 || strcmp(format, "collapsed") == 0) {
+        rc = render_folded(out, a, src, opts, folded_weight);
     } else {
         if (!first)
             fputs("\n", out);
@@ -401,7 +415,7 @@ static int cmd_report(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
         {"top", required_argument, NULL, 't'},    {"frames", required_argument, NULL, 'n'},
         {"all-frames", no_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"weight", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
     };
     struct render_opts opts = {.top = 10, .max_frames = 12, .all_frames = 0};
     const char *format = "text", *output = NULL;
@@ -412,8 +426,15 @@ static int cmd_report(int argc, char **argv)
         case 'f':
             format = optarg;
             if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
-                strcmp(format, "md") != 0)
-                die_usage("--format must be text, json or md", usage_report);
+                strcmp(format, "md") != 0 && strcmp(format, "html") != 0 &&
+                strcmp(format, "folded") != 0 && strcmp(format, "collapsed") != 0)
+                die_usage("--format must be text, json, md, html or folded", usage_report);
+            break;
+        case 'w':
+            folded_weight = ct_weight_parse(optarg);
+            if (folded_weight < 0)
+                die_usage("--weight must be allocations, bytes, peak, leaked or temporary",
+                          usage_report);
             break;
         case 'o':
             output = optarg;
@@ -443,6 +464,9 @@ static int cmd_report(int argc, char **argv)
     for (int i = optind; i < argc; i++)
         if (input_expand(&inputs, argv[i]) < 0)
             failed = 1;
+    if (!failed && inputs.n > 1 && strcmp(format, "html") == 0)
+        die_usage("--format html makes one page of one input; give one TRACE or PROFILE",
+                  usage_report);
     FILE *out = stdout;
     if (!failed && output) {
         out = fopen(output, "w");

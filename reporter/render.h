@@ -24,5 +24,12 @@ int render_json(FILE *out, const struct analysis *a, const struct rc_source *src
 /* The audit as a Markdown document (render_md.c). */
 int render_md(FILE *out, const struct analysis *a, const struct rc_source *src,
               const struct render_opts *o);
+/* One self-contained HTML page with a flame graph (render_html.c). */
+int render_html(FILE *out, const struct analysis *a, const struct rc_source *src,
+                const struct render_opts *o);
+/* Folded stacks ("frame;frame N" lines) weighted by weight, an enum ct_weight
+ * of calltree.h (render_folded.c). */
+int render_folded(FILE *out, const struct analysis *a, const struct rc_source *src,
+                  const struct render_opts *o, int weight);
 
 #endif

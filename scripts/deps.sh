@@ -25,6 +25,11 @@
 #   g++                  the tests check C++ names (Rust's, with rustc, optional)
 PACKAGES="gcc libc6-dev make pkg-config libunwind-dev libdw-dev libelf-dev libcjson-dev libiberty-dev libcmocka-dev valgrind libc6-dbg g++"
 
+# Optional: installed when possible, but a failure (no root, no mirror, no such
+# package here) is one line and exit status 0: the tests that need them skip.
+#   chromium             the HTML report's browser test (tests/integration/browser.sh)
+OPTIONAL_PACKAGES="chromium"
+
 # Headers the build includes, one per library, for systems without dpkg.
 HEADERS="libunwind.h elfutils/libdw.h gelf.h cjson/cJSON.h libiberty/demangle.h"
 # cmocka.h needs these included before it.
@@ -75,7 +80,23 @@ for p in $PACKAGES; do
     installed "$p" || missing="$missing $p"
 done
 missing=${missing# }
-[ -z "$missing" ] && exit 0
+optional=""
+for p in $OPTIONAL_PACKAGES; do
+    installed "$p" || optional="$optional $p"
+done
+optional=${optional# }
+[ -z "$missing" ] && [ -z "$optional" ] && exit 0
+
+# install_optional: try the optional packages; never fails.
+install_optional() {
+    [ -z "$optional" ] && return 0
+    # $optional is split into words on purpose.
+    # shellcheck disable=SC2086
+    if ! apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends $optional; then
+        say "could not install $optional (optional): the tests that need it will be skipped"
+    fi
+    return 0
+}
 
 # LLVM's libunwind (libunwind-14-dev in Debian 12, libunwind-N-dev from LLVM's
 # own archive) ships a different libunwind.h and conflicts with libunwind-dev:
@@ -94,16 +115,21 @@ case " $missing " in
 esac
 
 if [ "$(id -u)" != 0 ]; then
+    if [ -z "$missing" ]; then
+        say "optional, for the browser test: as root, apt-get install -y $optional"
+        exit 0
+    fi
     say "missing packages; run as root: apt-get install -y $missing"
     exit 1
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
+    [ -z "$missing" ] && exit 0
     say "missing packages, and no apt-get to install them with: $missing"
     exit 1
 fi
 
-say "installing $missing"
+say "installing $missing${optional:+ (optional: $optional)}"
 export DEBIAN_FRONTEND=noninteractive
 # DPkg::Lock::Timeout: wait for a concurrent apt (unattended-upgrades on a fresh
 # machine) instead of failing at once on its lock.
@@ -111,7 +137,12 @@ export DEBIAN_FRONTEND=noninteractive
 # security updates no longer on the mirror): refresh them before installing.
 if ! apt-get -qq -o DPkg::Lock::Timeout=600 update >/dev/null; then
     say "'apt-get update' failed; is a Debian package mirror reachable?"
+    [ -z "$missing" ] && exit 0
     exit 1
+fi
+if [ -z "$missing" ]; then
+    install_optional
+    exit 0
 fi
 # $missing is split into words on purpose.
 # shellcheck disable=SC2086
@@ -119,4 +150,5 @@ if ! apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends $m
     say "'apt-get install -y --no-install-recommends $missing' failed (see apt's message above)"
     exit 1
 fi
+install_optional
 exit 0

@@ -614,5 +614,9 @@ for mode in late early; do
     fi
 done
 
+# ================================================================ issue 8
+# The HTML report in headless Chromium: tests/integration/browser.sh.
+. "$HERE/browser.sh"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
