@@ -37,7 +37,7 @@
 
 /* ---- the field tables ---- */
 
-enum fkind { FK_U64, FK_UINT, FK_INT };
+enum fkind { FK_U64, FK_UINT, FK_INT, FK_SIZE, FK_DOUBLE };
 
 struct field {
     const char *key; /* JSON key: the struct member's name */
@@ -113,7 +113,36 @@ static const struct field site_skipped[] = {
 };
 #undef FS
 
+#define FM(type, name, kind, ctype) {#name, offsetof(struct type, name), sizeof(ctype), kind, 1}
+static const struct field sample_fields[] = {
+    FM(an_sample, time_ns, FK_U64, uint64_t),
+    FM(an_sample, heap_bytes, FK_U64, uint64_t),
+    FM(an_sample, heap_blocks, FK_U64, uint64_t),
+    FM(an_sample, rss_bytes, FK_U64, uint64_t),
+    FM(an_sample, has_allocator, FK_INT, int),
+    FM(an_sample, allocator_heap_bytes, FK_U64, uint64_t),
+    FM(an_sample, allocator_in_use_bytes, FK_U64, uint64_t),
+    FM(an_sample, allocator_free_bytes, FK_U64, uint64_t),
+    FM(an_sample, allocator_releasable_bytes, FK_U64, uint64_t),
+    FM(an_sample, fragmentation, FK_DOUBLE, double),
+};
+static const struct field memory_fields[] = {
+    FM(an_memory, peak_rss_bytes, FK_U64, uint64_t),
+    FM(an_memory, peak_rss_time_ns, FK_U64, uint64_t),
+    FM(an_memory, peak_rss_sample, FK_SIZE, size_t),
+    FM(an_memory, has_fragmentation, FK_INT, int),
+    FM(an_memory, fragmentation_at_peak_rss, FK_DOUBLE, double),
+};
+#undef FM
+
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static double field_get_double(const void *base, const struct field *f)
+{
+    double d;
+    memcpy(&d, (const char *)base + f->off, sizeof d);
+    return d;
+}
 
 static uint64_t field_get(const void *base, const struct field *f, size_t i)
 {
@@ -121,10 +150,16 @@ static uint64_t field_get(const void *base, const struct field *f, size_t i)
     uint64_t u;
     unsigned w;
     int s;
+    size_t z;
     switch (f->kind) {
     case FK_U64:
         memcpy(&u, p, sizeof u);
         return u;
+    case FK_SIZE:
+        memcpy(&z, p, sizeof z);
+        return z;
+    case FK_DOUBLE:
+        return 0; /* see field_get_double */
     case FK_UINT:
         memcpy(&w, p, sizeof w);
         return w;
@@ -141,10 +176,19 @@ static int field_set(void *base, const struct field *f, size_t i, uint64_t v)
     char *p = (char *)base + f->off + i * f->size;
     unsigned w;
     int s;
+    size_t z;
     switch (f->kind) {
     case FK_U64:
         memcpy(p, &v, sizeof v);
         return 0;
+    case FK_SIZE:
+        if (v > SIZE_MAX)
+            return -ERANGE;
+        z = (size_t)v;
+        memcpy(p, &z, sizeof z);
+        return 0;
+    case FK_DOUBLE:
+        return -ERANGE; /* see parse_fields */
     case FK_UINT:
         if (v > UINT_MAX)
             return -ERANGE;
@@ -203,6 +247,16 @@ long prof_unlisted_site_byte(void)
 long prof_unlisted_totals_byte(void)
 {
     return unlisted_byte(sizeof(struct an_totals), totals_fields, N_OF(totals_fields), NULL, 0);
+}
+
+long prof_unlisted_sample_byte(void)
+{
+    return unlisted_byte(sizeof(struct an_sample), sample_fields, N_OF(sample_fields), NULL, 0);
+}
+
+long prof_unlisted_memory_byte(void)
+{
+    return unlisted_byte(sizeof(struct an_memory), memory_fields, N_OF(memory_fields), NULL, 0);
 }
 
 /* ---- writing ---- */
@@ -384,6 +438,18 @@ static int add_fields(cJSON *obj, const void *base, const struct field *fields, 
 {
     for (size_t i = 0; i < n; i++) {
         const struct field *f = &fields[i];
+        if (f->kind == FK_DOUBLE) {
+            /* 17 significant digits read back as the same double; cJSON's
+             * own printing settles for 15 when they compare within an
+             * epsilon, which loses the last bits. */
+            double d = field_get_double(base, f);
+            char buf[32];
+            snprintf(buf, sizeof buf, "%.17g", d);
+            /* (d - d == 0: finite; JSON has no NaN or infinity.) */
+            if (d != 0 && d - d == 0 && add_item(obj, f->key, cJSON_CreateRaw(buf)) < 0)
+                return -ENOMEM;
+            continue;
+        }
         if (f->count == 1) {
             if (add_u64_opt(obj, f->key, field_get(base, f, 0)) < 0)
                 return -ENOMEM;
@@ -467,9 +533,17 @@ int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src,
     if (add_item(root, "totals", totals) < 0 ||
         add_fields(totals, &a->totals, totals_fields, N_OF(totals_fields)) < 0)
         goto fail;
-    /* TIMELINE: when struct analysis carries the periodic samples (the
-     * trace's SAMPLE records), write them here as "timeline" and read them
-     * back in prof_parse(); docs/profile-format.md reserves the key. */
+    /* The memory timeline: one object per sample, and its summary. */
+    cJSON *timeline = cJSON_CreateArray(), *memory = cJSON_CreateObject();
+    if (add_item(root, "timeline", timeline) < 0 || add_item(root, "memory", memory) < 0 ||
+        add_fields(memory, &a->memory, memory_fields, N_OF(memory_fields)) < 0)
+        goto fail;
+    for (size_t i = 0; i < a->n_timeline; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (push_item(timeline, o) < 0 ||
+            add_fields(o, &a->timeline[i], sample_fields, N_OF(sample_fields)) < 0)
+            goto fail;
+    }
     w.frames = cJSON_CreateArray();
     sites = cJSON_CreateArray();
     if (add_item(root, "frames", w.frames) < 0 || add_item(root, "sites", sites) < 0)
@@ -622,6 +696,13 @@ static int parse_fields(const cJSON *obj, void *base, const struct field *fields
         *bad = f->key;
         if (item == NULL)
             continue;
+        if (f->kind == FK_DOUBLE) {
+            /* strtod turns "1e999" into infinity: only finite values. */
+            if (!cJSON_IsNumber(item) || !(item->valuedouble - item->valuedouble == 0))
+                return -EINVAL;
+            memcpy((char *)base + f->off, &item->valuedouble, sizeof(double));
+            continue;
+        }
         if (f->count == 1) {
             if (get_u64(item, &v) < 0 || field_set(base, f, 0, v) < 0)
                 return -EINVAL;
@@ -808,6 +889,46 @@ static int parse_sites(struct prof_profile *p, char *err, size_t errlen)
     return 0;
 }
 
+/* "timeline" and "memory" (both optional: absent, no samples). Samples are
+ * in time order and the peak's index is inside the timeline, as the
+ * renderers rely on. */
+static int parse_timeline(struct prof_profile *p, char *err, size_t errlen)
+{
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(p->root, "timeline");
+    const cJSON *mem = cJSON_GetObjectItemCaseSensitive(p->root, "memory");
+    const cJSON *o;
+    const char *bad = "";
+    size_t i = 0;
+
+    if (arr != NULL) {
+        if (!cJSON_IsArray(arr))
+            return perr(err, errlen, "corrupt profile: \"timeline\" is not an array");
+        size_t n = (size_t)cJSON_GetArraySize(arr);
+        if (n > 0) {
+            p->a.timeline = calloc(n, sizeof *p->a.timeline);
+            if (p->a.timeline == NULL)
+                return -ENOMEM;
+        }
+        cJSON_ArrayForEach(o, arr)
+        {
+            struct an_sample *s = &p->a.timeline[i];
+            if (!cJSON_IsObject(o) ||
+                parse_fields(o, s, sample_fields, N_OF(sample_fields), &bad) < 0)
+                return perr(err, errlen, "corrupt profile: bad \"%s\" in sample %zu", bad, i);
+            if (i > 0 && s->time_ns < s[-1].time_ns)
+                return perr(err, errlen, "corrupt profile: samples out of time order at %zu", i);
+            p->a.n_timeline = ++i;
+        }
+    }
+    if (mem != NULL && (!cJSON_IsObject(mem) ||
+                        parse_fields(mem, &p->a.memory, memory_fields, N_OF(memory_fields),
+                                     &bad) < 0))
+        return perr(err, errlen, "corrupt profile: bad \"%s\" in \"memory\"", bad);
+    if (p->a.memory.peak_rss_sample >= (p->a.n_timeline ? p->a.n_timeline : 1))
+        return perr(err, errlen, "corrupt profile: peak_rss_sample outside the timeline");
+    return 0;
+}
+
 int prof_parse(const char *text, size_t len, struct prof_profile **out, char *err, size_t errlen)
 {
     struct prof_profile *p = NULL;
@@ -845,6 +966,9 @@ int prof_parse(const char *text, size_t len, struct prof_profile **out, char *er
         rc = perr(err, errlen, "corrupt profile: bad \"totals\" (%s)", bad);
         goto fail;
     }
+    rc = parse_timeline(p, err, errlen);
+    if (rc < 0)
+        goto fail;
     rc = parse_frames(p, err, errlen);
     if (rc < 0)
         goto fail;
@@ -907,6 +1031,7 @@ void prof_free(struct prof_profile *p)
     if (p == NULL)
         return;
     free(p->a.sites);
+    free(p->a.timeline);
     free(p->stacks);
     free(p->table);
     free(p->frame_pool);

@@ -1,8 +1,8 @@
 /* profile.h — the self-contained profile: an analysis with its stacks symbolized.
  *
  * A profile holds everything a report needs and nothing that needs the
- * binaries: the process metadata, the totals, every field of every used
- * call site, a shared table of symbolized frames (function, raw name, file,
+ * binaries: the process metadata, the totals, the memory timeline and its
+ * summary, every field of every used call site, a shared table of symbolized frames (function, raw name, file,
  * line, module, offset, address, inlined) and each site's stack as lists of
  * frame ids. Its size grows with distinct stacks, never with events. The
  * format (JSON, profile_format_version 1) is docs/profile-format.md.
@@ -66,5 +66,7 @@ int prof_sniff(const void *head, size_t len);
  * (a field added to the analysis but not to profile.c), or -1 if none. */
 long prof_unlisted_site_byte(void);
 long prof_unlisted_totals_byte(void);
+long prof_unlisted_sample_byte(void);
+long prof_unlisted_memory_byte(void);
 
 #endif

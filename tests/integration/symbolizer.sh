@@ -339,3 +339,20 @@ if [ -s "$SYM/symprog.profile" ]; then
         fi
     done
 fi
+
+# memaudit run writes the profile of every trace beside it, and says so.
+if [ -x "$SYM/symprog" ]; then
+    RD=$TMP/run-profile
+    timeout "$LIMIT" "$MEMAUDIT" run -o "$RD" -- "$SYM/symprog" >/dev/null 2>"$SYM/run.err"
+    st=$?
+    set -- "$RD"/memaudit.symprog.*.profile
+    if [ $st -ne 0 ] || [ $# -ne 1 ] || [ ! -s "$1" ]; then
+        fail run-profile "$(status_words $st), profiles: $* ($(first_line "$SYM/run.err"))"
+    elif ! grep -q "^memaudit: profile: $1\$" "$SYM/run.err"; then
+        fail run-profile "no 'memaudit: profile: $1' line on stderr: $(head -c 300 "$SYM/run.err")"
+    else
+        "$MEMAUDIT" report --format json "$1" >"$TMP/run-profile.json" 2>/dev/null
+        expect run-profile run-profile 'leaks[0].stack[0].function=sym_plain' \
+            'leaks[1].stack[0].function=inl_leaf' 'leaks[2].stack[1].function=sym_strdup'
+    fi
+fi

@@ -96,6 +96,27 @@ static void fake_analysis(struct analysis *a)
         s->size_classes[AN_SIZE_CLASSES - 1] = 1;
         s->runtime = i == 0;
     }
+    a->n_timeline = 3;
+    a->timeline = calloc(a->n_timeline, sizeof *a->timeline);
+    assert_non_null(a->timeline);
+    for (size_t i = 0; i < a->n_timeline; i++) {
+        struct an_sample *s = &a->timeline[i];
+        s->time_ns = 1000 * i;
+        s->heap_bytes = 100 + i;
+        s->heap_blocks = i;
+        s->rss_bytes = (1ull << 54) + i; /* above 2^53 */
+        s->has_allocator = i != 1;
+        s->allocator_heap_bytes = 5000;
+        s->allocator_in_use_bytes = 4000;
+        s->allocator_free_bytes = 1000 - i;
+        s->allocator_releasable_bytes = 10;
+        s->fragmentation = i == 1 ? 0 : 0.1 * (double)i + 1e-17 * (double)i;
+    }
+    a->memory.peak_rss_bytes = (1ull << 54) + 2;
+    a->memory.peak_rss_time_ns = 2000;
+    a->memory.peak_rss_sample = 2;
+    a->memory.has_fragmentation = 1;
+    a->memory.fragmentation_at_peak_rss = 0.2000000000000001;
     a->totals.allocations = 55;
     a->totals.bytes_allocated = (1ull << 53) + 1;
     a->totals.leaked_bytes = 1000;
@@ -138,6 +159,12 @@ static void test_layout(void **state)
 {
     (void)state;
     long site = prof_unlisted_site_byte(), totals = prof_unlisted_totals_byte();
+    long sample = prof_unlisted_sample_byte(), memory = prof_unlisted_memory_byte();
+    if (sample >= 0 || memory >= 0)
+        print_error("struct an_sample byte %ld or struct an_memory byte %ld is not in "
+                    "profile.c's sample_fields or memory_fields\n", sample, memory);
+    assert_int_equal(sample, -1);
+    assert_int_equal(memory, -1);
     if (site >= 0)
         print_error("struct an_site byte %ld is not in profile.c's site_fields: add the "
                     "new field there and to docs/profile-format.md\n", site);
@@ -168,6 +195,9 @@ static void test_round_trip(void **state)
 
     /* The numbers, exactly (2^53 + 1 and UINT64_MAX included). */
     assert_memory_equal(&a.totals, &b->totals, sizeof a.totals);
+    assert_int_equal(b->n_timeline, a.n_timeline);
+    assert_memory_equal(a.timeline, b->timeline, a.n_timeline * sizeof *a.timeline);
+    assert_memory_equal(&a.memory, &b->memory, sizeof a.memory);
     assert_int_equal(b->n_sites, 5); /* site 0 plus the four used ones */
     for (uint32_t i = 0; i < 5; i++) {
         struct an_site x = a.sites[i], y = b->sites[i];
@@ -240,6 +270,20 @@ static void test_hostile(void **state)
          "\"99999999999999999999999\"}}",
          "frees"},
         {"{\"profile_format_version\":1,\"process\":{},\"totals\":{}}", "frames"},
+        {"{\"profile_format_version\":1,\"process\":{},\"totals\":{},\"timeline\":{}}",
+         "\"timeline\" is not"},
+        {"{\"profile_format_version\":1,\"process\":{},\"totals\":{},\"timeline\":[{\"time_ns\":5},"
+         "{\"time_ns\":4}]}",
+         "out of time order"},
+        {"{\"profile_format_version\":1,\"process\":{},\"totals\":{},\"timeline\":"
+         "[{\"fragmentation\":1e999}]}",
+         "fragmentation"},
+        {"{\"profile_format_version\":1,\"process\":{},\"totals\":{},\"timeline\":[{}],"
+         "\"memory\":{\"peak_rss_sample\":1}}",
+         "peak_rss_sample outside"},
+        {"{\"profile_format_version\":1,\"process\":{},\"totals\":{},"
+         "\"memory\":{\"peak_rss_sample\":1}}",
+         "peak_rss_sample outside"},
         {"{\"profile_format_version\":1,\"process\":{},\"totals\":{},\"frames\":[1]}", "frame 0"},
         {"{\"profile_format_version\":1,\"process\":{},\"totals\":{},\"frames\":[{\"line\":"
          "3000000000}]}",
