@@ -31,8 +31,8 @@ TOOL_LIBS    := -ldw -lelf -lcjson -liberty -lpthread
 
 PRELOAD_SRC := $(wildcard preload/*.c)
 SYM_SRC     := $(wildcard symbolizer/*.c)
-REP_SRC     := $(filter-out reporter/cli.c,$(wildcard reporter/*.c))
-CLI_SRC     := reporter/cli.c
+REP_SRC     := $(filter-out reporter/cli%,$(wildcard reporter/*.c))
+CLI_SRC     := $(wildcard reporter/cli*.c)
 
 PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj-preload/%.o)
 # The same recorder sources compiled as ordinary objects, for unit tests.

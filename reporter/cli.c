@@ -18,15 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "analysis.h"
 #include "calltree.h"
-#include "profile.h"
+#include "cli.h"
 #include "render.h"
-#include "symbolizer.h"
-#include "trace_reader.h"
 
 #define MEMAUDIT_VERSION "0.1.0"
-#define EXIT_USAGE 2
 
 static const char usage_main[] =
     "usage: memaudit COMMAND [OPTIONS] [ARGS]\n"
@@ -38,6 +34,8 @@ static const char usage_main[] =
     "  symbolize [-o PROFILE] TRACE...      write self-contained profiles (no binaries\n"
     "                                       needed to report them)\n"
     "  report [OPTIONS] TRACE|PROFILE|DIR... print a report of traces or profiles\n"
+    "  diff [OPTIONS] BEFORE AFTER          compare two runs, site by site\n"
+    "  check [BUDGETS] INPUT...             exit 3 when a run exceeds a budget\n"
     "  help [COMMAND]                       this text, or a command's own help\n"
     "\n"
     "Recording without the command:\n"
@@ -53,15 +51,17 @@ static const char usage_main[] =
     "  MEMAUDIT_QUIET=1         do not print the 'trace written to' line at exit\n"
     "\n"
     "Exit status: 0 on success, 1 on bad input or a failed command, 2 on a usage\n"
-    "error; `run` exits with the program's own status (128+N if killed by signal N).\n";
+    "error; `run` exits with the program's own status (128+N if killed by signal N);\n"
+    "`check` exits 3 when a budget is exceeded.\n";
 
 static const char usage_run[] =
     "usage: memaudit run [-o DIR] [--depth N] -- PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with libaudit.so preloaded. Every process it starts (fork, exec,\n"
     "shell pipelines) is recorded into its own trace in DIR, named\n"
-    "memaudit.PROGRAM.PID.trace. Prints the path of each trace when PROGRAM ends and\n"
-    "exits with PROGRAM's exit status.\n"
+    "memaudit.PROGRAM.PID.trace. When PROGRAM ends, writes the profile of each trace\n"
+    "beside it (memaudit.PROGRAM.PID.profile, see `memaudit symbolize`), prints the\n"
+    "path of each, and exits with PROGRAM's exit status.\n"
     "\n"
     "  -o, --output DIR   directory for the traces (default: current directory;\n"
     "                     created if missing)\n"
@@ -108,18 +108,13 @@ static const char usage_report[] =
     "  --all-frames       keep allocator frames (operator new, ...) in stacks\n"
     "  -h, --help         this text\n";
 
-static void die_usage(const char *msg, const char *usage)
+void die_usage(const char *msg, const char *usage)
 {
     fprintf(stderr, "memaudit: %s\n%s", msg, usage);
     exit(EXIT_USAGE);
 }
 
 /* ---- report ---- */
-
-struct input_list {
-    char **paths;
-    size_t n, cap;
-};
 
 static int input_add(struct input_list *l, const char *path)
 {
@@ -148,9 +143,17 @@ static int ends_with(const char *s, const char *suffix)
 
 static int profile_name(const char *trace, char *out, size_t cap);
 
+void input_list_free(struct input_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->paths[i]);
+    free(l->paths);
+    memset(l, 0, sizeof(*l));
+}
+
 /* A directory stands for the profiles in it and the traces without a profile
  * beside them, sorted by name. */
-static int input_expand(struct input_list *l, const char *arg)
+int input_expand(struct input_list *l, const char *arg)
 {
     struct stat st;
     if (stat(arg, &st) < 0) {
@@ -190,18 +193,8 @@ static int input_expand(struct input_list *l, const char *arg)
     return 0;
 }
 
-/* One input, ready to render: a trace replayed and symbolized now, or a
- * profile read back. an and src are what the renderers take. */
-struct input {
-    struct trd_trace *trace;
-    struct sym_resolver *sym;
-    struct analysis a;
-    struct prof_profile *profile;
-    const struct analysis *an;
-    struct rc_source src;
-};
 
-static void input_close(struct input *in)
+void input_close(struct input *in)
 {
     sym_free(in->sym);
     an_fini(&in->a);
@@ -212,7 +205,7 @@ static void input_close(struct input *in)
 
 /* Open path as a trace or a profile, by its first bytes. On failure prints
  * "memaudit: PATH: reason" and returns -1. */
-static int input_open(const char *path, struct input *in)
+int input_open(const char *path, struct input *in)
 {
     char err[256] = "", head[16];
     memset(in, 0, sizeof(*in));
@@ -611,6 +604,11 @@ static void list_traces(const char *dir, const struct dir_snapshot *before)
     qsort(found.paths, found.n, sizeof(char *), cmp_str);
     for (size_t i = 0; i < found.n; i++) {
         fprintf(stderr, "memaudit: trace: %s\n", found.paths[i]);
+        /* Symbolize now, while the binaries are those that ran; a failure
+         * is reported and leaves the trace, never changes the exit status. */
+        char prof[PATH_MAX];
+        if (profile_name(found.paths[i], prof, sizeof(prof)) == 0)
+            symbolize_one(found.paths[i], prof);
         free(found.paths[i]);
     }
     if (found.n == 0)
@@ -734,6 +732,8 @@ int main(int argc, char **argv)
         fputs(strcmp(topic, "run") == 0      ? usage_run
               : strcmp(topic, "report") == 0    ? usage_report
               : strcmp(topic, "symbolize") == 0 ? usage_symbolize
+              : strcmp(topic, "diff") == 0      ? usage_diff
+              : strcmp(topic, "check") == 0     ? usage_check
                                              : usage_main,
               stdout);
         return 0;
@@ -744,6 +744,10 @@ int main(int argc, char **argv)
         return cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "symbolize") == 0)
         return cmd_symbolize(argc - 1, argv + 1);
+    if (strcmp(cmd, "diff") == 0)
+        return cmd_diff(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
     fprintf(stderr, "memaudit: unknown command '%s'\n%s", cmd, usage_main);
     return EXIT_USAGE;
 }

@@ -618,5 +618,8 @@ done
 # The HTML report in headless Chromium: tests/integration/browser.sh.
 . "$HERE/browser.sh"
 
+# Comparing runs and budgets: tests/integration/compare.sh.
+. "$HERE/compare.sh"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

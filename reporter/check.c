@@ -1,0 +1,259 @@
+/* check.c — budgets and their verdict (check.h). */
+#include "check.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Option names of the absolute budgets, by figure. */
+static const char *const max_names[CMP_FIGURES_] = {
+    [CMP_PEAK] = "max-peak",
+    [CMP_LEAKED] = "max-leaked",
+    [CMP_LEAKED_BLOCKS] = "max-leaked-blocks",
+    [CMP_ALLOCATIONS] = "max-allocations",
+    [CMP_BYTES] = "max-bytes",
+    [CMP_TEMPORARY] = "max-temporary",
+};
+
+static int push(struct budgets *b, struct budget x, char *err, size_t errlen)
+{
+    if (b->n == CHECK_MAX_BUDGETS) {
+        snprintf(err, errlen, "too many budgets (at most %d)", CHECK_MAX_BUDGETS);
+        return -EINVAL;
+    }
+    b->b[b->n++] = x;
+    return 0;
+}
+
+static int parse_count(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return -EINVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+static int parse_pct(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end != s && *end == '%')
+        end++;
+    if (end == s || *end != '\0' || errno != 0 || !(v >= 0) || v > 1e9)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int check_add(struct budgets *b, const char *option, const char *value, char *err,
+              size_t errlen)
+{
+    for (int f = 0; f < CMP_FIGURES_; f++) {
+        if (strcmp(option, max_names[f]) != 0)
+            continue;
+        struct budget x = {.figure = (enum cmp_figure)f};
+        int rc = cmp_figure_is_bytes((enum cmp_figure)f) ? cmp_parse_size(value, &x.max)
+                                                          : parse_count(value, &x.max);
+        if (rc < 0) {
+            snprintf(err, errlen, "--%s: '%s' is not a %s", option, value,
+                     cmp_figure_is_bytes((enum cmp_figure)f) ? "size (e.g. 64MiB)" : "count");
+            return -EINVAL;
+        }
+        return push(b, x, err, errlen);
+    }
+    if (strncmp(option, "max-growth", 10) == 0) {
+        const char *which = option + 10;
+        double pct;
+        if (parse_pct(value, &pct) < 0) {
+            snprintf(err, errlen, "--%s: '%s' is not a percentage", option, value);
+            return -EINVAL;
+        }
+        for (int f = 0; f < CMP_FIGURES_; f++) {
+            if (*which == '\0' || (which[0] == '-' && strcmp(which + 1, max_names[f] + 4) == 0)) {
+                int rc = push(b, (struct budget){(enum cmp_figure)f, 1, 0, pct}, err, errlen);
+                if (rc < 0 || *which != '\0')
+                    return rc;
+            }
+        }
+        if (*which == '\0')
+            return 0;
+    }
+    snprintf(err, errlen, "unknown budget '%s'", option);
+    return -EINVAL;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+int check_read_file(struct budgets *b, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char line[512], why[256];
+    unsigned no = 0;
+
+    if (f == NULL) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -errno;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        no++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "line %u: too long", no);
+            fclose(f);
+            return -EINVAL;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = trim(line);
+        if (*s == '\0')
+            continue;
+        char *eq = strchr(s, '=');
+        if (eq == NULL) {
+            snprintf(err, errlen, "line %u: expected NAME = VALUE", no);
+            fclose(f);
+            return -EINVAL;
+        }
+        *eq = '\0';
+        if (check_add(b, trim(s), trim(eq + 1), why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "line %u: %s", no, why);
+            fclose(f);
+            return -EINVAL;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+int check_needs_baseline(const struct budgets *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (b->b[i].growth)
+            return 1;
+    return 0;
+}
+
+static void format_value(char *buf, size_t len, enum cmp_figure f, uint64_t v)
+{
+    if (cmp_figure_is_bytes(f)) {
+        char s[RC_SIZE_BUF];
+        snprintf(buf, len, "%s (%" PRIu64 " bytes)", rc_format_bytes(s, v), v);
+    } else {
+        snprintf(buf, len, "%" PRIu64, v);
+    }
+}
+
+/* The site of run with the largest value of f; 0 if none. */
+static uint32_t top_site(const struct cmp_run *run, enum cmp_figure f)
+{
+    uint64_t best = 0;
+    uint32_t id = 0;
+    for (uint32_t i = 0; i < run->a->n_sites; i++) {
+        uint64_t v = cmp_site_value(&run->a->sites[i], f);
+        if (v > best) {
+            best = v;
+            id = run->a->sites[i].stack;
+        }
+    }
+    return id;
+}
+
+/* The stack id in run of the site that grew most in f against baseline. */
+static int top_growth(const struct cmp_run *run, const struct cmp_run *baseline,
+                      enum cmp_figure f, uint32_t *id)
+{
+    struct cmp_result r;
+    size_t *order = NULL;
+    int rc = cmp_match(baseline, run, &r);
+    *id = 0;
+    if (rc < 0)
+        return rc;
+    rc = cmp_rank(&r, f, &order);
+    for (size_t i = 0; rc == 0 && i < r.n; i++) {
+        const struct cmp_entry *e = &r.entries[order[i]];
+        if (e->in_after && cmp_site_value(&e->after, f) > cmp_site_value(&e->before, f)) {
+            *id = e->stack_after;
+            break;
+        }
+    }
+    free(order);
+    cmp_free(&r);
+    return rc;
+}
+
+/* "function (file:line)" of the first kept frame of stack id. */
+static void site_label(const struct rc_source *src, uint32_t id, char *buf, size_t len)
+{
+    struct rc_stack st = {0};
+    snprintf(buf, len, "no site");
+    if (id == 0 || rc_stack_resolve(src, id, 0, 1, &st) < 0 || st.n == 0) {
+        rc_stack_fini(&st);
+        return;
+    }
+    FILE *m = fmemopen(buf, len - 1, "w");
+    if (m != NULL) {
+        const struct rc_frame *fr = &st.frames[0];
+        if (fr->n)
+            rc_print_location(m, &fr->locs[fr->n - 1]);
+        else
+            fprintf(m, "0x%" PRIx64, fr->address);
+        fclose(m);
+    }
+    rc_stack_fini(&st);
+}
+
+int check_run(const struct budgets *b, const struct cmp_run *run, const struct cmp_run *baseline,
+              FILE *out)
+{
+    int over = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct budget *x = &b->b[i];
+        uint64_t v = cmp_total(run->a, x->figure), limit;
+        char value[64], lim[96], where[512];
+        uint32_t id;
+
+        if (x->growth) {
+            if (baseline == NULL)
+                return -EINVAL;
+            uint64_t base = cmp_total(baseline->a, x->figure);
+            double allowed = (double)base * (1.0 + x->pct / 100.0);
+            if ((double)v <= allowed)
+                continue;
+            limit = (uint64_t)allowed;
+            char basev[64];
+            format_value(basev, sizeof(basev), x->figure, base);
+            snprintf(lim, sizeof(lim), "%s + %g%%", basev, x->pct);
+            int rc = top_growth(run, baseline, x->figure, &id);
+            if (rc < 0)
+                return rc;
+        } else {
+            if (v <= x->max)
+                continue;
+            limit = x->max;
+            format_value(lim, sizeof(lim), x->figure, limit);
+            id = top_site(run, x->figure);
+        }
+        format_value(value, sizeof(value), x->figure, v);
+        site_label(run->src, id, where, sizeof(where));
+        fprintf(out, "memaudit: %s: %s %s exceeds %s%s (top site: %s)\n", run->label,
+                cmp_figure_title(x->figure), value, x->growth ? "the baseline's " : "the budget ",
+                lim, where);
+        over++;
+    }
+    return over;
+}

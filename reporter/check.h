@@ -1,0 +1,58 @@
+/* check.h — budgets that turn a run into an exit status (memaudit check).
+ *
+ * A budget bounds one figure (compare.h's enum cmp_figure) of a run: an
+ * absolute maximum (--max-peak 64MiB) or, against a baseline run, a growth
+ * in percent (--max-growth 10, or per figure --max-growth-peak 5). Budgets
+ * come from the command line or from a file checked into the user's
+ * repository, one per line:
+ *
+ *     # memaudit budgets
+ *     max-peak = 64MiB
+ *     max-leaked-blocks = 0
+ *     max-growth = 10          # every figure, against --baseline
+ *     max-growth-temporary = 25
+ *
+ * Each exceeded budget prints one line naming the figure, the limit, the
+ * value and the site most responsible. */
+#ifndef MEMAUDIT_CHECK_H
+#define MEMAUDIT_CHECK_H
+
+#include <stdio.h>
+
+#include "compare.h"
+
+/* Exit status of memaudit check when a budget is exceeded. */
+#define CHECK_EXIT_OVER 3
+
+#define CHECK_MAX_BUDGETS 64
+
+struct budget {
+    enum cmp_figure figure;
+    int growth;        /* 0: value <= max; 1: value <= baseline × (1 + pct/100) */
+    uint64_t max;
+    double pct;
+};
+
+struct budgets {
+    struct budget b[CHECK_MAX_BUDGETS];
+    size_t n;
+};
+
+/* Add the budget named by option (without leading dashes: "max-peak",
+ * "max-growth", "max-growth-leaked" ...) with value text. Returns 0, or
+ * -EINVAL with a one-line reason in err. */
+int check_add(struct budgets *b, const char *option, const char *value, char *err,
+              size_t errlen);
+/* Read budgets from a file (syntax above). Returns 0, or a negative errno
+ * with a one-line reason ("line N: ...") in err. */
+int check_read_file(struct budgets *b, const char *path, char *err, size_t errlen);
+/* 1 if some budget needs a baseline. */
+int check_needs_baseline(const struct budgets *b);
+
+/* Check run against b (baseline may be NULL when none needs it). Prints one
+ * line per exceeded budget to out, prefixed by run->label. Returns the
+ * number exceeded, or a negative errno. */
+int check_run(const struct budgets *b, const struct cmp_run *run, const struct cmp_run *baseline,
+              FILE *out);
+
+#endif

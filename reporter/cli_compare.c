@@ -1,0 +1,228 @@
+/* cli_compare.c — `memaudit diff` and `memaudit check`. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "cli.h"
+#include "render_diff.h"
+
+const char usage_diff[] =
+    "usage: memaudit diff [--format text|md|json] [--by FIGURE] [--top N] [-o FILE] BEFORE AFTER\n"
+    "\n"
+    "Compares two runs (traces or profiles): the totals side by side (peak heap,\n"
+    "leaked bytes and blocks, allocations, bytes allocated, temporary allocations,\n"
+    "allocation rate), then the sites whose figure changed most, the sites that are\n"
+    "new in AFTER and those that vanished, each with its stack. Sites are matched by\n"
+    "their symbolized stacks (function and module names, not lines or addresses), so\n"
+    "a rebuilt binary still matches.\n"
+    "\n"
+    "  --format FMT       text (default), md (a before/after section for the audit)\n"
+    "                     or json\n"
+    "  --by FIGURE        rank changed sites by bytes (default), allocations, peak,\n"
+    "                     leaked, leaked_blocks or temporary\n"
+    "  --top N            sites per list (default 10)\n"
+    "  -o, --output FILE  write to FILE instead of standard output\n"
+    "  -h, --help         this text\n";
+
+const char usage_check[] =
+    "usage: memaudit check [BUDGETS] [--budgets FILE] [--baseline FILE] INPUT...\n"
+    "\n"
+    "Checks each run (trace, profile, or DIR of traces) against budgets and exits\n"
+    "0 when all hold, 3 when one is exceeded (one line per exceeded budget: the\n"
+    "figure, the limit, the value and the site most responsible), 2 on a usage\n"
+    "error and 1 when an input cannot be read.\n"
+    "\n"
+    "  --max-peak SIZE           peak heap, e.g. 64MiB (units: B, KiB, MiB, GiB)\n"
+    "  --max-leaked SIZE         leaked bytes (the C runtime's own blocks excluded)\n"
+    "  --max-leaked-blocks N     leaked blocks\n"
+    "  --max-allocations N       allocations\n"
+    "  --max-bytes SIZE          bytes allocated\n"
+    "  --max-temporary N         temporary allocations\n"
+    "  --baseline FILE           a run to compare with (trace or profile)\n"
+    "  --max-growth PCT          every figure at most PCT% above the baseline's\n"
+    "  --max-growth-FIGURE PCT   one figure (peak, leaked, leaked-blocks,\n"
+    "                            allocations, bytes, temporary)\n"
+    "  --budgets FILE            budgets from a file, one 'max-peak = 64MiB' per line\n"
+    "  -h, --help                this text\n";
+
+static int parse_figure(const char *s, enum cmp_figure *out)
+{
+    for (int f = 0; f < CMP_FIGURES_; f++) {
+        if (strcmp(s, cmp_figure_name((enum cmp_figure)f)) == 0) {
+            *out = (enum cmp_figure)f;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"format", required_argument, NULL, 'f'}, {"by", required_argument, NULL, 'b'},
+        {"top", required_argument, NULL, 't'},    {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *format = "text", *output = NULL;
+    struct diff_input in = {.by = CMP_BYTES, .top = 10};
+    int c;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            format = optarg;
+            if (strcmp(format, "text") != 0 && strcmp(format, "md") != 0 &&
+                strcmp(format, "json") != 0)
+                die_usage("--format must be text, md or json", usage_diff);
+            break;
+        case 'b':
+            if (parse_figure(optarg, &in.by) < 0)
+                die_usage("--by must be bytes, allocations, peak, leaked, leaked_blocks or "
+                              "temporary",
+                              usage_diff);
+            break;
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end != '\0' || v < 1 || v > 100000)
+                die_usage("--top needs a number from 1 to 100000", usage_diff);
+            in.top = (size_t)v;
+            break;
+        }
+        case 'o':
+            output = optarg;
+            break;
+        case 'h':
+            fputs(usage_diff, stdout);
+            return 0;
+        default:
+            die_usage("bad option", usage_diff);
+        }
+    }
+    if (argc - optind != 2)
+        die_usage("diff needs BEFORE and AFTER", usage_diff);
+
+    struct input before, after;
+    if (input_open(argv[optind], &before) < 0)
+        return 1;
+    if (input_open(argv[optind + 1], &after) < 0) {
+        input_close(&before);
+        return 1;
+    }
+    in.before = (struct cmp_run){argv[optind], before.an, &before.src};
+    in.after = (struct cmp_run){argv[optind + 1], after.an, &after.src};
+    FILE *out = output ? fopen(output, "w") : stdout;
+    int rc = 1;
+    if (out == NULL) {
+        fprintf(stderr, "memaudit: %s: %s\n", output, strerror(errno));
+    } else {
+        int r = render_diff(out, &in, format);
+        if (r < 0)
+            fprintf(stderr, "memaudit: diff: %s\n", strerror(-r));
+        if (output && fclose(out) != 0 && r == 0) {
+            fprintf(stderr, "memaudit: %s: %s\n", output, strerror(errno));
+            r = -EIO;
+        }
+        rc = r < 0 ? 1 : 0;
+    }
+    input_close(&before);
+    input_close(&after);
+    return rc;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"max-peak", required_argument, NULL, 1},
+        {"max-leaked", required_argument, NULL, 1},
+        {"max-leaked-blocks", required_argument, NULL, 1},
+        {"max-allocations", required_argument, NULL, 1},
+        {"max-bytes", required_argument, NULL, 1},
+        {"max-temporary", required_argument, NULL, 1},
+        {"max-growth", required_argument, NULL, 1},
+        {"max-growth-peak", required_argument, NULL, 1},
+        {"max-growth-leaked", required_argument, NULL, 1},
+        {"max-growth-leaked-blocks", required_argument, NULL, 1},
+        {"max-growth-allocations", required_argument, NULL, 1},
+        {"max-growth-bytes", required_argument, NULL, 1},
+        {"max-growth-temporary", required_argument, NULL, 1},
+        {"baseline", required_argument, NULL, 'B'},
+        {"budgets", required_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static struct budgets b;
+    const char *baseline_path = NULL;
+    char err[256];
+    int c, idx;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+h", opts, &idx)) != -1) {
+        switch (c) {
+        case 1:
+            if (check_add(&b, opts[idx].name, optarg, err, sizeof(err)) < 0)
+                die_usage(err, usage_check);
+            break;
+        case 'B':
+            baseline_path = optarg;
+            break;
+        case 'F':
+            if (check_read_file(&b, optarg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "memaudit: %s: %s\n", optarg, err);
+                return 2;
+            }
+            break;
+        case 'h':
+            fputs(usage_check, stdout);
+            return 0;
+        default:
+            die_usage("bad option", usage_check);
+        }
+    }
+    if (optind >= argc)
+        die_usage("check needs at least one INPUT", usage_check);
+    if (b.n == 0)
+        die_usage("check needs at least one budget", usage_check);
+    if (check_needs_baseline(&b) && baseline_path == NULL)
+        die_usage("--max-growth needs --baseline FILE", usage_check);
+
+    struct input base;
+    struct cmp_run base_run;
+    if (baseline_path) {
+        if (input_open(baseline_path, &base) < 0)
+            return 1;
+        base_run = (struct cmp_run){baseline_path, base.an, &base.src};
+    }
+    struct input_list inputs = {0};
+    int status = 0;
+    for (int i = optind; i < argc && status != 1; i++)
+        if (input_expand(&inputs, argv[i]) < 0)
+            status = 1;
+    for (size_t i = 0; i < inputs.n && status != 1; i++) {
+        struct input in;
+        if (input_open(inputs.paths[i], &in) < 0) {
+            status = 1;
+            break;
+        }
+        struct cmp_run run = {inputs.paths[i], in.an, &in.src};
+        int over = check_run(&b, &run, baseline_path ? &base_run : NULL, stdout);
+        if (over < 0) {
+            fprintf(stderr, "memaudit: %s: %s\n", inputs.paths[i], strerror(-over));
+            status = 1;
+        } else if (over > 0) {
+            status = CHECK_EXIT_OVER;
+        }
+        input_close(&in);
+    }
+    if (status == 0)
+        printf("memaudit: check: %zu run%s within %zu budget%s\n", inputs.n,
+               inputs.n == 1 ? "" : "s", b.n, b.n == 1 ? "" : "s");
+    input_list_free(&inputs);
+    if (baseline_path)
+        input_close(&base);
+    return status;
+}
