@@ -9,6 +9,10 @@
  *   tokens_push()   grows its array by realloc, one element at a time
  *                   (20,000 reallocs where a reserve or doubling needs ~15);
  *   table_grow()    the hash table doubles its buckets as it fills (fine);
+ *   positions_add() every word keeps the list of where it occurs, a small
+ *                   array of its own grown by doubling from 2 entries: a
+ *                   collection nested in each table entry, so hundreds of tiny
+ *                   blocks whose allocator overhead rivals their size;
  *   normalize()     mallocs a scratch copy of each word and frees it right away
  *                   (temporary allocations: a stack buffer would do);
  *   load_config()   the config it returns is never freed (a leak of 2 blocks);
@@ -195,8 +199,26 @@ struct node {
     struct node *next;
     uint32_t hash;
     unsigned count;
+    uint32_t *positions; /* where the word occurs, in token order */
+    unsigned n_positions, cap_positions;
     char word[];
 };
+
+/* Append token index i to the node's positions, doubling the array when full. */
+static void positions_add(struct node *e, uint32_t i)
+{
+    if (e->n_positions == e->cap_positions) {
+        unsigned cap = e->cap_positions ? e->cap_positions * 2 : 2;
+        uint32_t *p = realloc(e->positions, cap * sizeof *p);
+        if (p == NULL) {
+            fprintf(stderr, "wordfreq: out of memory\n");
+            exit(1);
+        }
+        e->positions = p;
+        e->cap_positions = cap;
+    }
+    e->positions[e->n_positions++] = i;
+}
 
 struct table {
     struct node **buckets;
@@ -257,6 +279,8 @@ static struct node *table_get(struct table *t, const char *word, uint32_t hash)
     struct node *e = xmalloc(sizeof *e + len + 1);
     e->hash = hash;
     e->count = 0;
+    e->positions = NULL;
+    e->n_positions = e->cap_positions = 0;
     memcpy(e->word, word, len + 1);
     e->next = *slot;
     *slot = e;
@@ -271,6 +295,7 @@ static void table_free(struct table *t)
         struct node *e = t->buckets[i];
         while (e != NULL) {
             struct node *next = e->next;
+            free(e->positions);
             free(e);
             e = next;
         }
@@ -377,6 +402,7 @@ int main(int argc, char **argv)
             cache_insert(key, hash, node);
         }
         node->count++;
+        positions_add(node, (uint32_t)i);
         free(key);
     }
 

@@ -673,7 +673,9 @@ static int leaks_over_time(struct ctx *c)
 static const char *const runtime_functions[] = {
     "_IO_file_doallocate", "_IO_wfile_doallocate", "__libc_dlerror_result*", "_dlerror_run",
     "_nl_*",               "__nss_*",              "nss_*",                  "__res_*",
-    "new_composite_name",  "__gconv_*",
+    "new_composite_name",  "__gconv_*",            "setlocale",              "read_alias_file",
+    "extend_alias_table",  "set_binding_values",   "__textdomain",           "textdomain",
+    "__bindtextdomain",    "bindtextdomain",       "bind_textdomain_codeset",
 };
 
 static int runtime_name(const char *name)
@@ -697,11 +699,15 @@ void an_classify_runtime(struct analysis *a, struct sym_resolver *sym)
         const struct trd_stack *st = trd_stack(a->trace, i);
         if (s->runtime || s->live_blocks == 0 || st == NULL || st->depth == 0)
             continue;
-        const struct sym_location *loc;
-        size_t n = sym_resolve(sym, st->epoch, st->frames[0], &loc);
+        /* The allocating function, or its caller when that is a libc
+         * helper such as strdup called by setlocale. */
         int hit = 0;
-        for (size_t k = 0; k < n && !hit; k++)
-            hit = runtime_name(loc[k].raw_name) || runtime_name(loc[k].function);
+        for (uint32_t f = 0; f < 2 && f < st->depth && !hit; f++) {
+            const struct sym_location *loc;
+            size_t n = sym_resolve(sym, st->epoch, st->frames[f], &loc);
+            for (size_t k = 0; k < n && !hit; k++)
+                hit = runtime_name(loc[k].raw_name) || runtime_name(loc[k].function);
+        }
         if (!hit)
             continue;
         s->runtime = 1;

@@ -35,21 +35,32 @@ static void md_code(FILE *out, const char *s)
     fputc('`', out);
 }
 
-/* Where the site's stack starts: "function (file:line)" of its first frame. */
+/* Where the site's stack starts: its first two locations (inlined ones
+ * count), "f (file:line) ← caller (file:line)", so that sites reached
+ * through one allocation wrapper still read apart. */
 static int md_site(FILE *out, const struct rc_source *src, const struct render_opts *o,
                    uint32_t id)
 {
     struct rc_stack st = {0};
     char buf[1024] = "";
-    int rc = rc_stack_resolve(src, id, o->all_frames, 1, &st);
+    int rc = rc_stack_resolve(src, id, o->all_frames, 2, &st);
 
-    if (rc == 0 && st.n > 0 && st.frames[0].n > 0) {
+    if (rc == 0 && st.n > 0) {
         FILE *m = fmemopen(buf, sizeof(buf) - 1, "w");
-        if (m != NULL) {
-            const struct rc_frame *f = &st.frames[0];
-            rc_print_location(m, &f->locs[f->n - 1]); /* the function, not what it inlined */
-            fclose(m);
+        int shown = 0;
+        for (size_t i = 0; m != NULL && i < st.n && shown < 2; i++) {
+            const struct rc_frame *f = &st.frames[i];
+            for (size_t j = 0; j < (f->n ? f->n : 1) && shown < 2; j++, shown++) {
+                if (shown)
+                    fputs(" \u2190 ", m);
+                if (f->n)
+                    rc_print_location(m, &f->locs[j]);
+                else
+                    fprintf(m, "0x%" PRIx64, f->address);
+            }
         }
+        if (m != NULL)
+            fclose(m);
     }
     rc_stack_fini(&st);
     if (rc < 0)
@@ -290,7 +301,7 @@ static int recommendations(FILE *out, const struct rc_source *src, const struct 
 static void benchmarking(FILE *out, const struct analysis *a)
 {
     const struct an_totals *t = &a->totals;
-    char b1[RC_SIZE_BUF], b2[RC_SIZE_BUF];
+    char b1[RC_SIZE_BUF], b2[RC_SIZE_BUF], b3[RC_SIZE_BUF];
 
     fputs("## Benchmarking Results\n\n### Memory Usage Patterns\n\n", out);
     fputs("| figure | value |\n|---|---:|\n", out);
@@ -303,6 +314,19 @@ static void benchmarking(FILE *out, const struct analysis *a)
             t->runtime_held_bytes, t->runtime_held_blocks);
     fprintf(out, "| allocator overhead at peak | %" PRIu64 " bytes |\n",
             t->peak_slack_bytes + (uint64_t)FD_CHUNK_HEADER * t->peak_blocks);
+    const struct an_memory *m = &a->memory;
+    if (m->peak_rss_bytes != 0) {
+        fprintf(out, "| peak resident memory (RSS) | %s at %s (heap then: %s) |\n",
+                rc_format_bytes(b1, m->peak_rss_bytes), rc_format_seconds(b2, m->peak_rss_time_ns),
+                rc_format_bytes(b3, a->timeline[m->peak_rss_sample].heap_bytes));
+        if (m->has_fragmentation)
+            fprintf(out, "| fragmentation at peak RSS | %.1f%% of the allocator's memory in free holes |\n",
+                    100.0 * m->fragmentation_at_peak_rss);
+    } else {
+        fputs("| peak resident memory (RSS) | not sampled (MEMAUDIT_INTERVAL_MS=0, or a run "
+              "shorter than one sample) |\n",
+              out);
+    }
     fputs("\n### Performance Metrics\n\n| figure | value |\n|---|---:|\n", out);
     fprintf(out, "| allocations | %" PRIu64 " |\n| frees | %" PRIu64 " |\n", t->allocations,
             t->frees);

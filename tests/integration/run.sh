@@ -621,5 +621,8 @@ done
 # Comparing runs and budgets: tests/integration/compare.sh.
 . "$HERE/compare.sh"
 
+# The demo's Markdown audit against its golden copy: tests/integration/golden.sh.
+. "$HERE/golden.sh"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
