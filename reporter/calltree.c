@@ -60,9 +60,9 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
-static uint64_t node_hash(uint32_t parent, uint32_t label)
+static uint64_t node_hash(uint32_t parent, uint32_t label, uint32_t module)
 {
-    return mix(((uint64_t)parent << 32) ^ label);
+    return mix((((uint64_t)parent << 32) ^ label) * 0x9e3779b97f4a7c15ull + module);
 }
 
 static uint64_t label_hash(const char *s)
@@ -102,7 +102,7 @@ static int table_grow(uint32_t **slots, size_t *mask, size_t used,
 
 static uint64_t node_hash_of(const struct ct_tree *t, uint32_t i)
 {
-    return node_hash(t->nodes[i].parent, t->nodes[i].label);
+    return node_hash(t->nodes[i].parent, t->nodes[i].label, t->nodes[i].module);
 }
 
 static uint64_t label_hash_of(const struct ct_tree *t, uint32_t i)
@@ -137,15 +137,16 @@ uint32_t ct_intern(struct ct_tree *t, const char *text)
     return id;
 }
 
-/* The child of parent labelled label, added if new; CT_NONE when out of memory. */
-static uint32_t node_child(struct ct_tree *t, uint32_t parent, uint32_t label,
+/* The child of parent labelled label in module, added if new; CT_NONE when
+ * out of memory. */
+static uint32_t node_child(struct ct_tree *t, uint32_t parent, uint32_t label, uint32_t module,
                            const struct sym_location *loc)
 {
-    size_t j = node_hash(parent, label) & t->node_mask;
+    size_t j = node_hash(parent, label, module) & t->node_mask;
 
     for (; t->node_slots[j] != CT_NONE; j = (j + 1) & t->node_mask) {
         const struct ct_node *n = &t->nodes[t->node_slots[j]];
-        if (n->parent == parent && n->label == label)
+        if (n->parent == parent && n->label == label && n->module == module)
             return t->node_slots[j];
     }
     if (t->n_nodes == t->cap_nodes) {
@@ -154,12 +155,21 @@ static uint32_t node_child(struct ct_tree *t, uint32_t parent, uint32_t label,
         if (p == NULL)
             return CT_NONE;
         t->nodes = p;
+        if (t->base != NULL) {
+            uint64_t(*b)[CT_WEIGHTS] = realloc(t->base, cap * sizeof(*b));
+            if (b == NULL)
+                return CT_NONE; /* nodes grew, cap_nodes did not: the next try grows both */
+            t->base = b;
+        }
         t->cap_nodes = cap;
     }
     uint32_t id = (uint32_t)t->n_nodes++;
     memset(&t->nodes[id], 0, sizeof(t->nodes[id]));
+    if (t->base != NULL)
+        memset(t->base[id], 0, sizeof(t->base[id]));
     t->nodes[id].parent = parent;
     t->nodes[id].label = label;
+    t->nodes[id].module = module;
     t->nodes[id].loc = loc;
     t->node_slots[j] = id;
     if (table_grow(&t->node_slots, &t->node_mask, t->n_nodes, node_hash_of, t) < 0)
@@ -184,8 +194,19 @@ static void location_label(char *buf, size_t len, const struct sym_location *loc
         snprintf(buf, len, "0x%" PRIx64, address);
 }
 
+/* The interned base name of loc's module, CT_NONE if none (or out of memory,
+ * which the label's interning then reports). */
+static uint32_t location_module(struct ct_tree *t, const struct sym_location *loc)
+{
+    if (loc == NULL || loc->module == NULL || loc->module[0] == '\0')
+        return CT_NONE;
+    return ct_intern(t, rc_basename(loc->module));
+}
+
+/* Add site s of a run to the tree: into w and site_node, or with base set
+ * (a diff tree's first run) into base and base_site_node. */
 static int add_site(struct ct_tree *t, const struct an_site *s, const struct rc_source *src,
-                    int all_frames)
+                    int all_frames, int base)
 {
     struct rc_stack st = {0};
     char label[1024];
@@ -198,7 +219,7 @@ static int add_site(struct ct_tree *t, const struct an_site *s, const struct rc_
     if (st.n == 0) {
         /* Still a place in the tree, so that its weight is not lost. */
         uint32_t l = ct_intern(t, s->stack == 0 ? "[no stack recorded]" : "[unknown stack]");
-        if (l == CT_NONE || (node = node_child(t, node, l, NULL)) == CT_NONE)
+        if (l == CT_NONE || (node = node_child(t, node, l, CT_NONE, NULL)) == CT_NONE)
             goto out;
     }
     /* Outermost frame first; in a frame, the real function before what it inlined. */
@@ -208,36 +229,46 @@ static int add_site(struct ct_tree *t, const struct an_site *s, const struct rc_
         for (size_t j = nloc; j-- > 0;) {
             const struct sym_location *loc = f->n != 0 ? &f->locs[j] : NULL;
             location_label(label, sizeof(label), loc, f->address);
+            uint32_t m = location_module(t, loc);
             uint32_t l = ct_intern(t, label);
-            if (l == CT_NONE || (node = node_child(t, node, l, loc)) == CT_NONE)
+            if (l == CT_NONE || (node = node_child(t, node, l, m, loc)) == CT_NONE)
                 goto out;
         }
     }
-    t->site_node[s->stack] = node;
+    (base ? t->base_site_node : t->site_node)[s->stack] = node;
     for (uint32_t n = node; n != CT_NONE; n = t->nodes[n].parent)
         for (int w = 0; w < CT_WEIGHTS; w++)
-            t->nodes[n].w[w] += ct_site_weight(s, (enum ct_weight)w);
+            (base ? t->base[n] : t->nodes[n].w)[w] += ct_site_weight(s, (enum ct_weight)w);
     rc = 0;
 out:
     rc_stack_fini(&st);
     return rc;
 }
 
-int ct_build(struct ct_tree *t, const struct analysis *a, const struct rc_source *src,
-             int all_frames)
+/* Site-to-node map of n entries, all CT_NONE; NULL when out of memory. */
+static uint32_t *site_map_new(uint32_t n)
+{
+    uint32_t *map = malloc((n ? n : 1) * sizeof(*map));
+    if (map != NULL)
+        memset(map, 0xff, (n ? n : 1) * sizeof(*map));
+    return map;
+}
+
+/* An empty tree (the root only) for runs of n_sites sites; with base, room
+ * for a first run's weights too. */
+static int tree_init(struct ct_tree *t, uint32_t n_sites, int base)
 {
     memset(t, 0, sizeof(*t));
     t->node_mask = 1023;
     t->label_mask = 255;
     t->node_slots = malloc((t->node_mask + 1) * sizeof(uint32_t));
     t->label_slots = malloc((t->label_mask + 1) * sizeof(uint32_t));
-    t->site_node = malloc((a->n_sites ? a->n_sites : 1) * sizeof(uint32_t));
+    t->site_node = site_map_new(n_sites);
     if (t->node_slots == NULL || t->label_slots == NULL || t->site_node == NULL)
         return -ENOMEM;
     memset(t->node_slots, 0xff, (t->node_mask + 1) * sizeof(uint32_t));
     memset(t->label_slots, 0xff, (t->label_mask + 1) * sizeof(uint32_t));
-    memset(t->site_node, 0xff, (a->n_sites ? a->n_sites : 1) * sizeof(uint32_t));
-    t->n_sites = a->n_sites;
+    t->n_sites = n_sites;
 
     /* The root: not in the node table (nothing looks it up by label). */
     uint32_t all = ct_intern(t, "all");
@@ -247,19 +278,49 @@ int ct_build(struct ct_tree *t, const struct analysis *a, const struct rc_source
     t->nodes = calloc(t->cap_nodes, sizeof(*t->nodes));
     if (t->nodes == NULL)
         return -ENOMEM;
+    if (base && (t->base = calloc(t->cap_nodes, sizeof(*t->base))) == NULL)
+        return -ENOMEM;
     t->nodes[0].parent = CT_NONE;
     t->nodes[0].label = all;
+    t->nodes[0].module = CT_NONE;
     t->n_nodes = 1;
+    return 0;
+}
 
+static int add_run(struct ct_tree *t, const struct analysis *a, const struct rc_source *src,
+                   int all_frames, int base)
+{
     for (uint32_t i = 0; i < a->n_sites; i++) {
         const struct an_site *s = &a->sites[i];
         if (s->allocations == 0 && s->frees == 0 && s->failed == 0)
             continue;
-        int rc = add_site(t, s, src, all_frames);
+        int rc = add_site(t, s, src, all_frames, base);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+int ct_build(struct ct_tree *t, const struct analysis *a, const struct rc_source *src,
+             int all_frames)
+{
+    int rc = tree_init(t, a->n_sites, 0);
+    return rc < 0 ? rc : add_run(t, a, src, all_frames, 0);
+}
+
+int ct_build_diff(struct ct_tree *t, const struct analysis *before,
+                  const struct rc_source *src_before, const struct analysis *after,
+                  const struct rc_source *src_after, int all_frames)
+{
+    int rc = tree_init(t, after->n_sites, 1);
+    if (rc < 0)
+        return rc;
+    t->base_site_node = site_map_new(before->n_sites);
+    if (t->base_site_node == NULL)
+        return -ENOMEM;
+    t->n_base_sites = before->n_sites;
+    rc = add_run(t, before, src_before, all_frames, 1);
+    return rc < 0 ? rc : add_run(t, after, src_after, all_frames, 0);
 }
 
 void ct_fini(struct ct_tree *t)
@@ -269,6 +330,8 @@ void ct_fini(struct ct_tree *t)
     free(t->labels);
     free(t->nodes);
     free(t->site_node);
+    free(t->base);
+    free(t->base_site_node);
     free(t->node_slots);
     free(t->label_slots);
     memset(t, 0, sizeof(*t));

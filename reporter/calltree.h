@@ -2,10 +2,16 @@
  *
  * Every used site's stack is walked outermost frame first (inlined locations
  * as frames of their own, in call order) and merged into one tree under a
- * root: a node is one frame label ("function", or "module+0xoff" without
- * symbols) below one parent. Each node carries five weights (enum ct_weight),
- * the sums over the sites whose stacks pass through it; a node's self weight
- * is its weight minus its children's.
+ * root: a node is one frame below one parent, told apart by its label
+ * ("function", or "module+0xoff" without symbols) and its module's base name
+ * (the key of compare.h: no lines, no addresses, so a rebuilt binary's frames
+ * are the same frames). Each node carries five weights (enum ct_weight), the
+ * sums over the sites whose stacks pass through it; a node's self weight is
+ * its weight minus its children's.
+ *
+ * A tree of two runs (ct_build_diff, memaudit diff) merges both runs' stacks
+ * into one tree: w holds the second run's weights and base the first's, so
+ * a path of either run has its node, with zeros where the other lacks it.
  *
  * Cost: one hash lookup per frame of every site, memory O(nodes + distinct
  * labels); nodes are numbered in creation order, so a parent's index is
@@ -43,6 +49,7 @@ uint64_t ct_site_weight(const struct an_site *s, enum ct_weight w);
 struct ct_node {
     uint32_t parent; /* CT_NONE for the root */
     uint32_t label;  /* index into labels */
+    uint32_t module; /* index into labels: the module's base name; CT_NONE if none */
     const struct sym_location *loc; /* first location seen for it, NULL if none */
     uint64_t w[CT_WEIGHTS];
 };
@@ -54,6 +61,11 @@ struct ct_tree {
     size_t n_labels, cap_labels;
     uint32_t *site_node; /* [n_sites]: a site's innermost node, CT_NONE if unused */
     uint32_t n_sites;
+    /* ct_build_diff only (NULL otherwise): the first run's weights, [cap_nodes],
+     * and its sites' nodes, [n_base_sites]. */
+    uint64_t (*base)[CT_WEIGHTS];
+    uint32_t *base_site_node;
+    uint32_t n_base_sites;
     /* hash tables: (parent, label) -> node, label text -> label */
     uint32_t *node_slots, *label_slots;
     size_t node_mask, label_mask;
@@ -63,6 +75,11 @@ struct ct_tree {
  * own frames stay in. Returns 0 or -ENOMEM; ct_fini() t either way. */
 int ct_build(struct ct_tree *t, const struct analysis *a, const struct rc_source *src,
              int all_frames);
+/* Build the tree of two runs: before's weights in base, after's in w.
+ * Returns 0 or -ENOMEM; ct_fini() t either way. */
+int ct_build_diff(struct ct_tree *t, const struct analysis *before,
+                  const struct rc_source *src_before, const struct analysis *after,
+                  const struct rc_source *src_after, int all_frames);
 void ct_fini(struct ct_tree *t);
 
 /* The index of text in t->labels, added if new: labels double as a string

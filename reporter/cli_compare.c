@@ -10,7 +10,8 @@
 #include "render_diff.h"
 
 const char usage_diff[] =
-    "usage: memaudit diff [--format text|md|json] [--by FIGURE] [--top N] [-o FILE] BEFORE AFTER\n"
+    "usage: memaudit diff [--format text|md|json|html] [--by FIGURE] [--top N] [-o FILE]\n"
+    "                     BEFORE AFTER\n"
     "\n"
     "Compares two runs (traces or profiles): the totals side by side (peak heap,\n"
     "leaked bytes and blocks, allocations, bytes allocated, temporary allocations,\n"
@@ -19,8 +20,11 @@ const char usage_diff[] =
     "their symbolized stacks (function and module names, not lines or addresses), so\n"
     "a rebuilt binary still matches.\n"
     "\n"
-    "  --format FMT       text (default), md (a before/after section for the audit)\n"
-    "                     or json\n"
+    "  --format FMT       text (default), md (a before/after section for the audit),\n"
+    "                     json, or html (one self-contained page: both runs' totals,\n"
+    "                     a differential flame graph, red where a call path grew and\n"
+    "                     blue where it shrank, and the three lists as tables linked\n"
+    "                     to it; at least 200 sites per list)\n"
     "  --by FIGURE        rank changed sites by bytes (default), allocations, peak,\n"
     "                     leaked, leaked_blocks or temporary\n"
     "  --top N            sites per list (default 10)\n"
@@ -76,8 +80,8 @@ int cmd_diff(int argc, char **argv)
         case 'f':
             format = optarg;
             if (strcmp(format, "text") != 0 && strcmp(format, "md") != 0 &&
-                strcmp(format, "json") != 0)
-                die_usage("--format must be text, md or json", usage_diff);
+                strcmp(format, "json") != 0 && strcmp(format, "html") != 0)
+                die_usage("--format must be text, md, json or html", usage_diff);
             break;
         case 'b':
             if (parse_figure(optarg, &in.by) < 0)

@@ -1,5 +1,5 @@
 /* render_diff.c — memaudit diff: two runs side by side, as text, Markdown or
- * JSON. The totals first, then the sites whose figure changed most, the
+ * JSON (and HTML: render_diff_html.c). The totals first, then the sites whose figure changed most, the
  * sites only the second run has (new) and those only the first has
  * (vanished), each with its stack from the run it occurs in. */
 #include "render_diff.h"
@@ -39,15 +39,8 @@ static void fmt_delta(char *buf, size_t len, enum cmp_figure f, uint64_t b, uint
         snprintf(buf, len, "%s%" PRIu64 " (%+.1f%%)", sign, d, pct_change(b, a));
 }
 
-/* The entries to show in each list: changed (in both, figure differs), new,
- * vanished; at most top each, in rank order. */
-struct lists {
-    size_t *changed, *added, *gone;
-    size_t n_changed, n_added, n_gone;       /* shown */
-    size_t all_changed, all_added, all_gone; /* in all */
-};
-
-static int make_lists(const struct cmp_result *r, enum cmp_figure by, size_t top, struct lists *l)
+int diff_lists_make(const struct cmp_result *r, enum cmp_figure by, size_t top,
+                    struct diff_lists *l)
 {
     size_t *order = NULL;
     memset(l, 0, sizeof(*l));
@@ -84,7 +77,7 @@ static int make_lists(const struct cmp_result *r, enum cmp_figure by, size_t top
     return 0;
 }
 
-static void free_lists(struct lists *l)
+void diff_lists_free(struct diff_lists *l)
 {
     free(l->changed);
     free(l->added);
@@ -185,10 +178,10 @@ static void text_totals(FILE *out, const struct diff_input *in, int md)
 static int render_text_or_md(FILE *out, const struct diff_input *in, const struct cmp_result *r,
                              int md)
 {
-    struct lists l;
-    int rc = make_lists(r, in->by, in->top, &l);
+    struct diff_lists l;
+    int rc = diff_lists_make(r, in->by, in->top, &l);
     if (rc < 0) {
-        free_lists(&l);
+        diff_lists_free(&l);
         return rc;
     }
     if (md)
@@ -204,7 +197,7 @@ static int render_text_or_md(FILE *out, const struct diff_input *in, const struc
         rc = text_list(out, in, r, "New sites", l.added, l.n_added, l.all_added, md);
     if (rc == 0)
         rc = text_list(out, in, r, "Vanished sites", l.gone, l.n_gone, l.all_gone, md);
-    free_lists(&l);
+    diff_lists_free(&l);
     if (rc == 0 && (fflush(out) != 0 || ferror(out)))
         rc = -EIO;
     return rc;
@@ -275,9 +268,9 @@ static int json_entries(cJSON *root, const char *name, const struct diff_input *
 
 static int render_json_diff(FILE *out, const struct diff_input *in, const struct cmp_result *r)
 {
-    struct lists l;
+    struct diff_lists l;
     cJSON *root = cJSON_CreateObject();
-    int rc = make_lists(r, in->by, in->top, &l);
+    int rc = diff_lists_make(r, in->by, in->top, &l);
     if (rc == 0 && root == NULL)
         rc = -ENOMEM;
     cJSON *totals = root ? cJSON_AddObjectToObject(root, "totals") : NULL;
@@ -302,7 +295,7 @@ static int render_json_diff(FILE *out, const struct diff_input *in, const struct
         rc = json_entries(root, "new", in, r, l.added, l.n_added);
     if (rc == 0)
         rc = json_entries(root, "vanished", in, r, l.gone, l.n_gone);
-    free_lists(&l);
+    diff_lists_free(&l);
     char *text = rc == 0 ? cJSON_PrintBuffered(root, 1 << 16, 1) : NULL;
     if (rc == 0 && text == NULL)
         rc = -ENOMEM;
@@ -321,6 +314,8 @@ int render_diff(FILE *out, const struct diff_input *in, const char *format)
         return rc;
     if (strcmp(format, "json") == 0)
         rc = render_json_diff(out, in, &r);
+    else if (strcmp(format, "html") == 0)
+        rc = render_diff_html(out, in, &r);
     else
         rc = render_text_or_md(out, in, &r, strcmp(format, "md") == 0);
     cmp_free(&r);

@@ -16,7 +16,11 @@
  * share of the root's weight that leaves HTML_MAX_NODES) are pruned — they
  * count in their parent's self weight — and the page says how many and how
  * much. The blob's shape is
- * docs/usage.md, "The HTML report". */
+ * docs/usage.md, "The HTML report".
+ *
+ * memaudit diff's page (render_diff_html.c) is the same script and style
+ * around its own skeleton (reporter/html/diff.html): it shares the pruned
+ * tree and the page writer below (render_html.h). */
 #include "render.h"
 
 #include <cjson/cJSON.h>
@@ -28,6 +32,7 @@
 #include "calltree.h"
 #include "findings.h"
 #include "render_common.h"
+#include "render_html.h"
 
 #define HTML_FORMAT_VERSION 1
 #define HTML_MAX_NODES 25000u   /* call-tree nodes in the page, at most */
@@ -49,10 +54,15 @@ __asm__(".section .rodata\n"
         "html_body_text:\n"
         ".incbin \"reporter/html/report.html\"\n"
         ".byte 0\n"
+        ".balign 16\n"
+        "html_diff_body_text:\n"
+        ".incbin \"reporter/html/diff.html\"\n"
+        ".byte 0\n"
         ".previous\n");
 extern const char html_script_text[] __asm__("html_script_text");
 extern const char html_style_text[] __asm__("html_style_text");
 extern const char html_body_text[] __asm__("html_body_text");
+extern const char html_diff_body_text[] __asm__("html_diff_body_text");
 
 static int add_num(cJSON *obj, const char *key, double v)
 {
@@ -84,24 +94,20 @@ static int append_num(cJSON *array, double v)
 
 /* ---- the call tree, pruned ---- */
 
-struct html_tree {
-    struct ct_tree ct;
-    uint32_t *index;    /* [ct.n_nodes]: index in the page, CT_NONE if pruned */
-    size_t kept;        /* nodes in the page */
-    size_t pruned;      /* nodes left out that weigh something */
-    double share;       /* the pruning threshold, 0 if nothing was pruned */
-    uint64_t pruned_w[CT_WEIGHTS]; /* weight of the pruned subtrees */
-};
-
-/* A node's weight as a share of the root's, the largest over the weights. A
- * child's weights never exceed its parent's, so neither does its share: the
- * nodes above any threshold form a tree, with no orphan. */
+/* A node's weight as a share of the root's, the largest over the weights (and
+ * over both runs of a diff tree). A child's weights never exceed its
+ * parent's, so neither does its share: the nodes above any threshold form a
+ * tree, with no orphan. */
 static double node_share(const struct ct_tree *t, size_t i)
 {
     double share = 0;
-    for (int w = 0; w < CT_WEIGHTS; w++)
+    for (int w = 0; w < CT_WEIGHTS; w++) {
         if (t->nodes[0].w[w] != 0 && (double)t->nodes[i].w[w] / (double)t->nodes[0].w[w] > share)
             share = (double)t->nodes[i].w[w] / (double)t->nodes[0].w[w];
+        if (t->base != NULL && t->base[0][w] != 0 &&
+            (double)t->base[i][w] / (double)t->base[0][w] > share)
+            share = (double)t->base[i][w] / (double)t->base[0][w];
+    }
     return share;
 }
 
@@ -114,7 +120,7 @@ static int cmp_desc(const void *x, const void *y)
 /* Keep the nodes whose share is above a threshold: 0 when the tree fits in
  * HTML_MAX_NODES, else the share of the first node that does not fit (so
  * that ties never take the page over its budget). */
-static int tree_prune(struct html_tree *h)
+int html_tree_prune(struct html_tree *h)
 {
     const struct ct_tree *t = &h->ct;
     double *share = malloc(t->n_nodes * sizeof(*share));
@@ -151,10 +157,10 @@ static int tree_prune(struct html_tree *h)
     return 0;
 }
 
-/* The page's node for site id: its own, or its nearest kept ancestor. */
-static double tree_site_node(const struct html_tree *h, uint32_t id)
+double html_tree_site_node(const struct html_tree *h, uint32_t id, int base)
 {
-    uint32_t n = id < h->ct.n_sites ? h->ct.site_node[id] : CT_NONE;
+    uint32_t n = base ? (id < h->ct.n_base_sites ? h->ct.base_site_node[id] : CT_NONE)
+                      : (id < h->ct.n_sites ? h->ct.site_node[id] : CT_NONE);
 
     while (n != CT_NONE && h->index[n] == CT_NONE)
         n = h->ct.nodes[n].parent;
@@ -179,15 +185,16 @@ static void node_where(char *buf, size_t len, const struct sym_location *loc)
         snprintf(buf + n, len - (size_t)n, " [inlined]");
 }
 
-/* "tree": { parent[], name[], where[], w: [[...] per weight], strings[] },
- * and "pruned". Columns rather than objects: a fifth of the size. name and
- * where index strings (where -1: unknown). */
-static int add_tree(cJSON *root, struct html_tree *h)
+/* "tree": { parent[], name[], where[], w: [[...] per weight], strings[] }
+ * (and before: [[...] per weight] for a diff tree), and "pruned". Columns
+ * rather than objects: a fifth of the size. name and where index strings
+ * (where -1: unknown). */
+int html_add_tree(cJSON *root, struct html_tree *h)
 {
     struct ct_tree *t = &h->ct;
     char where[1024];
     cJSON *tree = cJSON_AddObjectToObject(root, "tree");
-    cJSON *parent, *name, *loc, *w, *col[CT_WEIGHTS], *strings, *pr;
+    cJSON *parent, *name, *loc, *w, *col[CT_WEIGHTS], *bw = NULL, *bcol[CT_WEIGHTS], *strings, *pr;
     int err = 0;
 
     if (tree == NULL)
@@ -196,11 +203,16 @@ static int add_tree(cJSON *root, struct html_tree *h)
     name = cJSON_AddArrayToObject(tree, "name");
     loc = cJSON_AddArrayToObject(tree, "where");
     w = cJSON_AddArrayToObject(tree, "w");
+    if (t->base != NULL && (bw = cJSON_AddArrayToObject(tree, "before")) == NULL)
+        return -ENOMEM;
     if (parent == NULL || name == NULL || loc == NULL || w == NULL)
         return -ENOMEM;
     for (int k = 0; k < CT_WEIGHTS; k++) {
         col[k] = cJSON_CreateArray();
         if (append(w, col[k]) < 0)
+            return -ENOMEM;
+        bcol[k] = NULL;
+        if (bw != NULL && append(bw, bcol[k] = cJSON_CreateArray()) < 0)
             return -ENOMEM;
     }
     /* Locations first (interning may add labels), then only the strings that
@@ -243,6 +255,8 @@ static int add_tree(cJSON *root, struct html_tree *h)
         err |= append_num(loc, ids[1] == CT_NONE ? -1 : (double)smap[ids[1]]);
         for (int k = 0; k < CT_WEIGHTS; k++)
             err |= append_num(col[k], (double)n->w[k]);
+        for (int k = 0; k < CT_WEIGHTS && bw != NULL; k++)
+            err |= append_num(bcol[k], (double)t->base[i][k]);
     }
     free(wid);
     free(smap);
@@ -382,7 +396,7 @@ static int add_site_ref(cJSON *obj, const struct html_tree *h, const struct rc_s
         err |= append(stack, cJSON_CreateString(buf));
     }
     rc_stack_fini(&st);
-    err |= add_num(obj, "node", tree_site_node(h, id));
+    err |= add_num(obj, "node", html_tree_site_node(h, id, 0));
     err |= add_num(obj, "stack_id", id);
     return err != 0 ? -ENOMEM : 0;
 }
@@ -514,7 +528,7 @@ static cJSON *build_data(const struct analysis *a, const struct rc_source *src,
         goto fail;
     *rc = ct_build(&h.ct, a, src, o->all_frames);
     if (*rc == 0)
-        *rc = tree_prune(&h);
+        *rc = html_tree_prune(&h);
     if (*rc == 0)
         *rc = add_num(root, "format_version", HTML_FORMAT_VERSION);
     if (*rc == 0)
@@ -537,7 +551,7 @@ static cJSON *build_data(const struct analysis *a, const struct rc_source *src,
         *rc = add_sites(root, "runtime_held", a, &h, src, o, RC_RUNTIME, rows);
     /* The tree last: add_tree interns locations into the labels. */
     if (*rc == 0)
-        *rc = add_tree(root, &h);
+        *rc = html_add_tree(root, &h);
     if (*rc < 0)
         goto fail;
     free(h.index);
@@ -555,11 +569,19 @@ int render_html(FILE *out, const struct analysis *a, const struct rc_source *src
 {
     int rc;
     cJSON *root = build_data(a, src, o, &rc);
-    char *json = root != NULL ? cJSON_PrintUnformatted(root) : NULL;
+
+    if (root == NULL)
+        return rc < 0 ? rc : -ENOMEM;
+    return html_write_page(out, root, 0);
+}
+
+int html_write_page(FILE *out, cJSON *root, int diff)
+{
+    char *json = cJSON_PrintUnformatted(root);
 
     cJSON_Delete(root);
     if (json == NULL)
-        return rc < 0 ? rc : -ENOMEM;
+        return -ENOMEM;
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
           "script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:\">\n"
@@ -568,7 +590,7 @@ int render_html(FILE *out, const struct analysis *a, const struct rc_source *src
           out);
     fputs(html_style_text, out);
     fputs("</style>\n</head>\n<body>\n", out);
-    fputs(html_body_text, out);
+    fputs(diff ? html_diff_body_text : html_body_text, out);
     fputs("<script type=\"application/json\" id=\"memaudit-data\">", out);
     write_json_for_script(out, json);
     fputs("</script>\n<script>\n", out);

@@ -115,6 +115,7 @@
     this.whereId = t.where;
     this.strings = t.strings;
     this.w = t.w;
+    this.before = t.before || null;
     this.depth = new Int32Array(n);
     var count = new Int32Array(n + 1);
     for (i = 1; i < n; i++) { this.depth[i] = this.depth[t.parent[i]] + 1; count[t.parent[i]]++; }
@@ -124,6 +125,9 @@
     var fill = this.first.slice(0, n);
     for (i = 1; i < n; i++) this.kids[fill[t.parent[i]]++] = i;
   }
+  /* A diff tree (memaudit diff) also has the first run's weights. */
+  Tree.prototype.isDiff = function () { return !!this.before; };
+  Tree.prototype.weighs = function (i, w) { return this.w[w][i] > 0 || (this.before && this.before[w][i] > 0); };
   Tree.prototype.name = function (i) { return this.strings[this.nameId[i]]; };
   Tree.prototype.where = function (i) { return this.whereId[i] >= 0 ? this.strings[this.whereId[i]] : ''; };
   Tree.prototype.children = function (i) { return this.kids.subarray(this.first[i], this.first[i + 1]); };
@@ -145,8 +149,9 @@
 
   /* A flame graph (an icicle: the root at the top) on a canvas.
    * mode decides what a frame weighs and how it is coloured: the plain mode
-   * below uses one weight column; a differential mode (memaudit diff) would
-   * weigh by the larger of two columns and colour by their difference. */
+   * below uses one weight column; the differential mode (diffMode, for a
+   * diff tree) weighs by the larger of two columns and colours by their
+   * difference. */
   function FlameGraph(canvas, tree, onchange) {
     this.canvas = canvas;
     this.tree = tree;
@@ -170,7 +175,7 @@
 
   FlameGraph.prototype.setWeight = function (w) {
     this.weight = w;
-    this.mode = this.plainMode(w);
+    this.mode = this.tree.isDiff() ? this.diffMode(w) : this.plainMode(w);
     /* Heaviest child first, so the big callees line up on the left. */
     var tree = this.tree, value = this.mode.value;
     this.order = new Int32Array(tree.kids);
@@ -185,6 +190,62 @@
     if (this.zoom !== 0 && value(this.zoom) === 0) this.zoom = 0;
     this.draw();
   };
+
+  /* ---- the differential flame graph (memaudit diff) ---- */
+
+  /* Red for growth, blue for shrinkage, deeper the larger the change relative
+   * to the larger of the two figures (new and vanished frames are darkest);
+   * grey when equal. */
+  function diffColor(before, after) {
+    if (before === after) return 'hsl(0,0%,82%)';
+    var rel = Math.abs(after - before) / Math.max(after, before);
+    return 'hsl(' + (after > before ? 0 : 215) + ',75%,' + (92 - 40 * rel).toFixed(1) + '%)';
+  }
+
+  /* Width: the larger of before and after, or of the callees' widths when
+   * they need more (a callee that shrank beside one that grew), so that
+   * callees always fit inside their caller. Nodes come parent first. */
+  FlameGraph.prototype.diffMode = function (w) {
+    var tree = this.tree, self = this, a = tree.w[w], b = tree.before[w];
+    var width = new Float64Array(tree.n), kids = new Float64Array(tree.n);
+    for (var i = tree.n - 1; i >= 0; i--) {
+      width[i] = Math.max(kids[i], a[i], b[i]);
+      if (i > 0) kids[tree.parent[i]] += width[i];
+    }
+    return {
+      value: function (k) { return width[k]; },
+      color: function (k) { return self.matched[k] ? MATCH_COLOR : diffColor(b[k], a[k]); }
+    };
+  };
+
+  /* "+1.2 KiB", "-3": a signed change under weight w. */
+  function fmtChange(w, d) {
+    return (d > 0 ? '+' : d < 0 ? '-' : '') + fmtWeight(w, Math.abs(d));
+  }
+
+  function fmtRel(before, after) {
+    if (before === after) return '0%';
+    if (before === 0) return 'new';
+    if (after === 0) return 'vanished';
+    return (after > before ? '+' : '') + (100 * (after - before) / before).toFixed(1) + '%';
+  }
+
+  /* The tooltip's figures for node i of a diff tree: before, after, change. */
+  function diffTooltipTable(i) {
+    var t = el('table'), head = el('tr');
+    ['', 'before', 'after', 'change', ''].forEach(function (h) { head.appendChild(el('td', null, h)); });
+    t.appendChild(head);
+    WEIGHTS.forEach(function (wt, w) {
+      var b = tree.before[w][i], a = tree.w[w][i], tr = el('tr');
+      tr.appendChild(el('td', null, wt.label));
+      tr.appendChild(el('td', null, fmtWeight(w, b)));
+      tr.appendChild(el('td', null, fmtWeight(w, a)));
+      tr.appendChild(el('td', a > b ? 'grew' : a < b ? 'shrank' : null, fmtChange(w, a - b)));
+      tr.appendChild(el('td', null, fmtRel(b, a)));
+      t.appendChild(tr);
+    });
+    return t;
+  }
 
   /* Rectangles of the visible frames: the path from the root down to the
    * zoomed node spans the width; below it, widths are shares of its weight.
@@ -311,8 +372,8 @@
     tooltip.textContent = '';
     tooltip.appendChild(el('div', 'name', i === 0 ? 'all' : tree.name(i)));
     if (tree.where(i)) tooltip.appendChild(el('div', null, tree.where(i)));
-    var t = el('table');
-    WEIGHTS.forEach(function (wt, w) {
+    var t = tree.isDiff() ? diffTooltipTable(i) : el('table');
+    if (!tree.isDiff()) WEIGHTS.forEach(function (wt, w) {
       var tr = el('tr');
       tr.appendChild(el('td', null, wt.label));
       tr.appendChild(el('td', null, fmtWeight(w, tree.w[w][i])));
@@ -383,7 +444,7 @@
   /* Show node in the flame graph under weight w: zoom to it, outline it. */
   function focusNode(node, w) {
     if (node < 0) return;
-    if (w !== undefined && w !== fg.weight && tree.w[w][node] > 0) fg.setWeight(w);
+    if (w !== undefined && w !== fg.weight && tree.weighs(node, w)) fg.setWeight(w);
     fg.selected = node;
     fg.zoomTo(fg.mode.value(node) > 0 ? node : 0);
     var sec = document.getElementById('sec-flame');
@@ -479,6 +540,65 @@
             fmt: function (v) { return (100 * v).toFixed(1) + '%'; }, num: true }, siteCol],
           D.temporary.rows, 4, D.temporary.total, 'sites');
     table(document.getElementById('runtime_held'), leakCols, D.runtime_held.rows, 1, D.runtime_held.total, 'sites');
+  }
+
+  /* ---- memory diff's page: header, totals and lists ---- */
+
+  /* The figures of compare.h and the weight each one links to. */
+  var FIGURE_WEIGHT = { peak: 2, leaked: 3, leaked_blocks: 3, allocations: 0, bytes: 1, temporary: 4 };
+  var FIGURE_BYTES = { peak: true, leaked: true, bytes: true };
+
+  function fmtFigure(f, v) { return FIGURE_BYTES[f] ? fmtBytes(v) : fmtCount(v); }
+  function fmtFigureChange(f, d) { return (d > 0 ? '+' : d < 0 ? '-' : '') + fmtFigure(f, Math.abs(d)); }
+
+  function renderDiffHeader() {
+    var b = D.before, a = D.after;
+    document.title = 'memaudit diff: ' + basename(b.label) + ' \u2192 ' + basename(a.label);
+    document.getElementById('title').textContent = 'memaudit diff: ' + b.label + ' \u2192 ' + a.label;
+    var proc = document.getElementById('proc');
+    proc.textContent = [['before', b], ['after', a]].map(function (r) {
+      return r[0] + ': ' + (r[1].exe || '(unknown program)') + ', pid ' + r[1].pid +
+        (r[1].cmdline ? ', command: ' + r[1].cmdline : '') + ', ' + fmtSec(r[1].duration_ns);
+    }).join('\n');
+    [b, a].forEach(function (r) {
+      if (!r.complete) proc.appendChild(el('div', 'warn', 'warning: ' + r.label + ' is incomplete; figures cover what was recorded'));
+    });
+    var t = el('table', 'data totals-diff'), head = el('tr');
+    ['figure', 'before', 'after', 'change', ''].forEach(function (h) { head.appendChild(el('th', null, h)); });
+    t.appendChild(head);
+    D.totals.forEach(function (f) {
+      var tr = el('tr'), d = f.after - f.before, cls = d > 0 ? 'num grew' : d < 0 ? 'num shrank' : 'num';
+      tr.appendChild(el('td', null, f.title));
+      tr.appendChild(el('td', 'num', fmtFigure(f.figure, f.before)));
+      tr.appendChild(el('td', 'num', fmtFigure(f.figure, f.after)));
+      tr.appendChild(el('td', cls, fmtFigureChange(f.figure, d)));
+      tr.appendChild(el('td', cls, fmtRel(f.before, f.after)));
+      t.appendChild(tr);
+    });
+    document.getElementById('diff-totals').appendChild(t);
+  }
+
+  /* The changed, new and vanished sites; a row links to its frame under the
+   * weight of the figure they are ranked by (D.by). */
+  function renderDiffTables() {
+    var by = D.by, w = FIGURE_WEIGHT[by], title = by.replace('_', ' ');
+    function fig(side, f) { return function (r) { return r[side][f]; }; }
+    function col(label, get, fmt, cls) { return { label: label, get: get, fmt: fmt, num: true, cls: cls }; }
+    var change = col('Change in ' + title, function (r) { return r.after[by] - r.before[by]; },
+                     function (v) { return fmtFigureChange(by, v); },
+                     function (r) { return r.after[by] > r.before[by] ? 'grew' : 'shrank'; });
+    var rel = col('Relative', function (r) { return r.before[by] ? (r.after[by] - r.before[by]) / r.before[by] : Infinity; },
+                  function (v) { return v === Infinity ? 'new' : (v > 0 ? '+' : '') + (100 * v).toFixed(1) + '%'; });
+    var fmtF = function (v) { return fmtFigure(by, v); };
+    table(document.getElementById('changed'), [change, col('Before', fig('before', by), fmtF), col('After', fig('after', by), fmtF), rel,
+          col('Allocations before', fig('before', 'allocations'), fmtCount), col('Allocations after', fig('after', 'allocations'), fmtCount), siteCol],
+          D.changed.rows, w, D.changed.total, 'changed sites');
+    table(document.getElementById('new'), [col(title[0].toUpperCase() + title.slice(1), fig('after', by), fmtF),
+          col('Allocations', fig('after', 'allocations'), fmtCount), col('Peak', fig('after', 'peak'), fmtBytes),
+          col('Leaked', fig('after', 'leaked'), fmtBytes), siteCol], D['new'].rows, w, D['new'].total, 'new sites');
+    table(document.getElementById('vanished'), [col(title[0].toUpperCase() + title.slice(1), fig('before', by), fmtF),
+          col('Allocations', fig('before', 'allocations'), fmtCount), col('Peak', fig('before', 'peak'), fmtBytes),
+          col('Leaked', fig('before', 'leaked'), fmtBytes), siteCol], D.vanished.rows, w, D.vanished.total, 'vanished sites');
   }
 
   /* ---- memory over time ---- */
@@ -590,6 +710,29 @@
       var x = b.left + r.x + Math.min(r.w / 2, 10), y = b.top + r.d * fg.rowH + fg.rowH / 2;
       canvas.dispatchEvent(new MouseEvent(type, { bubbles: true, clientX: x, clientY: y }));
     }
+    /* Every drawn frame of a diff tree (under each weight) is red if it grew,
+     * blue if it shrank, grey if neither, read back from the canvas. */
+    var colorCount = { grew: 0, shrank: 0, same: 0 };
+    function diffColors() {
+      fg.selected = -1;
+      fg.zoomTo(0);
+      var keep = fg.weight, bad = null;
+      for (var w = 0; w < WEIGHTS.length && !bad; w++) {
+        fg.setWeight(w);
+        fg.rects.forEach(function (r) {
+          if (bad || r.d === 0 || r.w < 3) return;
+          var a = tree.w[w][r.node], b = tree.before[w][r.node], px = pixel(r);
+          var kind = a > b ? 'grew' : a < b ? 'shrank' : 'same';
+          var seen = px[0] > px[2] + 8 ? 'grew' : px[2] > px[0] + 8 ? 'shrank' : 'same';
+          if (kind !== seen) bad = WEIGHTS[w].key + ': ' + tree.name(r.node) + ' ' + kind + ' (' + b + ' -> ' + a + ') but its pixel is ' + Array.prototype.join.call(px, ',');
+          colorCount[kind]++;
+        });
+      }
+      fg.setWeight(keep);
+      if (bad) return bad;
+      return colorCount.grew + colorCount.shrank > 0 ? true : 'no frame grew or shrank';
+    }
+
     var biggest = null;
     check('flame graph drawn', function () {
       if (tree.n < 2) return 'the call tree is empty';
@@ -643,8 +786,9 @@
       return true;
     });
     check('tables sort and link', function () {
-      var t = document.querySelector('#hotspots table') || document.querySelector('#leaks table');
-      if (!t) return 'no hotspot or leak table';
+      var t = document.querySelector('#hotspots table') || document.querySelector('#leaks table') ||
+              document.querySelector('#changed table') || document.querySelector('#new table');
+      if (!t) return 'no hotspot, leak, changed or new table';
       var th = t.querySelector('th');
       th.click();
       th.click();
@@ -659,7 +803,8 @@
       if (fg.selected < 0) return 'clicking a row selected no frame';
       return fg.rectOf(fg.selected) ? true : 'the row\'s frame is not drawn';
     });
-    check('memory chart', function () {
+    if (tree.isDiff()) check('growth red, shrinkage blue', diffColors);
+    else check('memory chart', function () {
       return document.querySelector('#timeline svg path') || document.getElementById('timeline-empty') ? true : 'neither chart nor empty state';
     });
     check('names are text, no script ran', function () {
@@ -677,17 +822,24 @@
     var hostileCount = tree.strings.filter(function (x) { return x.indexOf('<') >= 0; }).length;
     var out = document.getElementById('selftest');
     out.textContent = 'SELFTEST ' + (ok ? 'PASS' : 'FAIL') + ' ' + results.length + ' checks, ' +
-      fmtCount(tree.n) + ' nodes, ' + fg.rects.length + ' frames drawn, ' + hostileCount + ' names with "<"\n' +
+      fmtCount(tree.n) + ' nodes, ' + fg.rects.length + ' frames drawn, ' + hostileCount + ' names with "<"' +
+      (tree.isDiff() ? ', ' + colorCount.grew + ' red, ' + colorCount.shrank + ' blue, ' + colorCount.same + ' grey frames' : '') + '\n' +
       results.join('\n') + '\n';
     out.hidden = false;
     window.scrollTo(0, 0);
   }
 
   var t0 = Date.now();
-  renderHeader();
-  renderFlame();
-  renderTables();
-  renderTimeline();
+  if (D.kind === 'diff') {
+    renderDiffHeader();
+    renderFlame();
+    renderDiffTables();
+  } else {
+    renderHeader();
+    renderFlame();
+    renderTables();
+    renderTimeline();
+  }
   document.body.setAttribute('data-render-ms', String(Date.now() - t0));
   if (location.hash === '#selftest') selfTest();
 })();

@@ -14,7 +14,16 @@
 #     file and command names carry <script>, <img onerror> and <svg onload>;
 #   - broken: the hostile page with textContent turned into innerHTML, which
 #     the self-test must catch (so a self-test that always passes fails here);
-#   - large: 100000 call sites, pruned to the page's budget.
+#   - large: 100000 call sites, pruned to the page's budget;
+#   - diff-grow, diff-shrink: memaudit diff --format html of tests/progs/loop
+#     run 1000 and 2000 times, one way and the other: the page's self-test
+#     reads every frame's colour back from the canvas (red where the figure
+#     grew, blue where it shrank, grey where equal), so the first must show
+#     red frames and no blue ones, the second the reverse;
+#   - diff-hostile: the page tests/unit/test_render_diff_html.c writes (a
+#     site grew, one shrank, one vanished, one is new; hostile names): both
+#     colours, the names as text; and its innerHTML-broken twin, which the
+#     self-test must catch.
 # A screenshot of the wordfreq page is decoded by Chromium itself (a second
 # page holding the PNG as a data: URL) to count its colours and the pixels in
 # the flame graph's hues: a blank or unstyled page fails.
@@ -162,6 +171,68 @@ EOF
             ok "browser-large-pruned ($(wc -c <"$BR/large.html") bytes)"
         else
             fail browser-large-pruned "no visible note on pruned nodes in $TMP/large.dom"
+        fi
+    fi
+
+    # ---------------------------------------------------------------- diff pages
+    # diff_colours CASE NAME RED BLUE: the self-test of page NAME counted red
+    # and blue frames; RED and BLUE say which must be there: "some" or "none".
+    diff_colours() {
+        counts=$(printf '%s\n' "$report" | sed -n 's/.*, \([0-9]*\) red, \([0-9]*\) blue, .*/\1 \2/p' | head -n 1)
+        set -- "$1" "$2" "$3" "$4" $counts
+        if [ -z "$5" ]; then
+            fail "$1" "no colour counts in the self-test of $TMP/$2.dom"
+        elif { [ "$3" = some ] && [ "$5" -gt 0 ]; } || { [ "$3" = none ] && [ "$5" -eq 0 ]; }; then
+            if { [ "$4" = some ] && [ "$6" -gt 0 ]; } || { [ "$4" = none ] && [ "$6" -eq 0 ]; }; then
+                ok "$1 ($5 red, $6 blue frames)"
+            else
+                fail "$1" "$6 blue frames, want $4"
+            fi
+        else
+            fail "$1" "$5 red frames, want $3"
+        fi
+    }
+    for n in 1000 2000; do
+        timeout "$LIMIT" env LD_PRELOAD="$LIB" MEMAUDIT_QUIET=1 MEMAUDIT_OUTPUT="$BR/loop$n.trace" \
+            "$BUILD/progs/loop" $n 5 >/dev/null 2>&1
+    done
+    for dir in grow shrink; do
+        if [ $dir = grow ]; then set -- loop1000 loop2000; else set -- loop2000 loop1000; fi
+        timeout "$LIMIT" "$MEMAUDIT" diff --format html -o "$BR/diff-$dir.html" "$BR/$1.trace" \
+            "$BR/$2.trace" 2>"$BR/diff-$dir.err"
+        st=$?
+        if [ $st -ne 0 ] || [ ! -s "$BR/diff-$dir.html" ]; then
+            fail browser-diff-$dir "memaudit diff --format html: $(status_words $st): $(first_line "$BR/diff-$dir.err")"
+            continue
+        fi
+        check_selftest browser-diff-$dir diff-$dir "$BR/diff-$dir.html"
+        if [ $dir = grow ]; then
+            diff_colours browser-diff-grow-red diff-grow some none
+        else
+            diff_colours browser-diff-shrink-blue diff-shrink none some
+        fi
+    done
+    if [ ! -x "$BUILD/tests/test_render_diff_html" ]; then
+        echo "skip browser-diff-hostile: $BUILD/tests/test_render_diff_html is not built (make check builds it)"
+    elif ! MEMAUDIT_TEST_DIFF_HTML_OUT="$BR/diff-hostile.html" \
+        timeout "$LIMIT" "$BUILD/tests/test_render_diff_html" >"$BR/diff-unit.out" 2>&1; then
+        fail browser-diff-hostile "test_render_diff_html failed: $(grep -m 1 ERROR "$BR/diff-unit.out")"
+    else
+        check_selftest browser-diff-hostile diff-hostile "$BR/diff-hostile.html"
+        diff_colours browser-diff-hostile-colours diff-hostile some some
+        if grep -q ' 3 names with "&lt;"' "$TMP/diff-hostile.dom" &&
+            grep -qF '&lt;script&gt;window.__memaudit_pwned=1&lt;/script&gt;' "$TMP/diff-hostile.dom"; then
+            ok browser-diff-hostile-as-text
+        else
+            fail browser-diff-hostile-as-text "the hostile names are not shown as text in $TMP/diff-hostile.dom"
+        fi
+        sed 's/e\.textContent = String(text)/e.innerHTML = String(text)/' "$BR/diff-hostile.html" >"$BR/diff-broken.html"
+        selftest diff-broken "$BR/diff-broken.html"
+        if ! cmp -s "$BR/diff-hostile.html" "$BR/diff-broken.html" &&
+            printf '%s\n' "$report" | grep -q '^FAIL names are text, no script ran'; then
+            ok browser-diff-selftest-catches-injection
+        else
+            fail browser-diff-selftest-catches-injection "the self-test did not catch names put in as HTML: $(printf '%s\n' "$report" | head -n 1)"
         fi
     fi
 fi
