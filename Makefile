@@ -86,7 +86,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIB_OBJ) $(PRELOAD_UOBJ)
 
 # Target programs: known allocations, built without optimisation tricks that
 # would change what they allocate; frame pointers and -g for exact stacks.
-$(BUILD)/progs/%: tests/progs/%.c
+$(BUILD)/progs/%: tests/progs/%.c include/memaudit.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-builtin -fno-inline \
 	    -Wall -o $@ $< -lpthread -ldl
@@ -146,9 +146,10 @@ fuzz: all $(PROG_BIN) $(FUZZ_BIN)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memaudit \
-	    $(DESTDIR)$(PREFIX)/share/doc/memaudit
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/doc/memaudit
 	install -m 0755 $(BUILD)/memaudit $(DESTDIR)$(PREFIX)/bin/memaudit
 	install -m 0644 $(BUILD)/libaudit.so $(DESTDIR)$(PREFIX)/lib/memaudit/libaudit.so
+	install -m 0644 include/memaudit.h $(DESTDIR)$(PREFIX)/include/memaudit.h
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/memaudit/
 
 format:

@@ -207,6 +207,12 @@ static void *note_internal(void *p)
 static uint64_t slack_of(void *p, size_t size)
 {
     size_t usable = real.malloc_usable_size ? real.malloc_usable_size(p) : size;
+    /* MEMAUDIT_CONTENT: the bytes past the request are unspecified (what an
+     * earlier block left there); zero them, so that the hash taken at free
+     * covers the same bytes for the same contents. A fresh block's contents
+     * are unspecified anyway: zero is one of the values it may hold. */
+    if (REC_UNLIKELY(rec_config.content) && usable > size && usable <= TR_CONTENT_MAX_BYTES)
+        memset((char *)p + size, 0, usable - size);
     return usable > size ? usable - size : 0;
 }
 
@@ -248,6 +254,38 @@ static void record_alloc(uint8_t fn, void *p, size_t size, size_t align)
     errno = saved;
 }
 
+/* The opt-in form of FREE (MEMAUDIT_CONTENT, MEMAUDIT_FREE_STACKS): the
+ * stack of the free call, and the hash of the block's usable bytes while they
+ * are still the program's (blocks up to TR_CONTENT_MAX_BYTES). Kept out of
+ * record_free so that its default path stays one branch longer, no more. */
+static __attribute__((noinline)) uint8_t *put_free_ex(struct rec_thread *t, uint8_t *c, uint8_t fn,
+                                                      uint64_t ts, void *p, uint32_t stack)
+{
+    unsigned flags = 0;
+    uint64_t hash = 0;
+    if (rec_config.free_stacks)
+        flags |= TR_FREE_STACK;
+    if (rec_config.content && real.malloc_usable_size) {
+        size_t usable = real.malloc_usable_size(p);
+        if (usable <= TR_CONTENT_MAX_BYTES) {
+            hash = tr_content_hash(p, usable);
+            flags |= TR_FREE_HASH;
+        }
+    }
+    *c++ = TR_REC_FREE_EX;
+    *c++ = fn;
+    c = rec_thread_put_dt(t, c, ts);
+    c = rec_thread_put_ptr(t, c, (uintptr_t)p);
+    c = tr_put_u64(c, flags);
+    if (flags & TR_FREE_STACK)
+        c = tr_put_u64(c, stack);
+    if (flags & TR_FREE_HASH) {
+        for (int i = 0; i < 8; i++)
+            *c++ = (uint8_t)(hash >> (8 * i));
+    }
+    return c;
+}
+
 static void record_free(uint8_t fn, void *p)
 {
     if (REC_UNLIKELY(nested_in_signal)) {
@@ -256,6 +294,7 @@ static void record_free(uint8_t fn, void *p)
     }
     int saved = errno;
     uint64_t ts = rec_now_ns();
+    uint32_t stack = REC_UNLIKELY(rec_config.free_stacks) ? rec_stack_capture(ts) : 0;
     struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
     if (!t) {
         count_unrecorded();
@@ -263,10 +302,14 @@ static void record_free(uint8_t fn, void *p)
         return;
     }
     uint8_t *c = rec_thread_cursor(t);
-    *c++ = TR_REC_FREE;
-    *c++ = fn;
-    c = rec_thread_put_dt(t, c, ts);
-    c = rec_thread_put_ptr(t, c, (uintptr_t)p);
+    if (REC_UNLIKELY(rec_config.content | rec_config.free_stacks)) {
+        c = put_free_ex(t, c, fn, ts, p, stack);
+    } else {
+        *c++ = TR_REC_FREE;
+        *c++ = fn;
+        c = rec_thread_put_dt(t, c, ts);
+        c = rec_thread_put_ptr(t, c, (uintptr_t)p);
+    }
     rec_thread_commit(t, c, 0);
     rec_thread_end(t);
     errno = saved;
@@ -542,6 +585,32 @@ EXPORT size_t malloc_usable_size(void *p)
     return real.malloc_usable_size(p);
 }
 
+/* ---- phases (include/memaudit.h) ---- */
+
+/* memaudit_phase(name) of include/memaudit.h lands here, found with dlsym:
+ * a PHASE record, stamped now, in the calling thread's buffer. name NULL or
+ * "" ends the current phase without starting another. Longer names are cut
+ * at TR_MAX_PHASE_NAME bytes. No allocation, no stdio. */
+EXPORT void memaudit_phase_impl(const char *name);
+EXPORT void memaudit_phase_impl(const char *name)
+{
+    if (!should_record())
+        return;
+    if (REC_UNLIKELY(nested_in_signal)) {
+        rec_lost_add(1);
+        return;
+    }
+    int saved = errno;
+    guard = 1;
+    uint8_t body[TR_MAX_PHASE_NAME + 16];
+    size_t len = name != NULL ? strnlen(name, TR_MAX_PHASE_NAME) : 0;
+    uint8_t *p = tr_put_u64(body, len);
+    memcpy(p, name != NULL ? name : "", len);
+    rec_thread_append_meta(TR_REC_PHASE, rec_now_ns(), body, (size_t)(p + len - body));
+    guard = 0;
+    errno = saved;
+}
+
 /* ---- life cycle ---- */
 
 static void write_header(int fd, uint32_t flags)
@@ -558,6 +627,10 @@ static void write_header(int fd, uint32_t flags)
     clock_gettime(CLOCK_REALTIME, &ts);
     h.start_real_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     h.max_frames = rec_config.max_frames;
+    if (rec_config.content)
+        flags |= TR_FLAG_CONTENT;
+    if (rec_config.free_stacks)
+        flags |= TR_FLAG_FREE_STACKS;
     h.flags = flags;
     ssize_t w = write(fd, &h, sizeof(h));
     (void)w;

@@ -128,6 +128,10 @@ int rec_config_load(void)
         rec_config.interval_ms = (unsigned)ms;
     }
     rec_config.quiet = quiet && *quiet && strcmp(quiet, "0") != 0;
+    const char *content = getenv("MEMAUDIT_CONTENT");
+    const char *free_stacks = getenv("MEMAUDIT_FREE_STACKS");
+    rec_config.content = content && *content && strcmp(content, "0") != 0;
+    rec_config.free_stacks = free_stacks && *free_stacks && strcmp(free_stacks, "0") != 0;
     return 0;
 }
 

@@ -32,6 +32,8 @@ struct rec_config {
     unsigned max_frames;  /* MEMAUDIT_DEPTH, 1..TR_MAX_FRAMES */
     int quiet;            /* MEMAUDIT_QUIET */
     unsigned interval_ms; /* MEMAUDIT_INTERVAL_MS, 0 (no flusher) .. 60000 */
+    int content;          /* MEMAUDIT_CONTENT: hash small blocks when freed */
+    int free_stacks;      /* MEMAUDIT_FREE_STACKS: capture the stack of every free */
 };
 extern struct rec_config rec_config;
 

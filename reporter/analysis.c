@@ -25,6 +25,7 @@
 #include "analysis.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,7 @@ struct live {
     uint64_t time_ns;  /* when it was allocated */
     uint32_t stack;
     uint32_t chain;    /* reallocs that led to this block (0: a plain allocation) */
+    uint32_t phase;    /* 1 + index of the phase it was allocated in; 0: none */
 };
 
 struct livemap {
@@ -62,6 +64,28 @@ struct thstate {
     struct live pend;
 };
 
+/* A recently freed address (memory errors): a set-associative cache, each
+ * set keeping its FREED_WAYS most recent frees. Bounded: a double free long
+ * after the first free, with many frees between, is taken for an invalid free. */
+#define FREED_SETS 16384u
+#define FREED_WAYS 4u
+struct freed {
+    uint64_t ptr; /* 0: empty */
+    uint64_t size;
+    uint64_t no;      /* event number of the free: the oldest of a set goes first */
+    uint64_t time_ns; /* absolute */
+    uint32_t alloc_stack, free_stack;
+};
+
+/* A set of 64-bit keys (0 is never a key), open addressing: the distinct
+ * contents of one site, and the (phase, site) pairs. */
+struct kset {
+    uint64_t *keys;
+    uint64_t *vals; /* valued: [cap * 2], two counters per key */
+    size_t cap, n;
+    int valued;
+};
+
 struct ctx {
     struct analysis *a;
     struct livemap lm;
@@ -74,6 +98,13 @@ struct ctx {
     uint64_t start_ns;
     int fork_child; /* TR_FLAG_FORK_CHILD: unknown blocks were inherited */
     size_t next_sample; /* first timeline entry not yet given its heap */
+    struct freed *freed;  /* [FREED_SETS * FREED_WAYS], allocated at the first free */
+    struct kset *content; /* [n_content], per stack id, allocated at its first hash */
+    size_t n_content;
+    struct kset phase_sites; /* (phase << 32 | stack) + 1 -> allocations, bytes */
+    uint32_t phase;       /* 1 + index of the current phase; 0: none */
+    uint64_t phase_since; /* absolute time of its mark */
+    size_t cap_phases, cap_spans;
 };
 
 /* ---- live map ---- */
@@ -177,6 +208,145 @@ static int lm_remove(struct livemap *m, uint64_t ptr, struct live *out)
     m->slots[i].ptr = 0;
     m->n--;
     return 1;
+}
+
+/* ---- key sets ---- */
+
+static size_t ks_home(const struct kset *k, uint64_t key)
+{
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & (k->cap - 1);
+}
+
+/* The slot of key, or of the empty slot where it would go. */
+static size_t ks_slot(const struct kset *k, uint64_t key)
+{
+    size_t i = ks_home(k, key);
+    while (k->keys[i] != 0 && k->keys[i] != key)
+        i = (i + 1) & (k->cap - 1);
+    return i;
+}
+
+static int ks_grow(struct kset *k)
+{
+    size_t cap = k->cap ? k->cap * 2 : 64;
+    uint64_t *keys = calloc(cap, sizeof *keys), *vals = NULL;
+    if (keys == NULL)
+        return -ENOMEM;
+    if (k->valued) {
+        vals = calloc(cap * 2, sizeof *vals);
+        if (vals == NULL) {
+            free(keys);
+            return -ENOMEM;
+        }
+    }
+    struct kset old = *k;
+    k->keys = keys;
+    k->vals = vals;
+    k->cap = cap;
+    for (size_t i = 0; i < old.cap; i++) {
+        if (old.keys[i] == 0)
+            continue;
+        size_t j = ks_slot(k, old.keys[i]);
+        k->keys[j] = old.keys[i];
+        if (vals != NULL) {
+            vals[2 * j] = old.vals[2 * i];
+            vals[2 * j + 1] = old.vals[2 * i + 1];
+        }
+    }
+    free(old.keys);
+    free(old.vals);
+    return 0;
+}
+
+/* Find or add key; *slot is its slot. 1 = it was there, 0 = added, <0 error. */
+static int ks_add(struct kset *k, uint64_t key, size_t *slot)
+{
+    if (k->cap != 0) {
+        size_t i = ks_slot(k, key);
+        if (k->keys[i] == key) {
+            *slot = i;
+            return 1;
+        }
+    }
+    if ((k->n + 1) * 2 > k->cap) {
+        int rc = ks_grow(k);
+        if (rc < 0)
+            return rc;
+    }
+    size_t i = ks_slot(k, key);
+    k->keys[i] = key;
+    k->n++;
+    *slot = i;
+    return 0;
+}
+
+static int ks_has(const struct kset *k, uint64_t key)
+{
+    return k->cap != 0 && k->keys[ks_slot(k, key)] == key;
+}
+
+static void ks_fini(struct kset *k)
+{
+    free(k->keys);
+    free(k->vals);
+    memset(k, 0, sizeof *k);
+}
+
+/* ---- recently freed addresses ---- */
+
+static struct freed *freed_set(struct ctx *c, uint64_t ptr)
+{
+    size_t set = (size_t)((ptr * 0x9E3779B97F4A7C15ull) >> 40) & (FREED_SETS - 1);
+    return &c->freed[set * FREED_WAYS];
+}
+
+static struct freed *freed_find(struct ctx *c, uint64_t ptr)
+{
+    if (c->freed == NULL || ptr == 0)
+        return NULL;
+    struct freed *w = freed_set(c, ptr);
+    for (unsigned i = 0; i < FREED_WAYS; i++)
+        if (w[i].ptr == ptr)
+            return &w[i];
+    return NULL;
+}
+
+/* Remember the free of block e (its stack, size) by the call with stack free_stack. */
+static int freed_note(struct ctx *c, const struct live *e, uint32_t free_stack, uint64_t time_ns)
+{
+    if (e->ptr == 0)
+        return 0;
+    if (c->freed == NULL) {
+        c->freed = calloc((size_t)FREED_SETS * FREED_WAYS, sizeof *c->freed);
+        if (c->freed == NULL)
+            return -ENOMEM;
+    }
+    struct freed *w = freed_set(c, e->ptr), *slot = &w[0];
+    for (unsigned i = 0; i < FREED_WAYS; i++) {
+        if (w[i].ptr == e->ptr || w[i].ptr == 0) {
+            slot = &w[i];
+            break;
+        }
+        if (w[i].no < slot->no)
+            slot = &w[i];
+    }
+    *slot = (struct freed){e->ptr, e->size, c->now, time_ns, e->stack, free_stack};
+    return 0;
+}
+
+/* The address is allocated again: no later free of it is a double free. */
+static void freed_forget(struct ctx *c, uint64_t ptr)
+{
+    struct freed *f = freed_find(c, ptr);
+    if (f != NULL)
+        memset(f, 0, sizeof *f);
+}
+
+const char *an_error_name(uint64_t kind)
+{
+    static const char *const names[] = {"double-free", "invalid-free", "freed-realloc",
+                                        "invalid-realloc"};
+    return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
 
 /* ---- threads ---- */
@@ -297,6 +467,268 @@ static void peak_check(struct ctx *c, uint64_t time_ns)
     c->peak_at = c->now;
 }
 
+/* ---- phases ---- */
+
+static struct an_phase *cur_phase(struct ctx *c)
+{
+    return c->phase != 0 ? &c->a->phases[c->phase - 1] : NULL;
+}
+
+static uint64_t rel_ns(const struct ctx *c, uint64_t time_ns)
+{
+    return time_ns > c->start_ns ? time_ns - c->start_ns : 0;
+}
+
+/* The current phase's span ends at time_ns (absolute). */
+static void phase_close(struct ctx *c, uint64_t time_ns)
+{
+    struct an_phase *ph = cur_phase(c);
+    if (ph == NULL)
+        return;
+    if (time_ns > c->phase_since)
+        ph->duration_ns += time_ns - c->phase_since;
+    struct analysis *a = c->a;
+    if (a->n_spans > 0 && a->spans[a->n_spans - 1].phase == c->phase - 1 &&
+        a->spans[a->n_spans - 1].end_ns == UINT64_MAX)
+        a->spans[a->n_spans - 1].end_ns = rel_ns(c, time_ns);
+    c->phase = 0;
+}
+
+/* The index of the phase called name[0..len), added if new; names past
+ * AN_MAX_PHASES share the last one. */
+static int phase_index(struct ctx *c, const char *name, uint32_t len, size_t *out)
+{
+    struct analysis *a = c->a;
+    char clean[TR_MAX_PHASE_NAME + 1];
+    if (len > TR_MAX_PHASE_NAME)
+        len = TR_MAX_PHASE_NAME;
+    for (uint32_t i = 0; i < len; i++)
+        clean[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+    clean[len] = '\0';
+    for (size_t i = 0; i < a->n_phases; i++) {
+        if (strcmp(a->phases[i].name, clean) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    if (a->n_phases == AN_MAX_PHASES) {
+        struct an_phase *last = &a->phases[AN_MAX_PHASES - 1];
+        snprintf(last->name, sizeof last->name, "%s", AN_OTHER_PHASES);
+        *out = AN_MAX_PHASES - 1;
+        return 0;
+    }
+    if (a->n_phases == c->cap_phases) {
+        size_t cap = c->cap_phases ? c->cap_phases * 2 : 8;
+        struct an_phase *p = realloc(a->phases, cap * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        a->phases = p;
+        c->cap_phases = cap;
+    }
+    struct an_phase *ph = &a->phases[a->n_phases];
+    memset(ph, 0, sizeof *ph);
+    memcpy(ph->name, clean, len + 1);
+    *out = a->n_phases++;
+    return 0;
+}
+
+/* A phase mark: the current phase ends, the named one (if any) begins. */
+static int phase_mark(struct ctx *c, const struct trd_event *ev)
+{
+    struct analysis *a = c->a;
+    size_t idx;
+    phase_close(c, ev->time_ns);
+    if (ev->name_len == 0)
+        return 0; /* memaudit_phase_end() */
+    int rc = phase_index(c, ev->name, ev->name_len, &idx);
+    if (rc < 0)
+        return rc;
+    struct an_phase *ph = &a->phases[idx];
+    uint64_t at = rel_ns(c, ev->time_ns);
+    if (ph->marks++ == 0) {
+        ph->start_ns = at;
+        ph->heap_bytes_at_start = c->cur_bytes;
+    }
+    if (ph->marks == 1 || c->cur_bytes > ph->peak_heap_bytes) {
+        ph->peak_heap_bytes = c->cur_bytes;
+        ph->peak_time_ns = at;
+        ph->peak_blocks = c->cur_blocks;
+    }
+    c->phase = (uint32_t)idx + 1;
+    c->phase_since = ev->time_ns;
+    if (a->n_spans < AN_MAX_PHASE_SPANS) {
+        if (a->n_spans == c->cap_spans) {
+            size_t cap = c->cap_spans ? c->cap_spans * 2 : 16;
+            struct an_phase_span *p = realloc(a->spans, cap * sizeof *p);
+            if (p == NULL)
+                return -ENOMEM;
+            a->spans = p;
+            c->cap_spans = cap;
+        }
+        a->spans[a->n_spans++] = (struct an_phase_span){at, UINT64_MAX, idx};
+    }
+    return 0;
+}
+
+/* An allocation of size bytes at stack, in the current phase. */
+static int phase_alloc(struct ctx *c, uint32_t stack, uint64_t size)
+{
+    struct an_phase *ph = cur_phase(c);
+    if (ph == NULL)
+        return 0;
+    ph->allocations++;
+    ph->bytes_allocated += size;
+    size_t slot;
+    int rc = ks_add(&c->phase_sites, ((uint64_t)(c->phase - 1) << 32 | stack) + 1, &slot);
+    if (rc < 0)
+        return rc;
+    c->phase_sites.vals[2 * slot]++;
+    c->phase_sites.vals[2 * slot + 1] += size;
+    return 0;
+}
+
+static int phase_site_better(const struct an_phase_site *x, const struct an_phase_site *y)
+{
+    if (x->allocations != y->allocations)
+        return x->allocations > y->allocations;
+    if (x->bytes_allocated != y->bytes_allocated)
+        return x->bytes_allocated > y->bytes_allocated;
+    return x->stack < y->stack;
+}
+
+/* Each phase's top sites, by insertion into its short sorted list. */
+static void phase_top_sites(struct ctx *c)
+{
+    const struct kset *k = &c->phase_sites;
+    for (size_t i = 0; i < k->cap; i++) {
+        if (k->keys[i] == 0)
+            continue;
+        uint64_t key = k->keys[i] - 1;
+        size_t idx = (size_t)(key >> 32);
+        if (idx >= c->a->n_phases)
+            continue;
+        struct an_phase *ph = &c->a->phases[idx];
+        struct an_phase_site e = {(uint32_t)key, k->vals[2 * i], k->vals[2 * i + 1]};
+        size_t n = (size_t)ph->n_top, at = n;
+        while (at > 0 && phase_site_better(&e, &ph->top[at - 1]))
+            at--;
+        if (at >= AN_PHASE_TOP)
+            continue;
+        if (n == AN_PHASE_TOP)
+            n--;
+        memmove(&ph->top[at + 1], &ph->top[at], (n - at) * sizeof e);
+        ph->top[at] = e;
+        ph->n_top = n + 1;
+    }
+}
+
+static void phase_peak_check(struct ctx *c, uint64_t time_ns)
+{
+    struct an_phase *ph = cur_phase(c);
+    if (ph == NULL || c->cur_bytes <= ph->peak_heap_bytes)
+        return;
+    ph->peak_heap_bytes = c->cur_bytes;
+    ph->peak_blocks = c->cur_blocks;
+    ph->peak_time_ns = time_ns > c->start_ns ? time_ns - c->start_ns : 0;
+}
+
+/* ---- duplicate content ---- */
+
+/* A freed block e of site s whose content hashed to hash. */
+static int content_note(struct ctx *c, struct an_site *s, const struct live *e, uint64_t hash)
+{
+    struct an_totals *tot = &c->a->totals;
+    uint32_t id = e->stack;
+    if (id >= c->n_content) {
+        size_t n = c->n_content ? c->n_content : 64;
+        while (n <= id)
+            n *= 2;
+        struct kset *p = realloc(c->content, n * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        memset(p + c->n_content, 0, (n - c->n_content) * sizeof *p);
+        c->content = p;
+        c->n_content = n;
+    }
+    struct kset *k = &c->content[id];
+    /* The same bytes in blocks of another size are another value. */
+    uint64_t key = hash ^ (e->size * 0xC2B2AE3D27D4EB4Full);
+    if (key == 0)
+        key = 1;
+    s->content_hashed++;
+    tot->content_hashed++;
+    if (ks_has(k, key)) {
+        s->content_duplicates++;
+        s->content_duplicate_bytes += e->size;
+        tot->content_duplicates++;
+        return 0;
+    }
+    s->content_distinct++;
+    if (k->n >= AN_CONTENT_MAX_DISTINCT) {
+        s->content_capped = 1;
+        return 0;
+    }
+    size_t slot;
+    int rc = ks_add(k, key, &slot);
+    return rc < 0 ? rc : 0;
+}
+
+/* ---- memory errors ---- */
+
+/* A free (or a realloc, is_realloc) of ptr, which is not live. */
+static int memory_error(struct ctx *c, const struct trd_event *ev, uint64_t ptr, int is_realloc)
+{
+    struct analysis *a = c->a;
+    struct an_totals *tot = &a->totals;
+    const struct freed *f = freed_find(c, ptr);
+    uint64_t kind;
+    if (f != NULL) {
+        kind = is_realloc ? AN_FREED_REALLOC : AN_DOUBLE_FREE;
+        if (is_realloc)
+            tot->freed_reallocs++;
+        else
+            tot->double_frees++;
+    } else {
+        kind = is_realloc ? AN_INVALID_REALLOC : AN_INVALID_FREE;
+        if (is_realloc)
+            tot->invalid_reallocs++;
+        else
+            tot->invalid_frees++;
+    }
+    if (a->n_errors >= AN_MAX_ERRORS)
+        return 0;
+    if (a->errors == NULL) {
+        a->errors = calloc(AN_MAX_ERRORS, sizeof *a->errors);
+        if (a->errors == NULL)
+            return -ENOMEM;
+    }
+    struct an_error *e = &a->errors[a->n_errors++];
+    memset(e, 0, sizeof *e);
+    e->kind = kind;
+    e->address = ptr;
+    e->time_ns = rel_ns(c, ev->time_ns);
+    e->thread = ev->thread;
+    e->call_stack = ev->stack;
+    if (f != NULL) {
+        e->size = f->size;
+        e->freed_ns = rel_ns(c, f->time_ns);
+        e->alloc_stack = f->alloc_stack;
+        e->free_stack = f->free_stack;
+    }
+    /* The profile keeps the stacks of used sites only: mark these used. */
+    uint32_t ids[3] = {e->alloc_stack, e->free_stack, e->call_stack};
+    for (int i = 0; i < 3; i++) {
+        struct an_site *s;
+        if (ids[i] == 0)
+            continue;
+        int rc = site_get(c, ids[i], &s);
+        if (rc < 0)
+            return rc;
+        s->error_refs++;
+    }
+    return 0;
+}
+
 unsigned an_size_class(uint64_t size)
 {
     if (size == 0)
@@ -339,6 +771,10 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
         if (rc < 0)
             return rc;
     }
+    freed_forget(c, ev->ptr);
+    rc = phase_alloc(c, ev->stack, ev->size);
+    if (rc < 0)
+        return rc;
     struct live e = {
         .ptr = ev->ptr,
         .size = ev->size,
@@ -347,6 +783,7 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
         .time_ns = ev->time_ns,
         .stack = ev->stack,
         .chain = chain,
+        .phase = c->phase,
     };
     rc = lm_insert(&c->lm, &e);
     if (rc < 0)
@@ -396,19 +833,22 @@ static int manual_grow_check(struct ctx *c, const struct thstate *th, const stru
 
 /* Take the block at ptr out of the map for a free or a realloc's release:
  * counts the free and the temporary rule. *gone = 1 when the block was known. */
-static int release(struct ctx *c, struct thstate *th, uint64_t ptr, struct live *out, int *gone)
+static int release(struct ctx *c, struct thstate *th, const struct trd_event *ev, uint64_t ptr,
+                   struct live *out, int *gone)
 {
     struct an_totals *tot = &c->a->totals;
+    int is_realloc = ev->type == TR_REC_REALLOC;
     *gone = lm_remove(&c->lm, ptr, out);
     if (!*gone) {
         /* A fork child's recording starts at the fork: the blocks it had
          * then were allocated in the parent's trace, and freeing them is
          * no anomaly. */
-        if (c->fork_child)
+        if (c->fork_child) {
             tot->inherited_frees++;
-        else
-            tot->unmatched_frees++;
-        return 0;
+            return 0;
+        }
+        tot->unmatched_frees++;
+        return memory_error(c, ev, ptr, is_realloc);
     }
     struct an_site *s;
     int rc = site_get(c, out->stack, &s);
@@ -416,11 +856,23 @@ static int release(struct ctx *c, struct thstate *th, uint64_t ptr, struct live 
         return rc;
     s->frees++;
     tot->frees++;
+    struct an_phase *ph = cur_phase(c);
+    if (ph != NULL) {
+        ph->frees++;
+        ph->bytes_freed += out->size;
+    }
     if (th->has_last && th->last_alloc_no == out->alloc_no) {
         s->temporary++;
         tot->temporary_allocations++;
+        if (out->phase != 0)
+            c->a->phases[out->phase - 1].temporary++;
     }
-    return 0;
+    if (ev->has_hash && !is_realloc) {
+        rc = content_note(c, s, out, ev->hash);
+        if (rc < 0)
+            return rc;
+    }
+    return freed_note(c, out, ev->stack, ev->time_ns);
 }
 
 static int count_failed(struct ctx *c, uint32_t stack)
@@ -431,6 +883,8 @@ static int count_failed(struct ctx *c, uint32_t stack)
         return rc;
     s->failed++;
     c->a->totals.failed_allocations++;
+    if (c->phase != 0)
+        cur_phase(c)->failed++;
     return 0;
 }
 
@@ -522,6 +976,8 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
     struct live old;
     int gone, rc;
 
+    if (ev->type == TR_REC_PHASE)
+        return phase_mark(c, ev);
     timeline_upto(c, ev->time_ns);
     c->now++;
     rc = th_get(c, ev->thread, &th);
@@ -534,7 +990,7 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
         rc = acquire(c, th, ev, 0);
         break;
     case TR_REC_FREE:
-        rc = release(c, th, ev->ptr, &old, &gone);
+        rc = release(c, th, ev, ev->ptr, &old, &gone);
         if (rc == 0 && gone) {
             rc = manual_grow_check(c, th, &old);
             if (rc == 0)
@@ -554,7 +1010,7 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
              * left the old block live; anything else released it. */
             int failed = ev->ptr == 0 && ev->size > 0;
             if (!failed && ev->old_ptr != 0) {
-                rc = release(c, th, ev->old_ptr, &old, &gone);
+                rc = release(c, th, ev, ev->old_ptr, &old, &gone);
                 if (rc == 0 && gone) {
                     th->pend = old;
                     th->has_pend = 1;
@@ -583,6 +1039,8 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
                     break;
                 s->reallocs++;
                 c->a->totals.reallocs++;
+                if (c->phase != 0)
+                    cur_phase(c)->reallocs++;
                 if (had_old && ev->size > prev.size)
                     s->realloc_grows++;
                 if (had_old && ev->ptr != ev->old_ptr) {
@@ -602,6 +1060,7 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
     if (rc < 0)
         return rc;
     peak_check(c, ev->time_ns);
+    phase_peak_check(c, ev->time_ns);
     return 0;
 }
 
@@ -652,6 +1111,10 @@ static int leaked_block(struct ctx *c, const struct live *e)
     if (at > s->leak_last_ns)
         s->leak_last_ns = at;
     s->leak_seen = 1;
+    if (e->phase != 0) {
+        c->a->phases[e->phase - 1].live_bytes += e->size;
+        c->a->phases[e->phase - 1].live_blocks++;
+    }
     return chain_end(c, e);
 }
 
@@ -755,12 +1218,31 @@ static int finish(struct ctx *c, struct trd_trace *t)
     }
     timeline_upto(c, UINT64_MAX);
     timeline_finish(a);
+    /* The last phase lasts to the end of the trace. */
+    uint64_t end = trd_last_ns(t) > c->phase_since ? trd_last_ns(t) : c->phase_since;
+    phase_close(c, end);
+    for (size_t i = 0; i < a->n_spans; i++)
+        if (a->spans[i].end_ns == UINT64_MAX) /* (a span of a mark beyond the cap) */
+            a->spans[i].end_ns = a->spans[i].start_ns;
+    phase_top_sites(c);
+    tot->content_hashing = (trd_header(t)->flags & TR_FLAG_CONTENT) != 0;
     tot->leaked_bytes = c->cur_bytes - tot->runtime_held_bytes;
     tot->leaked_blocks = c->cur_blocks - tot->runtime_held_blocks;
     tot->threads = c->n_th;
     if (trd_event_records(t) > 0 && trd_last_ns(t) > c->start_ns)
         tot->duration_ns = trd_last_ns(t) - c->start_ns;
     return leaks_over_time(c);
+}
+
+static void ctx_fini(struct ctx *c)
+{
+    free(c->lm.slots);
+    free(c->th);
+    free(c->freed);
+    for (size_t i = 0; i < c->n_content; i++)
+        ks_fini(&c->content[i]);
+    free(c->content);
+    ks_fini(&c->phase_sites);
 }
 
 int an_run(struct trd_trace *t, struct analysis *a)
@@ -777,6 +1259,7 @@ int an_run(struct trd_trace *t, struct analysis *a)
     uint64_t first = trd_first_ns(t), hdr_start = trd_header(t)->start_mono_ns;
     c.start_ns = hdr_start != 0 && hdr_start <= first ? hdr_start : first;
     c.fork_child = (trd_header(t)->flags & TR_FLAG_FORK_CHILD) != 0;
+    c.phase_sites.valued = 1;
 
     a->n_sites = trd_stack_count(t) ? trd_stack_count(t) : 1;
     a->sites = calloc(a->n_sites, sizeof *a->sites);
@@ -803,12 +1286,10 @@ int an_run(struct trd_trace *t, struct analysis *a)
     rc = finish(&c, t);
     if (rc < 0)
         goto fail;
-    free(c.lm.slots);
-    free(c.th);
+    ctx_fini(&c);
     return 0;
 fail:
-    free(c.lm.slots);
-    free(c.th);
+    ctx_fini(&c);
     an_fini(a);
     a->trace = t;
     return rc;
@@ -820,5 +1301,8 @@ void an_fini(struct analysis *a)
         return;
     free(a->sites);
     free(a->timeline);
+    free(a->phases);
+    free(a->spans);
+    free(a->errors);
     memset(a, 0, sizeof *a);
 }

@@ -32,6 +32,15 @@ struct an_totals {
     uint64_t failed_allocations;
     uint64_t reallocs;          /* realloc/reallocarray calls on a non-NULL block that succeeded */
     uint64_t unmatched_frees;   /* frees of blocks the trace never saw allocated */
+    /* Memory errors (docs/metrics.md, "Memory errors"), a breakdown of unmatched_frees. */
+    uint64_t double_frees;      /* free of an address freed before and not allocated since */
+    uint64_t invalid_frees;     /* free of an address never allocated (as far as known) */
+    uint64_t freed_reallocs;    /* realloc of an address freed before */
+    uint64_t invalid_reallocs;  /* realloc of an address never allocated */
+    /* Duplicate content (MEMAUDIT_CONTENT; docs/metrics.md, "Duplicate content"). */
+    uint64_t content_hashing;   /* 1: the recorder hashed freed blocks */
+    uint64_t content_hashed;    /* freed blocks whose content was hashed */
+    uint64_t content_duplicates; /* of those, the ones equal to an earlier one of their site */
     uint64_t inherited_frees;   /* in a fork child's trace: frees of blocks from before the fork */
     uint64_t slack_bytes;       /* sum of usable - requested over all allocations */
     uint64_t peak_slack_bytes;  /* usable - requested of the blocks live at the peak */
@@ -71,6 +80,13 @@ struct an_site {
     /* Leaks over time: when the blocks live at the end were allocated. */
     uint64_t leak_first_ns, leak_last_ns; /* from trace start */
     int leak_seen;              /* replay bookkeeping for the two above */
+    int content_capped;         /* more distinct values than AN_CONTENT_MAX_DISTINCT */
+    /* Duplicate content: blocks of this site hashed when freed (MEMAUDIT_CONTENT). */
+    uint64_t content_hashed;    /* blocks hashed */
+    uint64_t content_duplicates; /* blocks whose size and content equalled an earlier one's */
+    uint64_t content_duplicate_bytes; /* their requested bytes */
+    uint64_t content_distinct;  /* distinct (size, content) values among the hashed blocks */
+    uint64_t error_refs;        /* memory errors (an_safety) naming this stack, in any role */
     int runtime;                /* the C runtime's own blocks: allocated before recording
                                    began (no stack), or called from the dynamic linker
                                    (thread set-up, dlopen bookkeeping) */
@@ -103,6 +119,74 @@ struct an_memory {
     double fragmentation_at_peak_rss; /* of the peak-RSS sample, or the nearest with figures */
 };
 
+/* Duplicate content: distinct values remembered per site, at most. */
+#define AN_CONTENT_MAX_DISTINCT 4096u
+
+/* ---- phases (docs/metrics.md, "Phases") ---- */
+#define AN_PHASE_TOP 10           /* sites kept per phase, by allocations */
+#define AN_MAX_PHASES 256         /* distinct names; later names share the last one */
+#define AN_OTHER_PHASES "(other phases)"
+#define AN_MAX_PHASE_SPANS 10000  /* spans kept for the memory chart; the figures keep all */
+
+struct an_phase_site {
+    uint32_t stack;
+    uint64_t allocations;
+    uint64_t bytes_allocated;
+};
+
+/* The figures of one phase name, summed over all its spans. */
+struct an_phase {
+    char name[TR_MAX_PHASE_NAME + 1]; /* printable ASCII: other bytes are '?' */
+    uint64_t marks;             /* spans: marks of this name */
+    uint64_t start_ns;          /* its first mark, from trace start */
+    uint64_t duration_ns;       /* the lengths of its spans, summed */
+    uint64_t allocations;       /* blocks allocated during it */
+    uint64_t bytes_allocated;
+    uint64_t frees;             /* blocks released during it (allocated in any phase) */
+    uint64_t bytes_freed;
+    uint64_t temporary;         /* of its allocations, the temporary ones */
+    uint64_t failed;
+    uint64_t reallocs;
+    uint64_t heap_bytes_at_start; /* the heap at its first mark */
+    uint64_t peak_heap_bytes;   /* the highest heap during its spans (at a mark included) */
+    uint64_t peak_time_ns;      /* when first reached, from trace start */
+    uint64_t peak_blocks;
+    uint64_t live_bytes;        /* of its allocations, the blocks still live at the end */
+    uint64_t live_blocks;
+    uint64_t n_top;
+    struct an_phase_site top[AN_PHASE_TOP]; /* by allocations, then bytes, then stack id */
+};
+
+/* One span of a phase: from its mark to the next mark of any thread. */
+struct an_phase_span {
+    uint64_t start_ns, end_ns; /* from trace start */
+    uint64_t phase;            /* index into phases[] */
+};
+
+/* ---- memory errors (docs/metrics.md, "Memory errors") ---- */
+enum an_error_kind {
+    AN_DOUBLE_FREE = 0,
+    AN_INVALID_FREE = 1,
+    AN_FREED_REALLOC = 2,
+    AN_INVALID_REALLOC = 3,
+};
+#define AN_MAX_ERRORS 64 /* errors kept with their details; the totals count all */
+
+struct an_error {
+    uint64_t kind;          /* enum an_error_kind */
+    uint64_t address;
+    uint64_t time_ns;       /* from trace start */
+    uint64_t thread;        /* serial of the thread that made the call */
+    uint64_t size;          /* requested size of the block, 0 when unknown */
+    uint64_t freed_ns;      /* when the block was freed before (double free, freed realloc) */
+    uint32_t alloc_stack;   /* that allocated the block; 0: unknown */
+    uint32_t free_stack;    /* of the earlier free; 0: not recorded (MEMAUDIT_FREE_STACKS) */
+    uint32_t call_stack;    /* of the offending call; 0: not recorded */
+    uint32_t pad_;
+};
+
+const char *an_error_name(uint64_t kind); /* "double-free", ... */
+
 struct analysis {
     struct trd_trace *trace;    /* borrowed: stacks, module maps, process info */
     struct an_totals totals;
@@ -111,6 +195,12 @@ struct analysis {
     struct an_sample *timeline; /* [n_timeline], one per SAMPLE of the trace, by time */
     size_t n_timeline;
     struct an_memory memory;
+    struct an_phase *phases;    /* [n_phases], in order of first mark */
+    size_t n_phases;
+    struct an_phase_span *spans; /* [n_spans], in time order, at most AN_MAX_PHASE_SPANS */
+    size_t n_spans;
+    struct an_error *errors;    /* [n_errors], the first AN_MAX_ERRORS, in replay order */
+    size_t n_errors;
 };
 
 /* Replay t into a. Returns 0, or a negative errno with trd_error(t) set. */

@@ -52,13 +52,16 @@ static const char usage_main[] =
     "  MEMAUDIT_INTERVAL_MS=N   memory samples (RSS, allocator statistics) and\n"
     "                           background flushes every N ms, 0-60000 (default\n"
     "                           50; 0: no recorder thread, no samples)\n"
+    "  MEMAUDIT_CONTENT=1       hash small blocks (up to 4 KiB) when freed, to find\n"
+    "                           duplicate content\n"
+    "  MEMAUDIT_FREE_STACKS=1   record the stack of every free (memory errors)\n"
     "\n"
     "Exit status: 0 on success, 1 on bad input or a failed command, 2 on a usage\n"
     "error; `run` exits with the program's own status (128+N if killed by signal N);\n"
     "`check` exits 3 when a budget is exceeded.\n";
 
 static const char usage_run[] =
-    "usage: memaudit run [-o DIR] [--depth N] -- PROGRAM [ARGS...]\n"
+    "usage: memaudit run [-o DIR] [--depth N] [--content] [--free-stacks] -- PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with libaudit.so preloaded. Every process it starts (fork, exec,\n"
     "shell pipelines) is recorded into its own trace in DIR, named\n"
@@ -69,6 +72,10 @@ static const char usage_run[] =
     "  -o, --output DIR   directory for the traces (default: current directory;\n"
     "                     created if missing)\n"
     "  --depth N          maximum frames per stack, 1-256 (default 64)\n"
+    "  --content          hash the content of small blocks when freed, to find\n"
+    "                     duplicates (MEMAUDIT_CONTENT=1)\n"
+    "  --free-stacks      record the stack of every free, for memory errors\n"
+    "                     (MEMAUDIT_FREE_STACKS=1)\n"
     "  -h, --help         this text\n";
 
 static const char usage_symbolize[] =
@@ -109,6 +116,8 @@ static const char usage_report[] =
     "  --top N            sites per ranked list (default 10)\n"
     "  --frames N         frames per stack in text (default 12)\n"
     "  --all-frames       keep allocator frames (operator new, ...) in stacks\n"
+    "  --work N --unit NAME  the run did N units of work (N > 0, may be fractional):\n"
+    "                     also give figures per unit, e.g. --work 12.5 --unit '1000 LOC'\n"
     "  -h, --help         this text\n";
 
 void die_usage(const char *msg, const char *usage)
@@ -411,7 +420,8 @@ static int cmd_report(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
         {"top", required_argument, NULL, 't'},    {"frames", required_argument, NULL, 'n'},
         {"all-frames", no_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
-        {"weight", required_argument, NULL, 'w'}, {NULL, 0, NULL, 0},
+        {"weight", required_argument, NULL, 'w'}, {"work", required_argument, NULL, 'W'},
+        {"unit", required_argument, NULL, 'K'},   {NULL, 0, NULL, 0},
     };
     struct render_opts opts = {.top = 10, .max_frames = 12, .all_frames = 0};
     const char *format = "text", *output = NULL;
@@ -446,6 +456,17 @@ static int cmd_report(int argc, char **argv)
         case 'a':
             opts.all_frames = 1;
             break;
+        case 'W': {
+            char *end;
+            errno = 0;
+            opts.work = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(opts.work > 0 && opts.work < 1e300))
+                die_usage("--work needs a positive number", usage_report);
+            break;
+        }
+        case 'K':
+            opts.unit = optarg;
+            break;
         case 'h':
             fputs(usage_report, stdout);
             return 0;
@@ -455,6 +476,8 @@ static int cmd_report(int argc, char **argv)
     }
     if (optind >= argc)
         die_usage("report needs at least one TRACE or DIR", usage_report);
+    if (opts.unit != NULL && opts.work == 0)
+        die_usage("--unit goes with --work N", usage_report);
     struct input_list inputs = {0};
     int failed = 0;
     for (int i = optind; i < argc; i++)
@@ -627,9 +650,12 @@ static int cmd_run(int argc, char **argv)
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"depth", required_argument, NULL, 'd'},
+        {"content", no_argument, NULL, 'C'},
+        {"free-stacks", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    int content = 0, free_stacks = 0;
     const char *dir = ".";
     const char *depth = NULL;
     unsigned depth_v;
@@ -644,6 +670,12 @@ static int cmd_run(int argc, char **argv)
             if (parse_count(optarg, 1, 256, &depth_v) < 0)
                 die_usage("--depth needs a number from 1 to 256", usage_run);
             depth = optarg;
+            break;
+        case 'C':
+            content = 1;
+            break;
+        case 'F':
+            free_stacks = 1;
             break;
         case 'h':
             fputs(usage_run, stdout);
@@ -694,6 +726,10 @@ static int cmd_run(int argc, char **argv)
         setenv("MEMAUDIT_QUIET", "1", 1);
         if (depth)
             setenv("MEMAUDIT_DEPTH", depth, 1);
+        if (content)
+            setenv("MEMAUDIT_CONTENT", "1", 1);
+        if (free_stacks)
+            setenv("MEMAUDIT_FREE_STACKS", "1", 1);
         execvp(argv[optind], argv + optind);
         fprintf(stderr, "memaudit: %s: %s\n", argv[optind], strerror(errno));
         _exit(127);

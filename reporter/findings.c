@@ -47,7 +47,7 @@ static int leak_grows(const struct an_site *s, uint64_t duration_ns)
            s->leak_last_ns - s->leak_first_ns >= duration_ns / 4 && duration_ns != 0;
 }
 
-/* Append the findings of one site; returns how many (0..4). */
+/* Append the findings of one site; returns how many (0..6). */
 static size_t site_findings(const struct analysis *a, const struct an_site *s, struct finding *f)
 {
     const struct an_totals *t = &a->totals;
@@ -93,6 +93,13 @@ static size_t site_findings(const struct analysis *a, const struct an_site *s, s
         double impact = pct(saved, t->peak_heap_bytes);
         f[n++] = (struct finding){FD_SMALL_BLOCKS, priority_of(impact), s, impact, 0, saved};
     }
+    if (s->content_duplicates >= FD_DUP_MIN &&
+        pct(s->content_duplicates, s->content_hashed) >= FD_DUP_SHARE) {
+        /* N blocks, K distinct values: interning saves the N - K duplicates. */
+        double impact = pct(s->content_duplicates, t->allocations);
+        f[n++] = (struct finding){FD_DUPLICATES, priority_of(impact), s, impact,
+                                  s->content_duplicates, s->content_duplicate_bytes};
+    }
     return n;
 }
 
@@ -114,7 +121,7 @@ int fd_collect(const struct analysis *a, struct finding **out, size_t *n)
     size_t len = 0, cap = 0;
 
     for (uint32_t i = 0; i < a->n_sites; i++) {
-        struct finding f[4];
+        struct finding f[8];
         size_t k = site_findings(a, &a->sites[i], f);
         if (k == 0)
             continue;
@@ -141,7 +148,8 @@ int fd_collect(const struct analysis *a, struct finding **out, size_t *n)
 const char *fd_kind_name(enum fd_kind kind)
 {
     static const char *const names[] = {"growing-leak", "leak",    "realloc-growth", "manual-growth",
-                                        "pooling",      "temporary", "small-blocks"};
+                                        "pooling",      "temporary", "small-blocks",
+                                        "duplicates"};
     return names[kind];
 }
 
@@ -155,6 +163,7 @@ const char *fd_kind_title(enum fd_kind kind)
         "Pooling candidate (churn of same-size blocks)",
         "Temporary allocations",
         "Small blocks (allocator overhead)",
+        "Interning candidate (duplicate content)",
     };
     return titles[kind];
 }
@@ -231,6 +240,14 @@ void fd_describe(const struct finding *f, char *buf, size_t len)
                  s->max_live_blocks, s->allocations ? s->bytes_allocated / s->allocations : 0,
                  overhead_per_block(s));
         break;
+    case FD_DUPLICATES:
+        snprintf(buf, len,
+                 "%" PRIu64 " blocks freed here held only %" PRIu64 " distinct value%s%s: %" PRIu64
+                 " of them (%s) repeated an earlier block's content",
+                 s->content_hashed, s->content_distinct, s->content_distinct == 1 ? "" : "s",
+                 s->content_capped ? " (at most: too many to remember them all)" : "",
+                 s->content_duplicates, rc_format_bytes(b1, s->content_duplicate_bytes));
+        break;
     }
 }
 
@@ -277,6 +294,12 @@ void fd_advice(const struct finding *f, char *buf, size_t len)
                  "store these small objects inline or in one array (an arena): saves about %s "
                  "at the site's maximum",
                  rc_format_bytes(b1, f->saved_bytes));
+        break;
+    case FD_DUPLICATES:
+        snprintf(buf, len,
+                 "intern or share them (one copy per value): saves ~%" PRIu64
+                 " allocations and %s",
+                 f->saved_allocs, rc_format_bytes(b1, f->saved_bytes));
         break;
     }
 }

@@ -20,6 +20,7 @@ enum fd_kind {
     FD_POOLING,        /* many same-size blocks, few live at a time */
     FD_TEMPORARY,      /* blocks freed right after being allocated */
     FD_SMALL_BLOCKS,   /* many tiny blocks live at once: overhead dominates */
+    FD_DUPLICATES,     /* blocks that held the same content (MEMAUDIT_CONTENT): intern them */
 };
 
 enum fd_priority { FD_HIGH, FD_MEDIUM, FD_LOW };
@@ -35,6 +36,8 @@ enum fd_priority { FD_HIGH, FD_MEDIUM, FD_LOW };
 #define FD_SMALL_MAX_AVG 32      /* average requested size, bytes */
 #define FD_SMALL_MIN_LIVE 1000   /* blocks of the site live at once */
 #define FD_CHUNK_HEADER 8        /* bytes of glibc malloc's header per block (64-bit) */
+#define FD_DUP_MIN 100           /* freed blocks of a site equal to an earlier one of it */
+#define FD_DUP_SHARE 50          /* percent of the site's hashed blocks that were duplicates */
 #define FD_HIGH_PCT 10.0         /* impact at or above: high priority */
 #define FD_MEDIUM_PCT 1.0        /* impact at or above: medium priority */
 

@@ -62,6 +62,13 @@ static const struct field totals_fields[] = {
     FT(failed_allocations, FK_U64),
     FT(reallocs, FK_U64),
     FT(unmatched_frees, FK_U64),
+    FT(double_frees, FK_U64),
+    FT(invalid_frees, FK_U64),
+    FT(freed_reallocs, FK_U64),
+    FT(invalid_reallocs, FK_U64),
+    FT(content_hashing, FK_U64),
+    FT(content_hashed, FK_U64),
+    FT(content_duplicates, FK_U64),
     FT(inherited_frees, FK_U64),
     FT(slack_bytes, FK_U64),
     FT(peak_slack_bytes, FK_U64),
@@ -101,6 +108,12 @@ static const struct field site_fields[] = {
     FS(leak_first_ns),
     FS(leak_last_ns),
     {"leak_seen", offsetof(struct an_site, leak_seen), sizeof(int), FK_INT, 1},
+    {"content_capped", offsetof(struct an_site, content_capped), sizeof(int), FK_INT, 1},
+    FS(content_hashed),
+    FS(content_duplicates),
+    FS(content_duplicate_bytes),
+    FS(content_distinct),
+    FS(error_refs),
     {"runtime", offsetof(struct an_site, runtime), sizeof(int), FK_INT, 1},
 };
 /* Not in the profile: the stack id (the profile renumbers, keeping the
@@ -132,6 +145,54 @@ static const struct field memory_fields[] = {
     FM(an_memory, peak_rss_sample, FK_SIZE, size_t),
     FM(an_memory, has_fragmentation, FK_INT, int),
     FM(an_memory, fragmentation_at_peak_rss, FK_DOUBLE, double),
+};
+/* A phase: these, plus "name" and "top" written by hand (phase_skipped). */
+static const struct field phase_fields[] = {
+    FM(an_phase, marks, FK_U64, uint64_t),
+    FM(an_phase, start_ns, FK_U64, uint64_t),
+    FM(an_phase, duration_ns, FK_U64, uint64_t),
+    FM(an_phase, allocations, FK_U64, uint64_t),
+    FM(an_phase, bytes_allocated, FK_U64, uint64_t),
+    FM(an_phase, frees, FK_U64, uint64_t),
+    FM(an_phase, bytes_freed, FK_U64, uint64_t),
+    FM(an_phase, temporary, FK_U64, uint64_t),
+    FM(an_phase, failed, FK_U64, uint64_t),
+    FM(an_phase, reallocs, FK_U64, uint64_t),
+    FM(an_phase, heap_bytes_at_start, FK_U64, uint64_t),
+    FM(an_phase, peak_heap_bytes, FK_U64, uint64_t),
+    FM(an_phase, peak_time_ns, FK_U64, uint64_t),
+    FM(an_phase, peak_blocks, FK_U64, uint64_t),
+    FM(an_phase, live_bytes, FK_U64, uint64_t),
+    FM(an_phase, live_blocks, FK_U64, uint64_t),
+};
+static const struct field phase_skipped[] = {
+    {"name", offsetof(struct an_phase, name), 1, FK_UINT, TR_MAX_PHASE_NAME + 1},
+    FM(an_phase, n_top, FK_U64, uint64_t),
+    {"top", offsetof(struct an_phase, top), sizeof(struct an_phase_site), FK_U64, AN_PHASE_TOP},
+};
+static const struct field phase_site_fields[] = {
+    FM(an_phase_site, stack, FK_UINT, uint32_t),
+    FM(an_phase_site, allocations, FK_U64, uint64_t),
+    FM(an_phase_site, bytes_allocated, FK_U64, uint64_t),
+};
+static const struct field span_fields[] = {
+    FM(an_phase_span, start_ns, FK_U64, uint64_t),
+    FM(an_phase_span, end_ns, FK_U64, uint64_t),
+    FM(an_phase_span, phase, FK_U64, uint64_t),
+};
+static const struct field error_fields[] = {
+    FM(an_error, kind, FK_U64, uint64_t),
+    FM(an_error, address, FK_U64, uint64_t),
+    FM(an_error, time_ns, FK_U64, uint64_t),
+    FM(an_error, thread, FK_U64, uint64_t),
+    FM(an_error, size, FK_U64, uint64_t),
+    FM(an_error, freed_ns, FK_U64, uint64_t),
+    FM(an_error, alloc_stack, FK_UINT, uint32_t),
+    FM(an_error, free_stack, FK_UINT, uint32_t),
+    FM(an_error, call_stack, FK_UINT, uint32_t),
+};
+static const struct field error_skipped[] = {
+    FM(an_error, pad_, FK_UINT, uint32_t),
 };
 #undef FM
 
@@ -257,6 +318,26 @@ long prof_unlisted_sample_byte(void)
 long prof_unlisted_memory_byte(void)
 {
     return unlisted_byte(sizeof(struct an_memory), memory_fields, N_OF(memory_fields), NULL, 0);
+}
+
+long prof_unlisted_phase_byte(void)
+{
+    long b = unlisted_byte(sizeof(struct an_phase), phase_fields, N_OF(phase_fields),
+                           phase_skipped, N_OF(phase_skipped));
+    if (b >= 0)
+        return b;
+    b = unlisted_byte(sizeof(struct an_phase_site), phase_site_fields, N_OF(phase_site_fields),
+                      NULL, 0);
+    if (b >= 0)
+        return 100000 + b; /* struct an_phase_site */
+    b = unlisted_byte(sizeof(struct an_phase_span), span_fields, N_OF(span_fields), NULL, 0);
+    return b >= 0 ? 200000 + b : -1; /* struct an_phase_span */
+}
+
+long prof_unlisted_error_byte(void)
+{
+    return unlisted_byte(sizeof(struct an_error), error_fields, N_OF(error_fields), error_skipped,
+                         N_OF(error_skipped));
 }
 
 /* ---- writing ---- */
@@ -516,6 +597,46 @@ static int add_process(cJSON *root, const struct rc_process *p)
     return err != 0 ? -ENOMEM : 0;
 }
 
+/* "phases" (name, figures, "top": [[stack id, allocations, bytes]...]),
+ * "phase_spans" and "errors". Stack ids are the trace's, as sites' "id". */
+static int add_phases(cJSON *root, const struct analysis *a)
+{
+    cJSON *phases = cJSON_CreateArray(), *spans = cJSON_CreateArray(),
+          *errors = cJSON_CreateArray();
+    if (add_item(root, "phases", phases) < 0 || add_item(root, "phase_spans", spans) < 0 ||
+        add_item(root, "errors", errors) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < a->n_phases; i++) {
+        const struct an_phase *ph = &a->phases[i];
+        cJSON *o = cJSON_CreateObject(), *top;
+        if (push_item(phases, o) < 0 || add_item(o, "name", cJSON_CreateString(ph->name)) < 0 ||
+            add_fields(o, ph, phase_fields, N_OF(phase_fields)) < 0)
+            return -ENOMEM;
+        top = cJSON_CreateArray();
+        if (add_item(o, "top", top) < 0)
+            return -ENOMEM;
+        for (uint64_t k = 0; k < ph->n_top && k < AN_PHASE_TOP; k++) {
+            cJSON *t = cJSON_CreateArray();
+            if (push_item(top, t) < 0 || push_item(t, u64_new(ph->top[k].stack)) < 0 ||
+                push_item(t, u64_new(ph->top[k].allocations)) < 0 ||
+                push_item(t, u64_new(ph->top[k].bytes_allocated)) < 0)
+                return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < a->n_spans; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (push_item(spans, o) < 0 || add_fields(o, &a->spans[i], span_fields, N_OF(span_fields)) < 0)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < a->n_errors; i++) {
+        cJSON *o = cJSON_CreateObject();
+        if (push_item(errors, o) < 0 ||
+            add_fields(o, &a->errors[i], error_fields, N_OF(error_fields)) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src, char *err,
                size_t errlen)
 {
@@ -544,6 +665,8 @@ int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src,
             add_fields(o, &a->timeline[i], sample_fields, N_OF(sample_fields)) < 0)
             goto fail;
     }
+    if (add_phases(root, a) < 0)
+        goto fail;
     w.frames = cJSON_CreateArray();
     sites = cJSON_CreateArray();
     if (add_item(root, "frames", w.frames) < 0 || add_item(root, "sites", sites) < 0)
@@ -594,6 +717,7 @@ struct prof_profile {
     size_t n_table;
     struct rc_frame *frame_pool;
     struct sym_location *loc_pool;
+    uint32_t *ids; /* [a.n_sites]: the trace's stack id of each dense site */
 };
 
 static int perr(char *err, size_t errlen, const char *fmt, ...)
@@ -866,7 +990,9 @@ static int parse_sites(struct prof_profile *p, char *err, size_t errlen)
     p->stacks = calloc(p->a.n_sites, sizeof *p->stacks);
     p->frame_pool = calloc(n_frames ? n_frames : 1, sizeof *p->frame_pool);
     p->loc_pool = calloc(n_locs ? n_locs : 1, sizeof *p->loc_pool);
-    if (p->a.sites == NULL || p->stacks == NULL || p->frame_pool == NULL || p->loc_pool == NULL)
+    p->ids = calloc(p->a.n_sites, sizeof *p->ids);
+    if (p->a.sites == NULL || p->stacks == NULL || p->frame_pool == NULL || p->loc_pool == NULL ||
+        p->ids == NULL)
         return -ENOMEM;
 
     /* Pass 2: fill. */
@@ -879,6 +1005,9 @@ static int parse_sites(struct prof_profile *p, char *err, size_t errlen)
         const cJSON *stack = cJSON_GetObjectItemCaseSensitive(o, "stack");
         const char *bad = "";
         s->stack = dense;
+        uint64_t id = 0;
+        get_u64(cJSON_GetObjectItemCaseSensitive(o, "id"), &id); /* checked in pass 1 */
+        p->ids[dense] = (uint32_t)id;
         if (parse_fields(o, s, site_fields, N_OF(site_fields), &bad) < 0)
             return perr(err, errlen, "corrupt profile: bad \"%s\" in site %zu", bad, i);
         if (stack != NULL)
@@ -929,6 +1058,99 @@ static int parse_timeline(struct prof_profile *p, char *err, size_t errlen)
     return 0;
 }
 
+/* The dense site of the trace's stack id (0 when the profile has no such site). */
+static uint32_t dense_id(const struct prof_profile *p, uint64_t id)
+{
+    size_t lo = 0, hi = p->a.n_sites;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < p->a.n_sites && p->ids[lo] == id ? (uint32_t)lo : 0;
+}
+
+/* An optional array member: absent is an empty one; *n its length, at most cap. */
+static int get_array(const cJSON *root, const char *key, size_t cap, const cJSON **arr, size_t *n)
+{
+    *arr = cJSON_GetObjectItemCaseSensitive(root, key);
+    *n = 0;
+    if (*arr == NULL)
+        return 0;
+    if (!cJSON_IsArray(*arr) || (size_t)cJSON_GetArraySize(*arr) > cap)
+        return -EINVAL;
+    *n = (size_t)cJSON_GetArraySize(*arr);
+    return 0;
+}
+
+/* "phases", "phase_spans", "errors" (all optional). After parse_sites. */
+static int parse_phases(struct prof_profile *p, char *err, size_t errlen)
+{
+    const cJSON *arr, *o;
+    const char *bad = "";
+    size_t n, i = 0;
+
+    if (get_array(p->root, "phases", AN_MAX_PHASES, &arr, &n) < 0)
+        return perr(err, errlen, "corrupt profile: bad \"phases\"");
+    if (n > 0 && (p->a.phases = calloc(n, sizeof *p->a.phases)) == NULL)
+        return -ENOMEM;
+    cJSON_ArrayForEach(o, arr)
+    {
+        struct an_phase *ph = &p->a.phases[i];
+        const char *name = NULL;
+        const cJSON *top = cJSON_GetObjectItemCaseSensitive(o, "top"), *t;
+        if (!cJSON_IsObject(o) || get_str_opt(o, "name", &name) < 0 || name == NULL ||
+            strlen(name) > TR_MAX_PHASE_NAME ||
+            parse_fields(o, ph, phase_fields, N_OF(phase_fields), &bad) < 0 ||
+            (top != NULL && (!cJSON_IsArray(top) || cJSON_GetArraySize(top) > AN_PHASE_TOP)))
+            return perr(err, errlen, "corrupt profile: bad phase %zu", i);
+        memcpy(ph->name, name, strlen(name) + 1);
+        cJSON_ArrayForEach(t, top)
+        {
+            uint64_t v[3];
+            if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) != 3 ||
+                get_u64(cJSON_GetArrayItem(t, 0), &v[0]) < 0 ||
+                get_u64(cJSON_GetArrayItem(t, 1), &v[1]) < 0 ||
+                get_u64(cJSON_GetArrayItem(t, 2), &v[2]) < 0)
+                return perr(err, errlen, "corrupt profile: bad \"top\" in phase %zu", i);
+            ph->top[ph->n_top++] = (struct an_phase_site){dense_id(p, v[0]), v[1], v[2]};
+        }
+        p->a.n_phases = ++i;
+    }
+    if (get_array(p->root, "phase_spans", AN_MAX_PHASE_SPANS, &arr, &n) < 0)
+        return perr(err, errlen, "corrupt profile: bad \"phase_spans\"");
+    if (n > 0 && (p->a.spans = calloc(n, sizeof *p->a.spans)) == NULL)
+        return -ENOMEM;
+    i = 0;
+    cJSON_ArrayForEach(o, arr)
+    {
+        struct an_phase_span *sp = &p->a.spans[i];
+        if (!cJSON_IsObject(o) || parse_fields(o, sp, span_fields, N_OF(span_fields), &bad) < 0 ||
+            sp->phase >= p->a.n_phases || sp->end_ns < sp->start_ns)
+            return perr(err, errlen, "corrupt profile: bad phase span %zu", i);
+        p->a.n_spans = ++i;
+    }
+    if (get_array(p->root, "errors", AN_MAX_ERRORS, &arr, &n) < 0)
+        return perr(err, errlen, "corrupt profile: bad \"errors\"");
+    if (n > 0 && (p->a.errors = calloc(n, sizeof *p->a.errors)) == NULL)
+        return -ENOMEM;
+    i = 0;
+    cJSON_ArrayForEach(o, arr)
+    {
+        struct an_error *e = &p->a.errors[i];
+        if (!cJSON_IsObject(o) || parse_fields(o, e, error_fields, N_OF(error_fields), &bad) < 0 ||
+            e->kind > AN_INVALID_REALLOC)
+            return perr(err, errlen, "corrupt profile: bad \"%s\" in error %zu", bad, i);
+        e->alloc_stack = dense_id(p, e->alloc_stack);
+        e->free_stack = dense_id(p, e->free_stack);
+        e->call_stack = dense_id(p, e->call_stack);
+        p->a.n_errors = ++i;
+    }
+    return 0;
+}
+
 int prof_parse(const char *text, size_t len, struct prof_profile **out, char *err, size_t errlen)
 {
     struct prof_profile *p = NULL;
@@ -973,6 +1195,9 @@ int prof_parse(const char *text, size_t len, struct prof_profile **out, char *er
     if (rc < 0)
         goto fail;
     rc = parse_sites(p, err, errlen);
+    if (rc < 0)
+        goto fail;
+    rc = parse_phases(p, err, errlen);
     if (rc < 0)
         goto fail;
     *out = p;
@@ -1032,6 +1257,10 @@ void prof_free(struct prof_profile *p)
         return;
     free(p->a.sites);
     free(p->a.timeline);
+    free(p->a.phases);
+    free(p->a.spans);
+    free(p->a.errors);
+    free(p->ids);
     free(p->stacks);
     free(p->table);
     free(p->frame_pool);

@@ -68,5 +68,9 @@ long prof_unlisted_site_byte(void);
 long prof_unlisted_totals_byte(void);
 long prof_unlisted_sample_byte(void);
 long prof_unlisted_memory_byte(void);
+/* struct an_phase (struct an_phase_site: 100000 + byte; an_phase_span: 200000 + byte)
+ * and struct an_error. */
+long prof_unlisted_phase_byte(void);
+long prof_unlisted_error_byte(void);
 
 #endif

@@ -15,6 +15,8 @@ struct render_opts {
     unsigned top;          /* sites per ranked list (default 10) */
     unsigned max_frames;   /* frames printed per stack in text (default 12) */
     int all_frames;        /* 1: keep recorder/allocator frames */
+    double work;           /* --work: units of work the run did (0: not given) */
+    const char *unit;      /* --unit: what one unit is ("LOC", "1000 requests" ...) */
 };
 
 int render_text(FILE *out, const struct analysis *a, const struct rc_source *src,

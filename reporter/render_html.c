@@ -334,9 +334,9 @@ static int add_summary(cJSON *root, const struct analysis *a)
  * time") as columns, or null when the trace has none:
  *   { "time_ns": [...], "heap_bytes": [...], "rss_bytes": [...] }
  * The page marks the peak from summary.peak_time_ns and peak_heap_bytes (the
- * samples, taken every MEMAUDIT_INTERVAL_MS, may miss it). A "phases" array
- * of {"name", "start_ns", "end_ns"} is drawn shaded when present; the trace
- * has no phase marks yet. */
+ * samples, taken every MEMAUDIT_INTERVAL_MS, may miss it). "phases" holds
+ * the spans of the phases the program marked (include/memaudit.h), as
+ * {"name", "start_ns", "end_ns"}, drawn shaded. */
 static int add_timeline(cJSON *root, const struct analysis *a)
 {
     cJSON *tl, *t, *heap, *rss;
@@ -354,6 +354,19 @@ static int add_timeline(cJSON *root, const struct analysis *a)
         err |= append_num(t, (double)a->timeline[i].time_ns);
         err |= append_num(heap, (double)a->timeline[i].heap_bytes);
         err |= append_num(rss, (double)a->timeline[i].rss_bytes);
+    }
+    cJSON *phases = err == 0 ? cJSON_AddArrayToObject(tl, "phases") : NULL;
+    if (phases == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < a->n_spans && err == 0; i++) {
+        const struct an_phase_span *sp = &a->spans[i];
+        cJSON *o = cJSON_CreateObject();
+        err |= append(phases, o);
+        if (err != 0)
+            break;
+        err |= add_str(o, "name", sp->phase < a->n_phases ? a->phases[sp->phase].name : "?");
+        err |= add_num(o, "start_ns", (double)sp->start_ns);
+        err |= add_num(o, "end_ns", (double)sp->end_ns);
     }
     return err != 0 ? -ENOMEM : 0;
 }

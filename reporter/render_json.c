@@ -11,7 +11,9 @@
  *     "hotspots": [ top sites by allocations ],
  *     "peak":     { bytes, time_ns, sites: [ top sites by peak_bytes ] },
  *     "temporary":[ top sites by temporary allocations ],
- *     "safety":   { status, unmatched_frees },
+ *     "phases":   [ per phase: its figures and top_sites (docs/metrics.md, "Phases") ],
+ *     "safety":   { status, unmatched_frees, double_frees, invalid_frees,
+ *                   freed_reallocs, invalid_reallocs, errors: [ each memory error ] },
  *     "findings": [ every finding: kind, priority, impact_pct, saved_allocations,
  *                   saved_bytes, description, advice, stack ] }
  * A stack is an array of frame objects, every location of every kept frame,
@@ -189,7 +191,143 @@ static int add_summary(cJSON *root, const struct analysis *a)
     err |= add_num(s, "duration_ns", (double)t->duration_ns);
     err |= add_num(s, "allocation_rate_per_s", rc_rate_per_s(t->allocations, t->duration_ns));
     err |= add_num(s, "bytes_rate_per_s", rc_rate_per_s(t->bytes_allocated, t->duration_ns));
+    err |= add_bool(s, "content_hashing", t->content_hashing != 0);
+    err |= add_num(s, "content_hashed_blocks", (double)t->content_hashed);
+    err |= add_num(s, "content_duplicate_blocks", (double)t->content_duplicates);
     return err != 0 ? -ENOMEM : 0;
+}
+
+/* "per_unit": figures divided by --work (absent when not given). */
+static int add_per_unit(cJSON *obj, const struct render_opts *o, uint64_t allocations,
+                        uint64_t bytes, uint64_t frees, uint64_t temporary, uint64_t peak,
+                        uint64_t leaked)
+{
+    if (o->work <= 0)
+        return 0;
+    cJSON *u = cJSON_AddObjectToObject(obj, "per_unit");
+    int err = u == NULL;
+    if (u != NULL) {
+        err |= add_str(u, "unit", o->unit != NULL ? o->unit : "unit");
+        err |= add_num(u, "work", o->work);
+        err |= add_num(u, "allocations", (double)allocations / o->work);
+        err |= add_num(u, "bytes_allocated", (double)bytes / o->work);
+        err |= add_num(u, "frees", (double)frees / o->work);
+        err |= add_num(u, "temporary_allocations", (double)temporary / o->work);
+        err |= add_num(u, "peak_heap_bytes", (double)peak / o->work);
+        err |= add_num(u, "leaked_bytes", (double)leaked / o->work);
+    }
+    return err != 0 ? -ENOMEM : 0;
+}
+
+/* "phases": one object per phase name, in order of first mark
+ * (docs/metrics.md, "Phases"). */
+static int add_phases(cJSON *root, const struct analysis *a, const struct rc_source *src,
+                      const struct render_opts *o)
+{
+    cJSON *arr = cJSON_AddArrayToObject(root, "phases");
+    if (arr == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < a->n_phases; i++) {
+        const struct an_phase *ph = &a->phases[i];
+        cJSON *p = cJSON_CreateObject();
+        int err = append(arr, p);
+        if (err < 0)
+            return err;
+        err |= add_str(p, "name", ph->name);
+        err |= add_num(p, "marks", (double)ph->marks);
+        err |= add_num(p, "start_ns", (double)ph->start_ns);
+        err |= add_num(p, "duration_ns", (double)ph->duration_ns);
+        err |= add_num(p, "allocations", (double)ph->allocations);
+        err |= add_num(p, "frees", (double)ph->frees);
+        err |= add_num(p, "bytes_allocated", (double)ph->bytes_allocated);
+        err |= add_num(p, "bytes_freed", (double)ph->bytes_freed);
+        err |= add_num(p, "temporary_allocations", (double)ph->temporary);
+        err |= add_num(p, "failed_allocations", (double)ph->failed);
+        err |= add_num(p, "reallocs", (double)ph->reallocs);
+        err |= add_num(p, "heap_bytes_at_start", (double)ph->heap_bytes_at_start);
+        err |= add_num(p, "peak_heap_bytes", (double)ph->peak_heap_bytes);
+        err |= add_num(p, "peak_time_ns", (double)ph->peak_time_ns);
+        err |= add_num(p, "peak_blocks", (double)ph->peak_blocks);
+        err |= add_num(p, "live_at_end_bytes", (double)ph->live_bytes);
+        err |= add_num(p, "live_at_end_blocks", (double)ph->live_blocks);
+        err |= add_num(p, "allocation_rate_per_s", rc_rate_per_s(ph->allocations, ph->duration_ns));
+        err |= add_num(p, "bytes_rate_per_s", rc_rate_per_s(ph->bytes_allocated, ph->duration_ns));
+        if (err == 0)
+            err = add_per_unit(p, o, ph->allocations, ph->bytes_allocated, ph->frees,
+                               ph->temporary, ph->peak_heap_bytes, ph->live_bytes);
+        cJSON *top = err == 0 ? cJSON_AddArrayToObject(p, "top_sites") : NULL;
+        if (top == NULL)
+            return -ENOMEM;
+        for (uint64_t k = 0; k < ph->n_top; k++) {
+            cJSON *s = cJSON_CreateObject();
+            err = append(top, s);
+            if (err < 0)
+                return err;
+            err |= add_num(s, "allocations", (double)ph->top[k].allocations);
+            err |= add_num(s, "bytes", (double)ph->top[k].bytes_allocated);
+            if (err != 0)
+                return -ENOMEM;
+            err = add_stack(s, src, o, ph->top[k].stack);
+            if (err < 0)
+                return err;
+        }
+    }
+    return 0;
+}
+
+/* "errors" in "safety": each memory error with the stacks the trace has. */
+static int add_errors(cJSON *safety, const struct analysis *a, const struct rc_source *src,
+                      const struct render_opts *o)
+{
+    const struct an_totals *t = &a->totals;
+    int err = 0;
+    err |= add_num(safety, "double_frees", (double)t->double_frees);
+    err |= add_num(safety, "invalid_frees", (double)t->invalid_frees);
+    err |= add_num(safety, "freed_reallocs", (double)t->freed_reallocs);
+    err |= add_num(safety, "invalid_reallocs", (double)t->invalid_reallocs);
+    cJSON *arr = err == 0 ? cJSON_AddArrayToObject(safety, "errors") : NULL;
+    if (arr == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < a->n_errors; i++) {
+        const struct an_error *e = &a->errors[i];
+        char addr[2 + 16 + 1];
+        cJSON *obj = cJSON_CreateObject();
+        err = append(arr, obj);
+        if (err < 0)
+            return err;
+        snprintf(addr, sizeof(addr), "0x%" PRIx64, e->address);
+        err |= add_str(obj, "kind", an_error_name(e->kind));
+        err |= add_str(obj, "address", addr);
+        err |= add_num(obj, "time_ns", (double)e->time_ns);
+        err |= add_num(obj, "thread", (double)e->thread);
+        err |= add_num(obj, "size", (double)e->size);
+        err |= add_num(obj, "freed_ns", (double)e->freed_ns);
+        if (err != 0)
+            return -ENOMEM;
+        /* "stack": where the block was allocated; "free_stack": where it was
+         * freed before; "call_stack": the offending call. [] when unknown. */
+        cJSON *holder = cJSON_CreateObject();
+        if (holder == NULL)
+            return -ENOMEM;
+        static const char *const keys[] = {"stack", "free_stack", "call_stack"};
+        uint32_t ids[] = {e->alloc_stack, e->free_stack, e->call_stack};
+        for (int k = 0; k < 3 && err == 0; k++) {
+            if (ids[k] == 0) {
+                err = cJSON_AddArrayToObject(obj, keys[k]) != NULL ? 0 : -ENOMEM;
+                continue;
+            }
+            err = add_stack(holder, src, o, ids[k]);
+            cJSON *st = cJSON_DetachItemFromObjectCaseSensitive(holder, "stack");
+            if (err == 0 && (st == NULL || !cJSON_AddItemToObject(obj, keys[k], st))) {
+                cJSON_Delete(st);
+                err = -ENOMEM;
+            }
+        }
+        cJSON_Delete(holder);
+        if (err < 0)
+            return err;
+    }
+    return 0;
 }
 
 /* "size_histogram": the non-empty size classes of s, as {min, max, count}
@@ -254,6 +392,10 @@ static int site_fields(cJSON *obj, enum rc_key key, const struct an_site *s)
         err |= add_num(obj, "chain_final_bytes", (double)s->chain_final_bytes);
         err |= add_num(obj, "manual_grows", (double)s->manual_grows);
         err |= add_num(obj, "manual_copied_bytes", (double)s->manual_copied);
+        err |= add_num(obj, "content_hashed", (double)s->content_hashed);
+        err |= add_num(obj, "content_duplicates", (double)s->content_duplicates);
+        err |= add_num(obj, "content_distinct", (double)s->content_distinct);
+        err |= add_bool(obj, "content_capped", s->content_capped);
         err |= add_histogram(obj, s);
         break;
     case RC_PEAK:
@@ -313,7 +455,10 @@ static int add_findings(cJSON *root, const struct analysis *a, const struct rc_s
     if (safety == NULL || arr == NULL || add_str(safety, "status", fd_safety_status(a)) < 0 ||
         add_num(safety, "unmatched_frees", (double)a->totals.unmatched_frees) < 0)
         return -ENOMEM;
-    int rc = fd_collect(a, &f, &n);
+    int rc = add_errors(safety, a, src, o);
+    if (rc < 0)
+        return rc;
+    rc = fd_collect(a, &f, &n);
     for (size_t i = 0; i < n && rc == 0; i++) {
         cJSON *obj = cJSON_CreateObject();
         rc = append(arr, obj);
@@ -355,6 +500,14 @@ int render_json(FILE *out, const struct analysis *a, const struct rc_source *src
     if (rc < 0)
         goto fail;
     rc = rm_memory_json(root, a);
+    if (rc < 0)
+        goto fail;
+    rc = add_per_unit(cJSON_GetObjectItemCaseSensitive(root, "summary"), o, a->totals.allocations,
+                      a->totals.bytes_allocated, a->totals.frees, a->totals.temporary_allocations,
+                      a->totals.peak_heap_bytes, a->totals.leaked_bytes);
+    if (rc < 0)
+        goto fail;
+    rc = add_phases(root, a, src, o);
     if (rc < 0)
         goto fail;
 

@@ -181,9 +181,34 @@ static int safety(FILE *out, const struct analysis *a, const struct rc_source *s
         fputs("Every free matched a block the run allocated.\n\n", out);
     else
         fprintf(out,
-                "%" PRIu64 " free%s of addresses that were not allocated at that moment "
-                "(double frees, frees of foreign pointers, or blocks from before recording).\n\n",
-                t->unmatched_frees, t->unmatched_frees == 1 ? "" : "s");
+                "%" PRIu64 " free%s of addresses that were not allocated at that moment: %" PRIu64
+                " double free%s, %" PRIu64 " invalid free%s, %" PRIu64 " realloc%s of freed "
+                "blocks, %" PRIu64 " of unknown ones.\n\n",
+                t->unmatched_frees, t->unmatched_frees == 1 ? "" : "s", t->double_frees,
+                t->double_frees == 1 ? "" : "s", t->invalid_frees, t->invalid_frees == 1 ? "" : "s",
+                t->freed_reallocs, t->freed_reallocs == 1 ? "" : "s", t->invalid_reallocs);
+    for (size_t i = 0; i < a->n_errors && rc == 0; i++) {
+        const struct an_error *e = &a->errors[i];
+        fprintf(out, "%zu. **%s** of `0x%" PRIx64 "` at %s", i + 1, an_error_name(e->kind),
+                e->address, rc_format_seconds(b1, e->time_ns));
+        if (e->alloc_stack != 0) {
+            fprintf(out, ", a block of %" PRIu64 " bytes allocated at ", e->size);
+            rc = md_site(out, src, o, e->alloc_stack);
+        }
+        fputs("\n", out);
+        if (rc == 0 && e->call_stack != 0) {
+            fputs("   - the call:\n", out);
+            rc = md_stack(out, src, o, e->call_stack);
+        }
+        if (rc == 0 && e->free_stack != 0) {
+            fputs("   - freed before at:\n", out);
+            rc = md_stack(out, src, o, e->free_stack);
+        }
+    }
+    if (a->n_errors != 0)
+        fputc('\n', out);
+    if (rc < 0)
+        return rc;
     if (t->runtime_held_blocks != 0)
         fprintf(out,
                 "The C runtime itself still held %s in %" PRIu64 " block%s at exit (thread "
@@ -298,6 +323,56 @@ static int recommendations(FILE *out, const struct rc_source *src, const struct 
     return rc;
 }
 
+/* Per-phase rows and figures per unit of work (docs/metrics.md, "Phases"). */
+static void benchmarking_phases(FILE *out, const struct analysis *a, const struct render_opts *o)
+{
+    const struct an_totals *t = &a->totals;
+    const char *unit = o->unit != NULL ? o->unit : "unit";
+    char b1[RC_SIZE_BUF], b2[RC_SIZE_BUF], b3[RC_SIZE_BUF], b4[RC_SIZE_BUF];
+
+    if (o->work > 0) {
+        fputs("### Per Unit of Work\n\n", out);
+        fprintf(out, "The run did %g × ", o->work);
+        md_code(out, unit);
+        fputs(".\n\n| figure | per unit |\n|---|---:|\n", out);
+        fprintf(out, "| allocations | %.2f |\n", (double)t->allocations / o->work);
+        fprintf(out, "| bytes allocated | %s |\n",
+                rc_format_bytes(b1, (uint64_t)((double)t->bytes_allocated / o->work)));
+        fprintf(out, "| temporary allocations | %.2f |\n",
+                (double)t->temporary_allocations / o->work);
+        fprintf(out, "| peak heap | %s |\n",
+                rc_format_bytes(b1, (uint64_t)((double)t->peak_heap_bytes / o->work)));
+        fprintf(out, "| leaked | %s |\n\n",
+                rc_format_bytes(b1, (uint64_t)((double)t->leaked_bytes / o->work)));
+    }
+    if (a->n_phases == 0)
+        return;
+    fputs("### Per Phase\n\n", out);
+    fputs("| phase | duration | allocations | bytes allocated | frees | temporary | peak heap "
+          "| live at end | allocation rate |",
+          out);
+    fputs(o->work > 0 ? " allocations per unit |\n" : "\n", out);
+    fputs(o->work > 0 ? "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                      : "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+          out);
+    for (size_t i = 0; i < a->n_phases; i++) {
+        const struct an_phase *ph = &a->phases[i];
+        fputs("| ", out);
+        md_code(out, ph->name);
+        fprintf(out,
+                " | %s | %" PRIu64 " | %s | %" PRIu64 " | %" PRIu64 " | %s | %s in %" PRIu64
+                " blocks | %.0f/s |",
+                rc_format_seconds(b1, ph->duration_ns), ph->allocations,
+                rc_format_bytes(b2, ph->bytes_allocated), ph->frees, ph->temporary,
+                rc_format_bytes(b3, ph->peak_heap_bytes), rc_format_bytes(b4, ph->live_bytes),
+                ph->live_blocks, rc_rate_per_s(ph->allocations, ph->duration_ns));
+        if (o->work > 0)
+            fprintf(out, " %.2f |", (double)ph->allocations / o->work);
+        fputc('\n', out);
+    }
+    fputc('\n', out);
+}
+
 static void benchmarking(FILE *out, const struct analysis *a)
 {
     const struct an_totals *t = &a->totals;
@@ -406,8 +481,10 @@ int render_md(FILE *out, const struct analysis *a, const struct rc_source *src,
         rc = efficiency(out, a, src, o, f, n);
     if (rc == 0)
         rc = recommendations(out, src, o, f, n);
-    if (rc == 0)
+    if (rc == 0) {
         benchmarking(out, a);
+        benchmarking_phases(out, a, o);
+    }
     if (rc == 0)
         rc = action_items(out, src, o, f, n);
     free(f);

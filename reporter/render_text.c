@@ -99,6 +99,10 @@ static void print_totals(FILE *out, const struct analysis *a)
     fprintf(out, LABEL "%" PRIu64 "\n", "reallocs", t->reallocs);
     if (t->unmatched_frees != 0)
         fprintf(out, LABEL "%" PRIu64 "\n", "unmatched frees", t->unmatched_frees);
+    if (t->content_hashing)
+        fprintf(out, LABEL "%" PRIu64 " of %" PRIu64 " hashed blocks repeated an earlier "
+                           "block's content\n",
+                "duplicate content", t->content_duplicates, t->content_hashed);
     if (t->inherited_frees != 0)
         fprintf(out, LABEL "%" PRIu64 " (blocks from before the fork)\n", "inherited frees",
                 t->inherited_frees);
@@ -247,6 +251,124 @@ fail:
     return rc;
 }
 
+/* Per unit of work (--work N --unit NAME). */
+static void print_per_unit(FILE *out, const struct analysis *a, const struct render_opts *o)
+{
+    const struct an_totals *t = &a->totals;
+    char buf[RC_SIZE_BUF];
+    const char *unit = o->unit != NULL ? o->unit : "unit";
+
+    if (o->work <= 0)
+        return;
+    fprintf(out, "\nPer %s (the run did %g)\n", unit, o->work);
+    fprintf(out, LABEL "%.2f per %s\n", "allocations", (double)t->allocations / o->work, unit);
+    fprintf(out, LABEL "%s per %s\n", "bytes allocated",
+            rc_format_bytes(buf, (uint64_t)((double)t->bytes_allocated / o->work)), unit);
+    fprintf(out, LABEL "%.2f per %s\n", "temporary allocations",
+            (double)t->temporary_allocations / o->work, unit);
+    fprintf(out, LABEL "%s per %s\n", "peak heap",
+            rc_format_bytes(buf, (uint64_t)((double)t->peak_heap_bytes / o->work)), unit);
+    fprintf(out, LABEL "%s per %s\n", "leaked",
+            rc_format_bytes(buf, (uint64_t)((double)t->leaked_bytes / o->work)), unit);
+}
+
+/* One row per phase (docs/metrics.md, "Phases"), then its busiest site. */
+static int print_phases(FILE *out, const struct analysis *a, const struct rc_source *src,
+                        const struct render_opts *o)
+{
+    char b1[RC_SIZE_BUF], b2[RC_SIZE_BUF], b3[RC_SIZE_BUF], b4[RC_SIZE_BUF], b5[RC_SIZE_BUF];
+    struct rc_stack st = {0};
+
+    if (a->n_phases == 0)
+        return 0;
+    fprintf(out, "\nPhases (%zu)\n", a->n_phases);
+    for (size_t i = 0; i < a->n_phases; i++) {
+        const struct an_phase *ph = &a->phases[i];
+        fprintf(out, "  %-22s%" PRIu64 " allocation%s (%s), %" PRIu64 " free%s, %" PRIu64
+                     " temporary, %" PRIu64 " realloc%s\n",
+                ph->name, ph->allocations, plural(ph->allocations),
+                rc_format_bytes(b1, ph->bytes_allocated), ph->frees, plural(ph->frees),
+                ph->temporary, ph->reallocs, plural(ph->reallocs));
+        fprintf(out, "  %-22sfrom %s for %s (%" PRIu64 " mark%s); peak heap %s at %s; "
+                     "%s in %" PRIu64 " block%s still live at the end\n",
+                "", rc_format_seconds(b1, ph->start_ns), rc_format_seconds(b2, ph->duration_ns),
+                ph->marks, plural(ph->marks), rc_format_bytes(b3, ph->peak_heap_bytes),
+                rc_format_seconds(b4, ph->peak_time_ns), rc_format_bytes(b5, ph->live_bytes),
+                ph->live_blocks, plural(ph->live_blocks));
+        if (ph->duration_ns != 0)
+            fprintf(out, "  %-22s%.1f allocations/s, %s/s\n", "",
+                    rc_rate_per_s(ph->allocations, ph->duration_ns),
+                    rc_format_bytes(b1, (uint64_t)rc_rate_per_s(ph->bytes_allocated,
+                                                                ph->duration_ns)));
+        if (o->work > 0)
+            fprintf(out, "  %-22s%.2f allocations, %s per %s\n", "",
+                    (double)ph->allocations / o->work,
+                    rc_format_bytes(b1, (uint64_t)((double)ph->bytes_allocated / o->work)),
+                    o->unit != NULL ? o->unit : "unit");
+        if (ph->n_top > 0) {
+            int rc = rc_stack_resolve(src, ph->top[0].stack, o->all_frames, 1, &st);
+            if (rc < 0)
+                return rc;
+            fprintf(out, "  %-22sbusiest site: %" PRIu64 " allocations at ", "",
+                    ph->top[0].allocations);
+            if (st.n > 0 && st.frames[0].n > 0)
+                rc_print_location(out, &st.frames[0].locs[st.frames[0].n - 1]);
+            else
+                fputs("<unknown stack>", out);
+            fputc('\n', out);
+            rc_stack_fini(&st);
+        }
+    }
+    return 0;
+}
+
+/* Double frees, invalid frees, reallocs of freed blocks, with their stacks. */
+static int print_errors(FILE *out, const struct analysis *a, const struct rc_source *src,
+                        const struct render_opts *o)
+{
+    const struct an_totals *t = &a->totals;
+    unsigned frames = o->max_frames != 0 ? o->max_frames : RC_DEFAULT_TEXT_FRAMES;
+    struct rc_stack st = {0};
+    char b1[RC_SIZE_BUF];
+    uint64_t total = t->double_frees + t->invalid_frees + t->freed_reallocs + t->invalid_reallocs;
+
+    if (total == 0)
+        return 0;
+    fprintf(out, "\nMemory errors (%" PRIu64 ": %" PRIu64 " double free%s, %" PRIu64
+                 " invalid free%s, %" PRIu64 " realloc%s of freed blocks, %" PRIu64
+                 " of unknown ones)\n",
+            total, t->double_frees, plural(t->double_frees), t->invalid_frees,
+            plural(t->invalid_frees), t->freed_reallocs, plural(t->freed_reallocs),
+            t->invalid_reallocs);
+    for (size_t i = 0; i < a->n_errors; i++) {
+        const struct an_error *e = &a->errors[i];
+        fprintf(out, "  #%zu  %s of 0x%" PRIx64 " at %s, thread %" PRIu64, i + 1,
+                an_error_name(e->kind), e->address, rc_format_seconds(b1, e->time_ns), e->thread);
+        if (e->alloc_stack != 0 || e->size != 0)
+            fprintf(out, " (a block of %" PRIu64 " bytes, freed at %s)", e->size,
+                    rc_format_seconds(b1, e->freed_ns));
+        fputc('\n', out);
+        static const char *const heads[] = {"the call:", "allocated at:", "freed before at:"};
+        uint32_t ids[] = {e->call_stack, e->alloc_stack, e->free_stack};
+        for (int k = 0; k < 3; k++) {
+            if (ids[k] == 0)
+                continue;
+            fprintf(out, "      %s\n", heads[k]);
+            int rc = rc_stack_resolve(src, ids[k], o->all_frames, frames, &st);
+            if (rc < 0)
+                return rc;
+            print_stack(out, ids[k], &st);
+            rc_stack_fini(&st);
+        }
+        if (e->call_stack == 0)
+            fputs("      (the stack of a free is recorded with MEMAUDIT_FREE_STACKS=1)\n", out);
+    }
+    if (total > a->n_errors)
+        fprintf(out, "  ... %" PRIu64 " more (the first %d are kept)\n", total - a->n_errors,
+                AN_MAX_ERRORS);
+    return 0;
+}
+
 /* The audit's findings, most important first: what, the advice, where. */
 static int print_findings(FILE *out, const struct analysis *a, const struct rc_source *src,
                           const struct render_opts *o)
@@ -296,6 +418,13 @@ int render_text(FILE *out, const struct analysis *a, const struct rc_source *src
     print_header(out, &src->process);
     print_totals(out, a);
     rm_memory_text(out, a);
+    print_per_unit(out, a, o);
+    rc = print_phases(out, a, src, o);
+    if (rc < 0)
+        goto fail;
+    rc = print_errors(out, a, src, o);
+    if (rc < 0)
+        goto fail;
     rc = print_findings(out, a, src, o);
     if (rc < 0)
         goto fail;

@@ -169,6 +169,10 @@ struct rec {
     uint64_t size, slack, align;
     uint32_t stack;
     uint32_t tid;
+    int has_hash;
+    uint64_t hash;
+    const uint8_t *name; /* PHASE: borrowed from the block */
+    uint32_t name_len;
     int exit_status;
     uint32_t signal;
     uint64_t lost;
@@ -582,6 +586,33 @@ static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int ke
         if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || get_ptr(c, prev, &r->ptr) < 0)
             return RD_CORRUPT;
         return 0;
+    case TR_REC_FREE_EX: {
+        uint64_t flags;
+        *why = "FREE_EX";
+        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || get_ptr(c, prev, &r->ptr) < 0 ||
+            tr_get_u64(c, &flags) < 0 || (flags & ~(uint64_t)(TR_FREE_STACK | TR_FREE_HASH)))
+            return RD_CORRUPT;
+        if ((flags & TR_FREE_STACK) && get_stack_id(c, &r->stack) < 0)
+            return RD_CORRUPT;
+        if (flags & TR_FREE_HASH) {
+            const uint8_t *h;
+            if (tr_get_bytes(c, 8, &h) < 0)
+                return RD_CORRUPT;
+            for (int i = 7; i >= 0; i--)
+                r->hash = (r->hash << 8) | h[i];
+            r->has_hash = 1;
+        }
+        return 0;
+    }
+    case TR_REC_PHASE: {
+        uint64_t len;
+        *why = "PHASE";
+        if (tr_get_u64(c, &r->dt) < 0 || tr_get_u64(c, &len) < 0 || len > TR_MAX_PHASE_NAME ||
+            tr_get_bytes(c, len, &r->name) < 0)
+            return RD_CORRUPT;
+        r->name_len = (uint32_t)len;
+        return 0;
+    }
     case TR_REC_REALLOC:
         *why = "REALLOC";
         if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || tr_get_u64(c, &r->dt2) < 0 ||
@@ -672,7 +703,7 @@ static int sample_keep(struct trd_trace *t, const struct trd_sample *s)
 
 static int is_event(uint8_t type)
 {
-    return type >= TR_REC_ALLOC && type <= TR_REC_FAIL;
+    return (type >= TR_REC_ALLOC && type <= TR_REC_FAIL) || type == TR_REC_FREE_EX;
 }
 
 static void fmt_decode_err(char *err, size_t len, int rc, const struct rec *r, const char *why,
@@ -1258,11 +1289,15 @@ static int cur_advance(struct trd_trace *t, size_t k)
             return -EINVAL;
         }
         c->clock += r.dt;
-        if (!is_event(r.type))
+        if (!is_event(r.type) && r.type != TR_REC_PHASE)
             continue;
         struct trd_event *e = &c->head;
         memset(e, 0, sizeof *e);
-        e->type = r.type;
+        e->type = r.type == TR_REC_FREE_EX ? TR_REC_FREE : r.type;
+        e->has_hash = r.has_hash;
+        e->hash = r.hash;
+        e->name = (const char *)r.name;
+        e->name_len = r.name_len;
         e->fn = r.fn;
         e->thread = t->threads[k].pub.serial;
         e->time_ns = c->clock;
@@ -1288,6 +1323,8 @@ static int cur_advance(struct trd_trace *t, size_t k)
  * "Global order"); then thread serial, for a deterministic merge. */
 static int ev_rank(const struct trd_event *e)
 {
+    if (e->type == TR_REC_PHASE)
+        return -1; /* events stamped at the mark's nanosecond belong to the new phase */
     return e->type == TR_REC_FREE || e->part == TRD_REALLOC_RELEASE ? 0 : 1;
 }
 

@@ -29,7 +29,8 @@ enum trd_part {
 };
 
 struct trd_event {
-    uint8_t type;      /* TR_REC_ALLOC, TR_REC_FREE, TR_REC_REALLOC, TR_REC_FAIL */
+    uint8_t type;      /* TR_REC_ALLOC, TR_REC_FREE (also for FREE_EX), TR_REC_REALLOC,
+                          TR_REC_FAIL, or TR_REC_PHASE (a phase mark) */
     uint8_t fn;        /* enum tr_fn */
     uint8_t part;      /* enum trd_part (realloc only) */
     uint32_t thread;   /* thread serial */
@@ -39,7 +40,12 @@ struct trd_event {
     uint64_t size;     /* requested bytes */
     uint64_t slack;    /* usable size - requested size */
     uint64_t align;    /* memalign family, else 0 */
-    uint32_t stack;    /* stack id, 0 = none */
+    uint32_t stack;    /* stack id, 0 = none (a FREE has one only with MEMAUDIT_FREE_STACKS) */
+    int has_hash;      /* FREE: the recorder hashed the block's content (MEMAUDIT_CONTENT) */
+    uint64_t hash;     /* ... its tr_content_hash over the usable size */
+    const char *name;  /* PHASE: the name, name_len bytes, not NUL-terminated; valid until
+                          the next trd_next() call. name_len 0: the end of a phase */
+    uint32_t name_len;
 };
 
 struct trd_stack {

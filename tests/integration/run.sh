@@ -624,5 +624,8 @@ done
 # The demo's Markdown audit against its golden copy: tests/integration/golden.sh.
 . "$HERE/golden.sh"
 
+# Phases, duplicate content, memory errors: tests/integration/phases.sh.
+. "$HERE/phases.sh"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -172,6 +172,13 @@ static void test_layout(void **state)
         print_error("struct an_totals byte %ld is not in profile.c's totals_fields\n", totals);
     assert_int_equal(site, -1);
     assert_int_equal(totals, -1);
+    long phase = prof_unlisted_phase_byte(), error = prof_unlisted_error_byte();
+    if (phase >= 0 || error >= 0)
+        print_error("struct an_phase (or an_phase_site, an_phase_span) byte %ld or struct "
+                    "an_error byte %ld is not in profile.c's phase or error tables\n",
+                    phase, error);
+    assert_int_equal(phase, -1);
+    assert_int_equal(error, -1);
 }
 
 static void test_round_trip(void **state)

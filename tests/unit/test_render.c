@@ -470,7 +470,7 @@ static void check_frame_shape(const cJSON *frame)
 
 static void test_json_report(void **state)
 {
-    struct render_opts o = {0, 0, 0};
+    struct render_opts o = {.top = 0, .max_frames = 0, .all_frames = 0};
     const cJSON *summary, *process, *leaks, *leak, *stack, *frame, *peak, *hot, *tmp;
     char exe[TR_MAX_PATH];
     struct fixture fx;
@@ -572,7 +572,7 @@ static void test_json_report(void **state)
 
 static void test_json_all_frames_and_top(void **state)
 {
-    struct render_opts o = {1, 0, 1};
+    struct render_opts o = {.top = 1, .max_frames = 0, .all_frames = 1};
     const cJSON *stack, *frame;
     struct fixture fx;
     cJSON *root;
@@ -603,7 +603,7 @@ static void test_json_all_frames_and_top(void **state)
 
 static void test_json_incomplete(void **state)
 {
-    struct render_opts o = {0, 0, 0};
+    struct render_opts o = {.top = 0, .max_frames = 0, .all_frames = 0};
     struct fixture fx;
     cJSON *root;
 
@@ -618,7 +618,7 @@ static void test_json_incomplete(void **state)
 
 static void test_text_report(void **state)
 {
-    struct render_opts o = {0, 0, 0};
+    struct render_opts o = {.top = 0, .max_frames = 0, .all_frames = 0};
     struct fixture fx;
     char *text, *again;
 
@@ -648,7 +648,7 @@ static void test_text_report(void **state)
 
 static void test_text_incomplete(void **state)
 {
-    struct render_opts o = {0, 0, 0};
+    struct render_opts o = {.top = 0, .max_frames = 0, .all_frames = 0};
     struct fixture fx;
     char *text;
 
@@ -675,7 +675,7 @@ static void *failing_malloc(size_t n)
 
 static void test_json_out_of_memory(void **state)
 {
-    struct render_opts o = {0, 0, 0};
+    struct render_opts o = {.top = 0, .max_frames = 0, .all_frames = 0};
     cJSON_Hooks hooks = {failing_malloc, free};
     struct fixture fx;
     long k;
