@@ -104,9 +104,9 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_CFLAGS) -o $@ $< -lcjson
 
-$(BUILD)/examples/%: examples/%.c
+$(BUILD)/examples/%: examples/%.c include/memaudit.h
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -Wall -o $@ $< -lpthread
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -Wall -Iinclude -o $@ $< -lpthread
 
 deps:
 	@sh scripts/deps.sh

@@ -103,6 +103,11 @@ static int md_stack(FILE *out, const struct rc_source *src, const struct render_
     return 0;
 }
 
+static const char *md_s(uint64_t n)
+{
+    return n == 1 ? "" : "s";
+}
+
 static double md_pct(uint64_t part, uint64_t whole)
 {
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
@@ -361,11 +366,12 @@ static void benchmarking_phases(FILE *out, const struct analysis *a, const struc
         md_code(out, ph->name);
         fprintf(out,
                 " | %s | %" PRIu64 " | %s | %" PRIu64 " | %" PRIu64 " | %s | %s in %" PRIu64
-                " blocks | %.0f/s |",
+                " block%s | %.0f/s |",
                 rc_format_seconds(b1, ph->duration_ns), ph->allocations,
                 rc_format_bytes(b2, ph->bytes_allocated), ph->frees, ph->temporary,
                 rc_format_bytes(b3, ph->peak_heap_bytes), rc_format_bytes(b4, ph->live_bytes),
-                ph->live_blocks, rc_rate_per_s(ph->allocations, ph->duration_ns));
+                ph->live_blocks, md_s(ph->live_blocks),
+                rc_rate_per_s(ph->allocations, ph->duration_ns));
         if (o->work > 0)
             fprintf(out, " %.2f |", (double)ph->allocations / o->work);
         fputc('\n', out);
@@ -380,13 +386,13 @@ static void benchmarking(FILE *out, const struct analysis *a)
 
     fputs("## Benchmarking Results\n\n### Memory Usage Patterns\n\n", out);
     fputs("| figure | value |\n|---|---:|\n", out);
-    fprintf(out, "| peak heap | %s (%" PRIu64 " bytes) in %" PRIu64 " blocks at %s |\n",
+    fprintf(out, "| peak heap | %s (%" PRIu64 " bytes) in %" PRIu64 " block%s at %s |\n",
             rc_format_bytes(b1, t->peak_heap_bytes), t->peak_heap_bytes, t->peak_blocks,
-            rc_format_seconds(b2, t->peak_time_ns));
-    fprintf(out, "| leaked at exit | %" PRIu64 " bytes in %" PRIu64 " blocks |\n",
-            t->leaked_bytes, t->leaked_blocks);
-    fprintf(out, "| held by the C runtime at exit | %" PRIu64 " bytes in %" PRIu64 " blocks |\n",
-            t->runtime_held_bytes, t->runtime_held_blocks);
+            md_s(t->peak_blocks), rc_format_seconds(b2, t->peak_time_ns));
+    fprintf(out, "| leaked at exit | %" PRIu64 " bytes in %" PRIu64 " block%s |\n",
+            t->leaked_bytes, t->leaked_blocks, md_s(t->leaked_blocks));
+    fprintf(out, "| held by the C runtime at exit | %" PRIu64 " bytes in %" PRIu64 " block%s |\n",
+            t->runtime_held_bytes, t->runtime_held_blocks, md_s(t->runtime_held_blocks));
     fprintf(out, "| allocator overhead at peak | %" PRIu64 " bytes |\n",
             t->peak_slack_bytes + (uint64_t)FD_CHUNK_HEADER * t->peak_blocks);
     const struct an_memory *m = &a->memory;

@@ -14,7 +14,8 @@ golden_mask() {
         -e 's/[0-9]+\.[0-9]+ s\b/T s/g' \
         -e 's/\(pid [0-9]+\)/(pid N)/' \
         -e 's/one run of `[^`]*wordfreq`/one run of `wordfreq`/' \
-        -e 's/\| allocation rate \|.*/| allocation rate | R |/' \
+        -e 's/^\| allocation rate \|.*/| allocation rate | R |/' \
+        -e 's/\| [0-9]+\/s \|$/| R\/s |/' \
         -e 's/\(([0-9]+) moved, copying [^)]*\)/(M moved, copying C)/g' \
         -e 's/ and [0-9.]+ ([KMG]iB|B) of copying/ and C of copying/g'
 }
