@@ -688,6 +688,7 @@ static void after_fork_child(void)
     guard++;
     int parent_fd = trace_fd;
     rec_stack_after_fork_child();
+    rec_modules_after_fork_child();
     rec_thread_after_fork_child(-1);
     if (parent_fd >= 0)
         close(parent_fd);

@@ -128,6 +128,11 @@ static int walk_one(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+void rec_modules_after_fork_child(void)
+{
+    pthread_mutex_init(&module_lock, NULL);
+}
+
 /* Build the snapshot body into scratch; returns its length (module_lock). */
 static size_t snapshot_locked(void)
 {

@@ -111,6 +111,9 @@ void rec_modules_save_deleted(void);
 /* 1 if addr lies in a module of the last snapshot. */
 int rec_modules_contains(uintptr_t addr);
 int rec_modules_init(void);
+/* After fork, in the child: the lock may have been held by a thread that
+ * does not exist there. */
+void rec_modules_after_fork_child(void);
 /* The recorder's own text range, for stripping its frames. */
 extern uintptr_t rec_self_lo, rec_self_hi;
 
