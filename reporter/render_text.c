@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "findings.h"
 #include "render_common.h"
@@ -18,6 +20,39 @@
 #define LABEL "  %-22s"
 
 /* "512 B" or "1.5 MiB (1572864 bytes)": the exact figure stays greppable. */
+/* Colour only for a terminal, and never when NO_COLOR is set (no-color.org).
+ * Set once per report by render_text(). */
+static int colour;
+
+#define C_BOLD "\033[1m"
+#define C_RED "\033[31m"
+#define C_YELLOW "\033[33m"
+#define C_GREEN "\033[32m"
+#define C_DIM "\033[2m"
+#define C_OFF "\033[0m"
+
+static const char *on(const char *code)
+{
+    return colour ? code : "";
+}
+
+static const char *off(void)
+{
+    return colour ? C_OFF : "";
+}
+
+static const char *priority_colour(enum fd_priority p)
+{
+    return p == FD_HIGH ? C_RED : p == FD_MEDIUM ? C_YELLOW : C_DIM;
+}
+
+static const char *status_colour(const char *status)
+{
+    return strcmp(status, "EXCELLENT") == 0 ? C_GREEN
+           : strcmp(status, "GOOD") == 0    ? C_YELLOW
+                                            : C_RED;
+}
+
 static void print_size(FILE *out, uint64_t bytes)
 {
     char buf[RC_SIZE_BUF];
@@ -75,7 +110,7 @@ static void print_totals(FILE *out, const struct analysis *a)
     const struct an_totals *t = &a->totals;
     char buf[RC_SIZE_BUF];
 
-    fputs("\nTotals\n", out);
+    fprintf(out, "\n%sTotals%s\n", on(C_BOLD), off());
     fprintf(out, LABEL "%" PRIu64 "\n", "allocations", t->allocations);
     fprintf(out, LABEL "%" PRIu64 "\n", "frees", t->frees);
     fprintf(out, LABEL, "bytes allocated");
@@ -229,9 +264,10 @@ static int print_section(FILE *out, const struct analysis *a, const struct rc_so
         return 0;
     }
     if (n < total)
-        fprintf(out, "\n%s (top %zu of %zu sites)\n", sec->title, n, total);
+        fprintf(out, "\n%s%s%s (top %zu of %zu sites)\n", on(C_BOLD), sec->title, off(), n, total);
     else
-        fprintf(out, "\n%s (%zu site%s)\n", sec->title, total, total == 1 ? "" : "s");
+        fprintf(out, "\n%s%s%s (%zu site%s)\n", on(C_BOLD), sec->title, off(), total,
+                total == 1 ? "" : "s");
 
     for (i = 0; i < n; i++) {
         fprintf(out, "  #%zu  ", i + 1);
@@ -383,19 +419,21 @@ static int print_findings(FILE *out, const struct analysis *a, const struct rc_s
 
     if (rc < 0)
         return rc;
-    fprintf(out, "\nMemory safety: %s\n", fd_safety_status(a));
+    const char *status = fd_safety_status(a);
+    fprintf(out, "\n%sMemory safety:%s %s%s%s\n", on(C_BOLD), off(), on(status_colour(status)),
+            status, off());
     if (n == 0) {
         fputs("\nFindings: none\n", out);
         return 0;
     }
     if (n > top)
-        fprintf(out, "\nFindings (top %u of %zu)\n", top, n);
+        fprintf(out, "\n%sFindings%s (top %u of %zu)\n", on(C_BOLD), off(), top, n);
     else
-        fprintf(out, "\nFindings (%zu)\n", n);
+        fprintf(out, "\n%sFindings%s (%zu)\n", on(C_BOLD), off(), n);
     for (size_t i = 0; i < n && i < top; i++) {
         fd_describe(&f[i], text, sizeof(text));
-        fprintf(out, "  #%zu  [%s] %s: %s\n", i + 1, fd_priority_name(f[i].priority),
-                fd_kind_title(f[i].kind), text);
+        fprintf(out, "  #%zu  %s[%s]%s %s: %s\n", i + 1, on(priority_colour(f[i].priority)),
+                fd_priority_name(f[i].priority), off(), fd_kind_title(f[i].kind), text);
         fd_advice(&f[i], text, sizeof(text));
         fprintf(out, "        -> %s\n", text);
         rc = rc_stack_resolve(src, f[i].site->stack, o->all_frames, frames, &st);
@@ -414,7 +452,9 @@ int render_text(FILE *out, const struct analysis *a, const struct rc_source *src
 {
     size_t i;
     int rc;
+    const char *no_colour = getenv("NO_COLOR");
 
+    colour = isatty(fileno(out)) && (no_colour == NULL || no_colour[0] == '\0');
     print_header(out, &src->process);
     print_totals(out, a);
     rm_memory_text(out, a);

@@ -49,3 +49,24 @@ else
         fail golden-md "the Markdown audit differs from tests/golden/wordfreq.md: $(sed -n '4,12p' "$TMP/golden.diff" | tr '\n' '|')"
     fi
 fi
+
+# Colour: on a terminal only (script(1) gives the report one), never with
+# NO_COLOR set, never into a pipe or file.
+if [ "${1:-}" != --update ] && [ -s "$TMP/golden.trace" ]; then
+    esc=$(printf '\033')
+    if ! command -v script >/dev/null 2>&1; then
+        echo "ok text-colour # skipped: script(1) not installed"
+    else
+        script -qc "'$MEMAUDIT' report '$TMP/golden.trace'" /dev/null >"$TMP/colour.tty" 2>/dev/null </dev/null
+        NO_COLOR=1 script -qc "'$MEMAUDIT' report '$TMP/golden.trace'" /dev/null >"$TMP/colour.nocolor" 2>/dev/null </dev/null
+        "$MEMAUDIT" report "$TMP/golden.trace" >"$TMP/colour.pipe" 2>/dev/null
+        if grep -q "${esc}\[31m\[high\]${esc}\[0m" "$TMP/colour.tty" &&
+            grep -q "Memory safety:${esc}\[0m ${esc}\[31mNEEDS ATTENTION" "$TMP/colour.tty" &&
+            ! grep -q "$esc" "$TMP/colour.nocolor" && ! grep -q "$esc" "$TMP/colour.pipe" &&
+            grep -q '\[high\] ' "$TMP/colour.pipe"; then
+            ok text-colour
+        else
+            fail text-colour "colour codes not as expected (tty: $(grep -c "$esc" "$TMP/colour.tty") lines with ESC, NO_COLOR: $(grep -c "$esc" "$TMP/colour.nocolor"), pipe: $(grep -c "$esc" "$TMP/colour.pipe"))"
+        fi
+    fi
+fi
