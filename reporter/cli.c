@@ -92,7 +92,7 @@ static const char usage_symbolize[] =
     "  -h, --help            this text\n";
 
 static const char usage_report[] =
-    "usage: memaudit report [--format text|json|md|html|folded] [-o FILE] [--top N]\n"
+    "usage: memaudit report [--format FMT] [-o FILE] [--top N]\n"
     "                       [--weight W] [--all-frames]\n"
     "                       TRACE|PROFILE|DIR...\n"
     "\n"
@@ -108,8 +108,12 @@ static const char usage_report[] =
     "\n"
     "  --format FMT       text (default), json, md (the audit as Markdown), html (one\n"
     "                     self-contained page: flame graph, tables, memory chart; one\n"
-    "                     input), or folded (alias collapsed: 'frame;frame;frame N'\n"
-    "                     lines, outermost first, for flamegraph.pl, inferno, speedscope)\n"
+    "                     input), folded (alias collapsed: 'frame;frame;frame N'\n"
+    "                     lines, outermost first, for flamegraph.pl, inferno, speedscope),\n"
+    "                     pprof (gzipped profile.proto for go tool pprof, Pyroscope:\n"
+    "                     alloc_objects, alloc_space, inuse_objects, inuse_space,\n"
+    "                     peak_objects, peak_space; one input) or massif (valgrind\n"
+    "                     massif's format for ms_print, massif-visualizer; one input)\n"
     "  --weight W         what folded stacks weigh: allocations, bytes (default), peak,\n"
     "                     leaked or temporary\n"
     "  -o, --output FILE  write the report to FILE instead of standard output\n"
@@ -296,6 +300,10 @@ static int report_one(const char *path, const char *format, FILE *out,
         rc = render_html(out, a, src, opts);
     } else if (strcmp(format, "folded") == 0 || strcmp(format, "collapsed") == 0) {
         rc = render_folded(out, a, src, opts, folded_weight);
+    } else if (strcmp(format, "pprof") == 0) {
+        rc = render_pprof(out, a, src, opts, in.trace);
+    } else if (strcmp(format, "massif") == 0) {
+        rc = render_massif(out, a, src, opts);
     } else {
         if (!first)
             fputs("\n", out);
@@ -433,8 +441,10 @@ static int cmd_report(int argc, char **argv)
             format = optarg;
             if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
                 strcmp(format, "md") != 0 && strcmp(format, "html") != 0 &&
-                strcmp(format, "folded") != 0 && strcmp(format, "collapsed") != 0)
-                die_usage("--format must be text, json, md, html or folded", usage_report);
+                strcmp(format, "folded") != 0 && strcmp(format, "collapsed") != 0 &&
+                strcmp(format, "pprof") != 0 && strcmp(format, "massif") != 0)
+                die_usage("--format must be text, json, md, html, folded, pprof or massif",
+                          usage_report);
             break;
         case 'w':
             folded_weight = ct_weight_parse(optarg);
@@ -483,8 +493,10 @@ static int cmd_report(int argc, char **argv)
     for (int i = optind; i < argc; i++)
         if (input_expand(&inputs, argv[i]) < 0)
             failed = 1;
-    if (!failed && inputs.n > 1 && strcmp(format, "html") == 0)
-        die_usage("--format html makes one page of one input; give one TRACE or PROFILE",
+    if (!failed && inputs.n > 1 &&
+        (strcmp(format, "html") == 0 || strcmp(format, "pprof") == 0 ||
+         strcmp(format, "massif") == 0))
+        die_usage("--format html, pprof and massif describe one run; give one TRACE or PROFILE",
                   usage_report);
     FILE *out = stdout;
     if (!failed && output) {

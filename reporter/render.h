@@ -33,5 +33,13 @@ int render_html(FILE *out, const struct analysis *a, const struct rc_source *src
  * of calltree.h (render_folded.c). */
 int render_folded(FILE *out, const struct analysis *a, const struct rc_source *src,
                   const struct render_opts *o, int weight);
+/* A gzipped pprof profile, profile.proto (render_pprof.c). trace, when the
+ * input is one, gives the modules' build ids; NULL for a profile. */
+int render_pprof(FILE *out, const struct analysis *a, const struct rc_source *src,
+                 const struct render_opts *o, const struct trd_trace *trace);
+/* valgrind massif's output format, for ms_print and massif-visualizer
+ * (render_massif.c). */
+int render_massif(FILE *out, const struct analysis *a, const struct rc_source *src,
+                  const struct render_opts *o);
 
 #endif

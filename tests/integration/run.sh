@@ -618,6 +618,9 @@ done
 # The HTML report in headless Chromium: tests/integration/browser.sh.
 . "$HERE/browser.sh"
 
+# pprof and massif exports read back by their own tools: tests/integration/exports.sh.
+. "$HERE/exports.sh"
+
 # Comparing runs and budgets: tests/integration/compare.sh.
 . "$HERE/compare.sh"
 
