@@ -1110,6 +1110,10 @@ static int leaked_block(struct ctx *c, const struct live *e)
         s->leak_first_ns = at;
     if (at > s->leak_last_ns)
         s->leak_last_ns = at;
+    if (!s->leak_seen || e->alloc_no < s->leak_first_no)
+        s->leak_first_no = e->alloc_no;
+    if (e->alloc_no > s->leak_last_no)
+        s->leak_last_no = e->alloc_no;
     s->leak_seen = 1;
     if (e->phase != 0) {
         c->a->phases[e->phase - 1].live_bytes += e->size;
@@ -1127,6 +1131,14 @@ static int leaks_over_time(struct ctx *c)
             rc = leaked_block(c, &m->slots[i]);
     if (rc == 0 && m->has_zero)
         rc = leaked_block(c, &m->zero);
+    /* A leak grows when its blocks were allocated over at least a quarter
+     * of the run, counted in events rather than time so that the verdict
+     * does not depend on how fast the machine was. */
+    for (uint32_t i = 0; i < c->a->n_sites && rc == 0; i++) {
+        struct an_site *s = &c->a->sites[i];
+        s->leak_grows = s->live_blocks >= AN_LEAK_GROWS_BLOCKS &&
+                        s->leak_last_no - s->leak_first_no >= c->now / 4 && c->now != 0;
+    }
     return rc;
 }
 

@@ -15,6 +15,8 @@
  * (1..AN_SIZE_CLASSES-2) sizes in [2^(k-1), 2^k), the last one everything
  * from 2^(AN_SIZE_CLASSES-2) up. */
 #define AN_SIZE_CLASSES 34
+/* Leaked blocks at a site, at least, for its leak to count as growing. */
+#define AN_LEAK_GROWS_BLOCKS 3
 unsigned an_size_class(uint64_t size);
 
 struct an_totals {
@@ -80,6 +82,8 @@ struct an_site {
     /* Leaks over time: when the blocks live at the end were allocated. */
     uint64_t leak_first_ns, leak_last_ns; /* from trace start */
     int leak_seen;              /* replay bookkeeping for the two above */
+    int leak_grows;             /* its leaked blocks, 3 or more, were allocated over at least
+                                   a quarter of the run's events (docs/metrics.md) */
     int content_capped;         /* more distinct values than AN_CONTENT_MAX_DISTINCT */
     /* Duplicate content: blocks of this site hashed when freed (MEMAUDIT_CONTENT). */
     uint64_t content_hashed;    /* blocks hashed */
@@ -93,6 +97,7 @@ struct an_site {
     /* replay bookkeeping */
     uint64_t last_touch;
     uint64_t saved_bytes, saved_blocks;
+    uint64_t leak_first_no, leak_last_no; /* event numbers of its first and last leaked block */
 };
 
 /* One memory sample of the trace, with the replay's heap at its time

@@ -40,11 +40,11 @@ static uint64_t overhead_per_block(const struct an_site *s)
 }
 
 /* A growing leak: at least 3 leaked blocks, allocated over at least a
- * quarter of the run (a cache filled once leaks over a moment). */
-static int leak_grows(const struct an_site *s, uint64_t duration_ns)
+ * quarter of the run's events (a cache filled once leaks over a moment);
+ * the replay decides it (an_site.leak_grows). */
+static int leak_grows(const struct an_site *s)
 {
-    return s->live_blocks >= FD_LEAK_GROWS_BLOCKS &&
-           s->leak_last_ns - s->leak_first_ns >= duration_ns / 4 && duration_ns != 0;
+    return s->leak_grows;
 }
 
 /* Append the findings of one site; returns how many (0..6). */
@@ -54,7 +54,7 @@ static size_t site_findings(const struct analysis *a, const struct an_site *s, s
     size_t n = 0;
 
     if (s->live_blocks != 0 && !s->runtime) {
-        int grows = leak_grows(s, t->duration_ns);
+        int grows = leak_grows(s);
         double impact = pct(s->live_bytes, t->peak_heap_bytes);
         f[n++] = (struct finding){
             .kind = grows ? FD_GROWING_LEAK : FD_LEAK,
@@ -309,7 +309,7 @@ const char *fd_safety_status(const struct analysis *a)
     const struct an_totals *t = &a->totals;
     int growing = 0;
     for (uint32_t i = 0; i < a->n_sites; i++)
-        if (!a->sites[i].runtime && leak_grows(&a->sites[i], t->duration_ns))
+        if (!a->sites[i].runtime && leak_grows(&a->sites[i]))
             growing = 1;
     if (t->unmatched_frees != 0 || growing || pct(t->leaked_bytes, t->peak_heap_bytes) >= 1.0)
         return "NEEDS ATTENTION";

@@ -26,7 +26,6 @@ enum fd_kind {
 enum fd_priority { FD_HIGH, FD_MEDIUM, FD_LOW };
 
 /* Thresholds (docs/metrics.md, "Findings"). */
-#define FD_LEAK_GROWS_BLOCKS 3   /* leaked blocks at a site, for a growing leak */
 #define FD_GROWTH_MIN 8          /* reallocs to a larger size, or manual grows, at a site */
 #define FD_POOL_MIN_ALLOCS 1000  /* allocations at a site */
 #define FD_POOL_REUSE 100        /* allocations per block live at once, at least */

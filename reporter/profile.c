@@ -108,6 +108,7 @@ static const struct field site_fields[] = {
     FS(leak_first_ns),
     FS(leak_last_ns),
     {"leak_seen", offsetof(struct an_site, leak_seen), sizeof(int), FK_INT, 1},
+    {"leak_grows", offsetof(struct an_site, leak_grows), sizeof(int), FK_INT, 1},
     {"content_capped", offsetof(struct an_site, content_capped), sizeof(int), FK_INT, 1},
     FS(content_hashed),
     FS(content_duplicates),
@@ -123,6 +124,8 @@ static const struct field site_skipped[] = {
     FS(last_touch),
     FS(saved_bytes),
     FS(saved_blocks),
+    FS(leak_first_no),
+    FS(leak_last_no),
 };
 #undef FS
 
