@@ -322,7 +322,12 @@ static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, s
         return;
     }
     int saved = errno;
-    uint64_t ts_after = rec_now_ns();
+    /* The acquisition needs a stamp of its own only when the call took a new
+     * address (which another thread may just have freed: its FREE must come
+     * first). Grown or shrunk in place, failed, or freed (realloc(p, 0)), the
+     * call took no address, and any moment inside it is a valid place for its
+     * effect in the global order: its stamp before the call will do. */
+    uint64_t ts_after = p != NULL && p != old ? rec_now_ns() : ts_before;
     uint32_t stack = rec_stack_capture(ts_before);
     struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
     if (!t) {
@@ -726,6 +731,7 @@ static void shutdown_recorder(int sig)
         *rec_fmt_u64(events, rec_thread_events()) = '\0';
         rec_say("trace written to ", trace_path, " (", events, " events)", NULL);
     }
+    rec_stack_crosscheck_say(); /* asked for: said even when quiet */
     guard--;
 }
 
@@ -744,6 +750,7 @@ __attribute__((constructor)) static void rec_init(void)
         guard--;
         return;
     }
+    rec_clock_init(0);
     rec_stack_init();
     if (trace_start(0) < 0) {
         atomic_store(&rec_state, REC_OFF);

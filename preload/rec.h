@@ -45,7 +45,18 @@ int rec_out_open(char *path, size_t cap);
 void rec_say(const char *first, ...) __attribute__((sentinel));
 /* Decimal formatting into a caller buffer; returns the end. */
 char *rec_fmt_u64(char *p, uint64_t v);
+
+/* ---- timestamps (clock.c) ---- */
+/* Nanoseconds on one clock for all threads of the process: CLOCK_MONOTONIC,
+ * or the TSC calibrated against it (see clock.c for when, and why the order
+ * of events across threads is kept). Async-signal-safe, never allocates. */
 uint64_t rec_now_ns(void);
+/* Check for a usable TSC and take the first calibration pair; the switch to
+ * the TSC comes with the first rec_now_ns calib_ns later (0: 10 ms). */
+void rec_clock_init(uint64_t calib_ns);
+/* 1 once timestamps come from the TSC. */
+int rec_clock_is_tsc(void);
+
 /* Read a small /proc file with raw syscalls; returns bytes read or -1. */
 long rec_read_file(const char *path, char *buf, size_t cap);
 /* Anonymous memory straight from the kernel. */
@@ -99,6 +110,9 @@ int rec_stack_init(void);
  * Emits a STACK record into the calling thread's buffer when new. */
 uint32_t rec_stack_capture(uint64_t ts);
 void rec_stack_after_fork_child(void);
+/* With MEMAUDIT_CROSSCHECK=1: one line on stderr, how many stacks were
+ * compared with a full walk and how many disagreed. Nothing otherwise. */
+void rec_stack_crosscheck_say(void);
 /* Bumped after dlclose: stacks are never shared across epochs. */
 extern _Atomic uint32_t rec_epoch;
 

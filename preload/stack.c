@@ -359,6 +359,7 @@ static __thread struct vc *vc_mine __attribute__((tls_model("initial-exec")));
 static __thread uint64_t vc_hits __attribute__((tls_model("initial-exec")));
 static __thread uint64_t vc_misses __attribute__((tls_model("initial-exec")));
 static _Atomic uint64_t crosscheck_failures;
+static _Atomic uint64_t crosscheck_checked;
 
 /* Frame sizes of the recorder's own frames between rec_stack_capture and the
  * hook (return address into our code -> CFA - SP), learned from walks. Used
@@ -620,6 +621,7 @@ static void crosscheck_one(const struct stack_entry *got_st, int hit, uintptr_t 
     int got = walk_reference(raw, (int)rec_config.max_frames + 8, cfa);
     __asm__ volatile("" ::: "memory");
     const struct stack_entry *ref = got ? stack_of(raw, got, ts) : NULL;
+    atomic_fetch_add_explicit(&crosscheck_checked, 1, memory_order_relaxed);
     if (ref == got_st)
         return;
     if (atomic_fetch_add(&crosscheck_failures, 1) == 0) {
@@ -640,6 +642,16 @@ void rec_stack_set_crosscheck(int on)
 uint64_t rec_stack_crosscheck_failures(void)
 {
     return atomic_load(&crosscheck_failures);
+}
+
+void rec_stack_crosscheck_say(void)
+{
+    if (!crosscheck)
+        return;
+    char n[24], bad[24];
+    *rec_fmt_u64(n, atomic_load(&crosscheck_checked)) = '\0';
+    *rec_fmt_u64(bad, atomic_load(&crosscheck_failures)) = '\0';
+    rec_say("cross-check: ", n, " stacks compared with a full walk, ", bad, " disagreed", NULL);
 }
 
 void rec_stack_cache_stats(uint64_t *hits, uint64_t *misses)

@@ -630,5 +630,8 @@ done
 # Phases, duplicate content, memory errors: tests/integration/phases.sh.
 . "$HERE/phases.sh"
 
+# The stack cache against full walks (MEMAUDIT_CROSSCHECK): crosscheck.sh.
+. "$HERE/crosscheck.sh"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
