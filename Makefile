@@ -54,6 +54,13 @@ TOOL_SRC    := $(wildcard tests/tools/*.c)
 TOOL_BIN    := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 EXAMPLE_SRC := $(wildcard examples/*.c)
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+# examples/strset: a library and its CMocka suite, the CI example (docs/ci.md),
+# built as is and with the two regressions its test injects (-DINJECT_LEAK,
+# -DDOUBLE_PEAK); the three binaries share a name, so their sites match.
+STRSET_DEP  := $(wildcard examples/strset/*.[ch])
+STRSET_BIN  := $(BUILD)/examples/strset/test_strset $(BUILD)/examples/strset/leak/test_strset \
+               $(BUILD)/examples/strset/peak/test_strset
+EXAMPLE_BIN += $(STRSET_BIN)
 
 .PHONY: all deps demo check unit integration bench fuzz install clean format
 all: $(BUILD)/libaudit.so $(BUILD)/memaudit
@@ -107,6 +114,16 @@ $(BUILD)/tools/%: tests/tools/%.c
 $(BUILD)/examples/%: examples/%.c include/memaudit.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -Wall -Iinclude -o $@ $< -lpthread
+
+$(BUILD)/examples/strset/test_strset: $(STRSET_DEP)
+$(BUILD)/examples/strset/leak/test_strset: STRSET_DEFS := -DINJECT_LEAK
+$(BUILD)/examples/strset/leak/test_strset: $(STRSET_DEP)
+$(BUILD)/examples/strset/peak/test_strset: STRSET_DEFS := -DDOUBLE_PEAK
+$(BUILD)/examples/strset/peak/test_strset: $(STRSET_DEP)
+$(STRSET_BIN):
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer -fno-inline -Wall $(STRSET_DEFS) \
+	    -o $@ examples/strset/strset.c examples/strset/test_strset.c -lcmocka
 
 deps:
 	@sh scripts/deps.sh

@@ -94,6 +94,9 @@ struct an_site {
     int runtime;                /* the C runtime's own blocks: allocated before recording
                                    began (no stack), or called from the dynamic linker
                                    (thread set-up, dlopen bookkeeping) */
+    int suppressed;             /* its leaks match a suppression (suppress.c, set by a
+                                   report, never by the replay): neither leaked nor the
+                                   runtime's */
     /* replay bookkeeping */
     uint64_t last_touch;
     uint64_t saved_bytes, saved_blocks;

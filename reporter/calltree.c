@@ -36,7 +36,7 @@ uint64_t ct_site_weight(const struct an_site *s, enum ct_weight w)
     case CT_PEAK:
         return s->peak_bytes;
     case CT_LEAKED:
-        return s->runtime ? 0 : s->live_bytes;
+        return s->runtime || s->suppressed ? 0 : s->live_bytes;
     case CT_TEMPORARY:
         return s->temporary;
     default:

@@ -196,8 +196,7 @@ static int top_growth(const struct cmp_run *run, const struct cmp_run *baseline,
     return rc;
 }
 
-/* "function (file:line)" of the first kept frame of stack id. */
-static void site_label(const struct rc_source *src, uint32_t id, char *buf, size_t len)
+void check_site_label(const struct rc_source *src, uint32_t id, char *buf, size_t len)
 {
     struct rc_stack st = {0};
     snprintf(buf, len, "no site");
@@ -217,42 +216,74 @@ static void site_label(const struct rc_source *src, uint32_t id, char *buf, size
     rc_stack_fini(&st);
 }
 
+/* 1 if value v of x's figure exceeds x (against base for a growth budget);
+ * the limit, in words, into lim. */
+static int exceeds(const struct budget *x, uint64_t v, uint64_t base, char *lim, size_t len)
+{
+    if (x->growth) {
+        double allowed = (double)base * (1.0 + x->pct / 100.0);
+        char basev[64];
+        format_value(basev, sizeof(basev), x->figure, base);
+        snprintf(lim, len, "%s + %g%%", basev, x->pct);
+        return (double)v > allowed;
+    }
+    format_value(lim, len, x->figure, x->max);
+    return v > x->max;
+}
+
+static void print_over(FILE *out, const char *label, const struct budget *x, uint64_t v,
+                       const char *lim, const char *top, const char *where)
+{
+    char value[64];
+    format_value(value, sizeof(value), x->figure, v);
+    fprintf(out, "memaudit: %s: %s %s exceeds %s%s (top %s: %s)\n", label,
+            cmp_figure_title(x->figure), value, x->growth ? "the baseline's " : "the budget ",
+            lim, top, where);
+}
+
 int check_run(const struct budgets *b, const struct cmp_run *run, const struct cmp_run *baseline,
               FILE *out)
 {
     int over = 0;
     for (size_t i = 0; i < b->n; i++) {
         const struct budget *x = &b->b[i];
-        uint64_t v = cmp_total(run->a, x->figure), limit;
-        char value[64], lim[96], where[512];
+        uint64_t v = cmp_total(run->a, x->figure);
+        char lim[96], where[512];
         uint32_t id;
 
+        if (x->growth && baseline == NULL)
+            return -EINVAL;
+        if (!exceeds(x, v, x->growth ? cmp_total(baseline->a, x->figure) : 0, lim, sizeof(lim)))
+            continue;
         if (x->growth) {
-            if (baseline == NULL)
-                return -EINVAL;
-            uint64_t base = cmp_total(baseline->a, x->figure);
-            double allowed = (double)base * (1.0 + x->pct / 100.0);
-            if ((double)v <= allowed)
-                continue;
-            limit = (uint64_t)allowed;
-            char basev[64];
-            format_value(basev, sizeof(basev), x->figure, base);
-            snprintf(lim, sizeof(lim), "%s + %g%%", basev, x->pct);
             int rc = top_growth(run, baseline, x->figure, &id);
             if (rc < 0)
                 return rc;
         } else {
-            if (v <= x->max)
-                continue;
-            limit = x->max;
-            format_value(lim, sizeof(lim), x->figure, limit);
             id = top_site(run, x->figure);
         }
-        format_value(value, sizeof(value), x->figure, v);
-        site_label(run->src, id, where, sizeof(where));
-        fprintf(out, "memaudit: %s: %s %s exceeds %s%s (top site: %s)\n", run->label,
-                cmp_figure_title(x->figure), value, x->growth ? "the baseline's " : "the budget ",
-                lim, where);
+        check_site_label(run->src, id, where, sizeof(where));
+        print_over(out, run->label, x, v, lim, "site", where);
+        over++;
+    }
+    return over;
+}
+
+int check_totals(const struct budgets *b, const char *label, const struct an_totals *t,
+                 const struct an_totals *base, const char *const top[CMP_FIGURES_], FILE *out)
+{
+    struct analysis now = {.totals = *t}, before = {.totals = base ? *base : *t};
+    int over = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct budget *x = &b->b[i];
+        uint64_t v = cmp_total(&now, x->figure);
+        char lim[96];
+
+        if (x->growth && base == NULL)
+            return -EINVAL;
+        if (!exceeds(x, v, cmp_total(&before, x->figure), lim, sizeof(lim)))
+            continue;
+        print_over(out, label, x, v, lim, "process", top[x->figure] ? top[x->figure] : "none");
         over++;
     }
     return over;

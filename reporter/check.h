@@ -55,4 +55,15 @@ int check_needs_baseline(const struct budgets *b);
 int check_run(const struct budgets *b, const struct cmp_run *run, const struct cmp_run *baseline,
               FILE *out);
 
+/* The same for the totals of several runs (suite.h's suite_total, the
+ * budgets' --total), labelled label; base: the baseline's totals (NULL when
+ * no budget needs it). top[f] names the process most responsible for
+ * figure f ("pid 123 (./prog)"), or is NULL. */
+int check_totals(const struct budgets *b, const char *label, const struct an_totals *t,
+                 const struct an_totals *base, const char *const top[CMP_FIGURES_], FILE *out);
+
+/* "function (file:line)" of the first kept frame of stack id of src, or
+ * "no site" (id 0, or a stack without frames), into buf. */
+void check_site_label(const struct rc_source *src, uint32_t id, char *buf, size_t len);
+
 #endif

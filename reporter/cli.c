@@ -30,7 +30,8 @@ static const char usage_main[] =
     "A heap-allocation profiler for native Linux programs.\n"
     "\n"
     "Commands:\n"
-    "  run [-o DIR] -- PROGRAM [ARGS...]   record PROGRAM and every process it starts\n"
+    "  run [-o DIR] [--leak-check] -- PROGRAM [ARGS...]\n"
+    "                                       record PROGRAM and every process it starts\n"
     "  symbolize [-o PROFILE] TRACE...      write self-contained profiles (no binaries\n"
     "                                       needed to report them)\n"
     "  report [OPTIONS] TRACE|PROFILE|DIR... print a report of traces or profiles\n"
@@ -61,10 +62,13 @@ static const char usage_main[] =
     "\n"
     "Exit status: 0 on success, 1 on bad input or a failed command, 2 on a usage\n"
     "error; `run` exits with the program's own status (128+N if killed by signal N);\n"
-    "`check` exits 3 when a budget is exceeded.\n";
+    "`check` exits 3 when a budget is exceeded; `run --leak-check` exits 23 when a\n"
+    "process leaked and the program itself succeeded.\n";
 
 static const char usage_run[] =
-    "usage: memaudit run [-o DIR] [--depth N] [--content] [--free-stacks] -- PROGRAM [ARGS...]\n"
+    "usage: memaudit run [-o DIR] [--depth N] [--content] [--free-stacks]\n"
+    "                    [--leak-check [--suppressions FILE] [--leak-exit-code N]]\n"
+    "                    -- PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with libaudit.so preloaded. Every process it starts (fork, exec,\n"
     "shell pipelines) is recorded into its own trace in DIR, named\n"
@@ -75,6 +79,16 @@ static const char usage_run[] =
     "  -o, --output DIR   directory for the traces (default: current directory;\n"
     "                     created if missing)\n"
     "  --depth N          maximum frames per stack, 1-256 (default 64)\n"
+    "  --leak-check       afterwards, print one line per process that leaked (pid,\n"
+    "                     command, bytes and blocks, top site) and exit 23 when one\n"
+    "                     did and PROGRAM itself exited 0 (a failing PROGRAM keeps\n"
+    "                     its status). Only processes that exited are checked, not\n"
+    "                     images replaced by exec or killed by a signal. The C\n"
+    "                     runtime's own blocks are not leaks.\n"
+    "  --suppressions FILE  LeakSanitizer-style 'leak:PATTERN' lines: leaks with a\n"
+    "                     frame whose function, module or source file matches are\n"
+    "                     not counted; lists the suppressions used (repeatable)\n"
+    "  --leak-exit-code N the exit status for leaks, 1-255 (default 23)\n"
     "  --content          hash the content of small blocks when freed, to find\n"
     "                     duplicates (MEMAUDIT_CONTENT=1)\n"
     "  --free-stacks      record the stack of every free, for memory errors\n"
@@ -96,8 +110,8 @@ static const char usage_symbolize[] =
 
 static const char usage_report[] =
     "usage: memaudit report [--format FMT] [-o FILE] [--top N]\n"
-    "                       [--weight W] [--all-frames]\n"
-    "                       TRACE|PROFILE|DIR...\n"
+    "                       [--weight W] [--all-frames] [--summary]\n"
+    "                       [--suppressions FILE] TRACE|PROFILE|DIR...\n"
     "\n"
     "Replays each trace in global order and prints: totals (allocations, frees,\n"
     "bytes, peak heap, leaks, temporary allocations, allocator overhead, rate), the\n"
@@ -125,7 +139,16 @@ static const char usage_report[] =
     "  --all-frames       keep allocator frames (operator new, ...) in stacks\n"
     "  --work N --unit NAME  the run did N units of work (N > 0, may be fractional):\n"
     "                     also give figures per unit, e.g. --work 12.5 --unit '1000 LOC'\n"
-    "  -h, --help         this text\n";
+    "  --summary          text: only the table of processes (below)\n"
+    "  --suppressions FILE  leave leaks matching these LeakSanitizer-style\n"
+    "                     'leak:PATTERN' lines out of the leaked figures; lists the\n"
+    "                     suppressions used on stderr\n"
+    "  -h, --help         this text\n"
+    "\n"
+    "With several inputs (a DIR of a whole test suite) the text report ends with a\n"
+    "table of the processes, worst first (leaked bytes, then peak heap): pid, how\n"
+    "it ended, peak, leaked bytes and blocks, allocations, command line; and their\n"
+    "totals.\n";
 
 void die_usage(const char *msg, const char *usage)
 {
@@ -274,6 +297,10 @@ fail:
 
 /* --weight: what --format folded weighs, an enum ct_weight. */
 static int folded_weight = CT_BYTES;
+/* --suppressions, and the table of processes (NULL: none). */
+static struct sup_list report_sup;
+static struct suite *report_suite;
+static int report_summary_only;
 
 static int report_one(const char *path, const char *format, FILE *out,
                       const struct render_opts *opts, int first, int last)
@@ -282,6 +309,15 @@ static int report_one(const char *path, const char *format, FILE *out,
     int rc;
     if (input_open(path, &in) < 0)
         return -1;
+    if (input_suppress(&in, &report_sup, NULL) < 0 ||
+        (report_suite && suite_add(report_suite, path, in.an, &in.src, 0) < 0)) {
+        input_close(&in);
+        return -1;
+    }
+    if (report_summary_only) {
+        input_close(&in);
+        return 0;
+    }
     const struct analysis *a = in.an;
     const struct rc_source *src = &in.src;
     if (!src->process.complete)
@@ -431,7 +467,8 @@ static int cmd_report(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
         {"top", required_argument, NULL, 't'},    {"frames", required_argument, NULL, 'n'},
         {"all-frames", no_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
-        {"weight", required_argument, NULL, 'w'}, {"work", required_argument, NULL, 'W'},
+        {"weight", required_argument, NULL, 'w'}, {"summary", no_argument, NULL, 'S'},
+        {"suppressions", required_argument, NULL, 'U'}, {"work", required_argument, NULL, 'W'},
         {"unit", required_argument, NULL, 'K'},   {NULL, 0, NULL, 0},
     };
     struct render_opts opts = {.top = 10, .max_frames = 12, .all_frames = 0};
@@ -469,6 +506,13 @@ static int cmd_report(int argc, char **argv)
         case 'a':
             opts.all_frames = 1;
             break;
+        case 'S':
+            report_summary_only = 1;
+            break;
+        case 'U':
+            if (load_suppressions(&report_sup, optarg) < 0)
+                return EXIT_USAGE;
+            break;
         case 'W': {
             char *end;
             errno = 0;
@@ -489,9 +533,12 @@ static int cmd_report(int argc, char **argv)
     }
     if (optind >= argc)
         die_usage("report needs at least one TRACE or DIR", usage_report);
+    if (report_summary_only && strcmp(format, "text") != 0)
+        die_usage("--summary is a text table: leave out --format", usage_report);
     if (opts.unit != NULL && opts.work == 0)
         die_usage("--unit goes with --work N", usage_report);
     struct input_list inputs = {0};
+    struct suite suite = {0};
     int failed = 0;
     for (int i = optind; i < argc; i++)
         if (input_expand(&inputs, argv[i]) < 0)
@@ -509,9 +556,22 @@ static int cmd_report(int argc, char **argv)
             failed = 1;
         }
     }
+    if (strcmp(format, "text") == 0 && (inputs.n > 1 || report_summary_only))
+        report_suite = &suite;
     for (size_t i = 0; !failed && i < inputs.n; i++)
         if (report_one(inputs.paths[i], format, out, &opts, i == 0, i + 1 == inputs.n) < 0)
             failed = 1;
+    if (!failed && report_suite) {
+        suite_sort(&suite);
+        fputs(report_summary_only ? "" : "\n", out);
+        suite_print(out, &suite, 0);
+    }
+    if (!failed) {
+        fflush(out);
+        sup_print_used(&report_sup, stderr);
+    }
+    suite_free(&suite);
+    sup_free(&report_sup);
     if (out && out != stdout && fclose(out) != 0 && !failed) {
         fprintf(stderr, "memaudit: %s: %s\n", output, strerror(errno));
         failed = 1;
@@ -625,8 +685,10 @@ static void snapshot_free(struct dir_snapshot *s)
     free(s->inodes);
 }
 
-/* Print the traces in dir that were not there before the run (before). */
-static void list_traces(const char *dir, const struct dir_snapshot *before)
+/* Print the traces in dir that were not there before the run (before),
+ * symbolize each, and add to runs its profile (its trace if that failed). */
+static void list_traces(const char *dir, const struct dir_snapshot *before,
+                        struct input_list *runs)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -648,8 +710,9 @@ static void list_traces(const char *dir, const struct dir_snapshot *before)
         /* Symbolize now, while the binaries are those that ran; a failure
          * is reported and leaves the trace, never changes the exit status. */
         char prof[PATH_MAX];
-        if (profile_name(found.paths[i], prof, sizeof(prof)) == 0)
-            symbolize_one(found.paths[i], prof);
+        int have = profile_name(found.paths[i], prof, sizeof(prof)) == 0 &&
+                   symbolize_one(found.paths[i], prof) == 0;
+        input_add(runs, have ? prof : found.paths[i]);
         free(found.paths[i]);
     }
     if (found.n == 0)
@@ -665,6 +728,9 @@ static int cmd_run(int argc, char **argv)
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"depth", required_argument, NULL, 'd'},
+        {"leak-check", no_argument, NULL, 'L'},
+        {"suppressions", required_argument, NULL, 'U'},
+        {"leak-exit-code", required_argument, NULL, 'E'},
         {"content", no_argument, NULL, 'C'},
         {"free-stacks", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
@@ -673,8 +739,9 @@ static int cmd_run(int argc, char **argv)
     int content = 0, free_stacks = 0;
     const char *dir = ".";
     const char *depth = NULL;
-    unsigned depth_v;
-    int c;
+    unsigned depth_v, leak_exit = 23;
+    int c, leak_check_on = 0, have_sup = 0;
+    struct sup_list sup = {0};
     optind = 1;
     while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -685,6 +752,18 @@ static int cmd_run(int argc, char **argv)
             if (parse_count(optarg, 1, 256, &depth_v) < 0)
                 die_usage("--depth needs a number from 1 to 256", usage_run);
             depth = optarg;
+            break;
+        case 'L':
+            leak_check_on = 1;
+            break;
+        case 'U':
+            if (load_suppressions(&sup, optarg) < 0)
+                return EXIT_USAGE;
+            have_sup = 1;
+            break;
+        case 'E':
+            if (parse_count(optarg, 1, 255, &leak_exit) < 0)
+                die_usage("--leak-exit-code needs a number from 1 to 255", usage_run);
             break;
         case 'C':
             content = 1;
@@ -701,6 +780,8 @@ static int cmd_run(int argc, char **argv)
     }
     if (optind >= argc)
         die_usage("run needs a PROGRAM", usage_run);
+    if (have_sup && !leak_check_on)
+        die_usage("--suppressions applies to --leak-check", usage_run);
     char preload[PATH_MAX];
     if (find_preload(preload, sizeof(preload)) < 0) {
         fprintf(stderr, "memaudit: cannot find libaudit.so next to this program or in "
@@ -759,13 +840,24 @@ static int cmd_run(int argc, char **argv)
             return 1;
         }
     }
-    list_traces(abs_dir, &before);
+    struct input_list runs = {0};
+    list_traces(abs_dir, &before, &runs);
     snapshot_free(&before);
+    int rc = 1;
     if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return 1;
+        rc = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        rc = 128 + WTERMSIG(status);
+    /* Leaks fail a run that otherwise passed; a failing program keeps its
+     * own status, the more specific news (docs/usage.md, "Leak checking"). */
+    if (leak_check_on) {
+        int leaking = leak_check(&runs, &sup);
+        if (rc == 0 && leaking != 0)
+            rc = leaking < 0 ? 1 : (int)leak_exit;
+    }
+    input_list_free(&runs);
+    sup_free(&sup);
+    return rc;
 }
 
 int main(int argc, char **argv)

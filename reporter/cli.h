@@ -9,6 +9,8 @@
 #include "analysis.h"
 #include "profile.h"
 #include "render_common.h"
+#include "suite.h"
+#include "suppress.h"
 #include "symbolizer.h"
 #include "trace_reader.h"
 
@@ -47,5 +49,16 @@ void input_close(struct input *in);
 extern const char usage_diff[], usage_check[];
 int cmd_diff(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+
+/* Suppressions and whole runs (cli_suite.c). load_suppressions adds the
+ * rules of path to l, or prints "memaudit: PATH: reason" and returns -1.
+ * input_suppress applies l to in (suppress.h); 0, or a negative errno with
+ * the reason printed. leak_check opens each of runs, prints one line per process that
+ * exited with leaks outside l (worst first), a verdict line and l's
+ * "Suppressions used:" block, all on stderr; returns the number of leaking
+ * processes, or -1 when an input could not be read. */
+int load_suppressions(struct sup_list *l, const char *path);
+int input_suppress(struct input *in, struct sup_list *l, struct sup_stats *st);
+int leak_check(const struct input_list *runs, struct sup_list *sup);
 
 #endif

@@ -32,12 +32,14 @@ const char usage_diff[] =
     "  -h, --help         this text\n";
 
 const char usage_check[] =
-    "usage: memaudit check [BUDGETS] [--budgets FILE] [--baseline FILE] INPUT...\n"
+    "usage: memaudit check [BUDGETS] [--budgets FILE] [--baseline FILE|DIR] [--total]\n"
+    "                      [--suppressions FILE] INPUT...\n"
     "\n"
     "Checks each run (trace, profile, or DIR of traces) against budgets and exits\n"
     "0 when all hold, 3 when one is exceeded (one line per exceeded budget: the\n"
     "figure, the limit, the value and the site most responsible), 2 on a usage\n"
-    "error and 1 when an input cannot be read.\n"
+    "error and 1 when an input cannot be read. With several runs (a DIR of a whole\n"
+    "test suite) it then prints a table of the processes, those over budget first.\n"
     "\n"
     "  --max-peak SIZE           peak heap, e.g. 64MiB (units: B, KiB, MiB, GiB)\n"
     "  --max-leaked SIZE         leaked bytes (the C runtime's own blocks excluded)\n"
@@ -50,6 +52,12 @@ const char usage_check[] =
     "  --max-growth-FIGURE PCT   one figure (peak, leaked, leaked-blocks,\n"
     "                            allocations, bytes, temporary)\n"
     "  --budgets FILE            budgets from a file, one 'max-peak = 64MiB' per line\n"
+    "  --total                   also apply the budgets to the total of all runs (sums;\n"
+    "                            the peak is the largest of any one run); growth then\n"
+    "                            compares with the baseline's total, and a --baseline\n"
+    "                            DIR of several runs is allowed\n"
+    "  --suppressions FILE       leave leaks matching these LeakSanitizer-style\n"
+    "                            'leak:PATTERN' lines out (also of the baseline)\n"
     "  -h, --help                this text\n";
 
 static int parse_figure(const char *s, enum cmp_figure *out)
@@ -138,6 +146,136 @@ int cmd_diff(int argc, char **argv)
     return rc;
 }
 
+/* The baseline: one run (base->n == 1, opened in *one) or the total of a
+ * DIR of several. Returns 0, or 1 when an input cannot be read. */
+static int open_baseline(const char *path, struct sup_list *sup, struct suite *base,
+                         struct input *one)
+{
+    struct input_list l = {0};
+    int rc = input_expand(&l, path) < 0 ? 1 : 0;
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        if (input_open(l.paths[i], one) < 0) {
+            rc = 1;
+            break;
+        }
+        if (input_suppress(one, sup, NULL) < 0 ||
+            suite_add(base, l.paths[i], one->an, &one->src, 0) < 0)
+            rc = 1;
+        if (rc != 0 || l.n > 1)
+            input_close(one);
+    }
+    input_list_free(&l);
+    return rc;
+}
+
+/* "pid N (command)" of the run with the largest value of each figure. */
+static void top_processes(const struct suite *s, char names[CMP_FIGURES_][160],
+                          const char *top[CMP_FIGURES_])
+{
+    for (int f = 0; f < CMP_FIGURES_; f++) {
+        uint64_t best = 0;
+        top[f] = NULL;
+        for (size_t i = 0; i < s->n; i++) {
+            struct analysis one = {.totals = s->rows[i].totals};
+            uint64_t v = cmp_total(&one, (enum cmp_figure)f);
+            if (v > best) {
+                const struct suite_row *r = &s->rows[i];
+                best = v;
+                snprintf(names[f], sizeof(names[f]), "pid %u (%.120s)", (unsigned)r->pid,
+                         r->cmdline[0] ? r->cmdline : r->label);
+                top[f] = names[f];
+            }
+        }
+    }
+}
+
+static int check_inputs(const struct budgets *b, const char *baseline_path, int total,
+                        struct sup_list *sup, char **args, int nargs)
+{
+    struct input base = {0};
+    struct suite base_suite = {0}, suite = {0};
+    struct cmp_run base_run;
+    struct budgets absolute = {.n = 0};
+    const struct budgets *per_run = b;
+    int status = 0;
+
+    if (baseline_path) {
+        if (open_baseline(baseline_path, sup, &base_suite, &base) != 0) {
+            suite_free(&base_suite);
+            return 1;
+        }
+        base_run = (struct cmp_run){baseline_path, base.an, &base.src};
+        /* "Suppressions used" counts the runs checked, not the baseline. */
+        for (size_t i = 0; i < sup->n; i++)
+            sup->rules[i].blocks = sup->rules[i].bytes = 0;
+        if (base_suite.n > 1) {
+            if (!total)
+                die_usage("a --baseline of several runs needs --total", usage_check);
+            /* Growth budgets compare totals only: runs are not matched one to one. */
+            for (size_t i = 0; i < b->n; i++)
+                if (!b->b[i].growth)
+                    absolute.b[absolute.n++] = b->b[i];
+            per_run = &absolute;
+        }
+    }
+    struct input_list inputs = {0};
+    for (int i = 0; i < nargs && status != 1; i++)
+        if (input_expand(&inputs, args[i]) < 0)
+            status = 1;
+    for (size_t i = 0; i < inputs.n && status != 1; i++) {
+        struct input in;
+        if (input_open(inputs.paths[i], &in) < 0) {
+            status = 1;
+            break;
+        }
+        struct cmp_run run = {inputs.paths[i], in.an, &in.src};
+        int over = input_suppress(&in, sup, NULL);
+        if (over == 0)
+            over = check_run(per_run, &run, base_suite.n == 1 ? &base_run : NULL, stdout);
+        if (over < 0) {
+            fprintf(stderr, "memaudit: %s: %s\n", inputs.paths[i], strerror(-over));
+            status = 1;
+        } else {
+            if (over > 0)
+                status = CHECK_EXIT_OVER;
+            if (suite_add(&suite, inputs.paths[i], in.an, &in.src, over) < 0)
+                status = 1;
+        }
+        input_close(&in);
+    }
+    if (status != 1 && total) {
+        struct an_totals sum, base_sum;
+        char names[CMP_FIGURES_][160], label[64];
+        const char *top[CMP_FIGURES_];
+        suite_total(&suite, &sum, NULL);
+        suite_total(&base_suite, &base_sum, NULL);
+        top_processes(&suite, names, top);
+        snprintf(label, sizeof(label), "total of %zu run%s", suite.n, suite.n == 1 ? "" : "s");
+        int over = check_totals(b, label, &sum, baseline_path ? &base_sum : NULL, top, stdout);
+        if (over < 0)
+            status = 1;
+        else if (over > 0)
+            status = CHECK_EXIT_OVER;
+    }
+    if (status != 1 && inputs.n > 1) {
+        suite_sort(&suite);
+        suite_print(stdout, &suite, 1);
+    }
+    if (status == 0)
+        printf("memaudit: check: %zu run%s%s within %zu budget%s\n", inputs.n,
+               inputs.n == 1 ? "" : "s", total ? " and their total" : "", b->n,
+               b->n == 1 ? "" : "s");
+    fflush(stdout);
+    if (status != 1)
+        sup_print_used(sup, stderr);
+    input_list_free(&inputs);
+    suite_free(&suite);
+    if (base_suite.n == 1)
+        input_close(&base);
+    suite_free(&base_suite);
+    return status;
+}
+
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -156,13 +294,16 @@ int cmd_check(int argc, char **argv)
         {"max-growth-temporary", required_argument, NULL, 1},
         {"baseline", required_argument, NULL, 'B'},
         {"budgets", required_argument, NULL, 'F'},
+        {"total", no_argument, NULL, 'T'},
+        {"suppressions", required_argument, NULL, 'U'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static struct budgets b;
     const char *baseline_path = NULL;
     char err[256];
-    int c, idx;
+    int c, idx, total = 0;
+    struct sup_list sup = {0};
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "+h", opts, &idx)) != -1) {
@@ -180,6 +321,13 @@ int cmd_check(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'T':
+            total = 1;
+            break;
+        case 'U':
+            if (load_suppressions(&sup, optarg) < 0)
+                return 2;
+            break;
         case 'h':
             fputs(usage_check, stdout);
             return 0;
@@ -194,39 +342,7 @@ int cmd_check(int argc, char **argv)
     if (check_needs_baseline(&b) && baseline_path == NULL)
         die_usage("--max-growth needs --baseline FILE", usage_check);
 
-    struct input base;
-    struct cmp_run base_run;
-    if (baseline_path) {
-        if (input_open(baseline_path, &base) < 0)
-            return 1;
-        base_run = (struct cmp_run){baseline_path, base.an, &base.src};
-    }
-    struct input_list inputs = {0};
-    int status = 0;
-    for (int i = optind; i < argc && status != 1; i++)
-        if (input_expand(&inputs, argv[i]) < 0)
-            status = 1;
-    for (size_t i = 0; i < inputs.n && status != 1; i++) {
-        struct input in;
-        if (input_open(inputs.paths[i], &in) < 0) {
-            status = 1;
-            break;
-        }
-        struct cmp_run run = {inputs.paths[i], in.an, &in.src};
-        int over = check_run(&b, &run, baseline_path ? &base_run : NULL, stdout);
-        if (over < 0) {
-            fprintf(stderr, "memaudit: %s: %s\n", inputs.paths[i], strerror(-over));
-            status = 1;
-        } else if (over > 0) {
-            status = CHECK_EXIT_OVER;
-        }
-        input_close(&in);
-    }
-    if (status == 0)
-        printf("memaudit: check: %zu run%s within %zu budget%s\n", inputs.n,
-               inputs.n == 1 ? "" : "s", b.n, b.n == 1 ? "" : "s");
-    input_list_free(&inputs);
-    if (baseline_path)
-        input_close(&base);
+    int status = check_inputs(&b, baseline_path, total, &sup, argv + optind, argc - optind);
+    sup_free(&sup);
     return status;
 }

@@ -71,6 +71,7 @@ static void site_add(struct an_site *sum, const struct an_site *s)
     sum->peak_bytes += s->peak_bytes;
     sum->peak_blocks += s->peak_blocks;
     sum->runtime = sum->runtime || s->runtime;
+    sum->suppressed = sum->suppressed || s->suppressed;
     if (s->max_size > sum->max_size)
         sum->max_size = s->max_size;
     if (sum->min_size == 0 || (s->min_size != 0 && s->min_size < sum->min_size))
@@ -229,9 +230,9 @@ uint64_t cmp_site_value(const struct an_site *s, enum cmp_figure f)
     case CMP_PEAK:
         return s->peak_bytes;
     case CMP_LEAKED:
-        return s->runtime ? 0 : s->live_bytes;
+        return s->runtime || s->suppressed ? 0 : s->live_bytes;
     case CMP_LEAKED_BLOCKS:
-        return s->runtime ? 0 : s->live_blocks;
+        return s->runtime || s->suppressed ? 0 : s->live_blocks;
     case CMP_ALLOCATIONS:
         return s->allocations;
     case CMP_BYTES:

@@ -53,7 +53,7 @@ static size_t site_findings(const struct analysis *a, const struct an_site *s, s
     const struct an_totals *t = &a->totals;
     size_t n = 0;
 
-    if (s->live_blocks != 0 && !s->runtime) {
+    if (s->live_blocks != 0 && !s->runtime && !s->suppressed) {
         int grows = leak_grows(s);
         double impact = pct(s->live_bytes, t->peak_heap_bytes);
         f[n++] = (struct finding){
@@ -309,7 +309,8 @@ const char *fd_safety_status(const struct analysis *a)
     const struct an_totals *t = &a->totals;
     int growing = 0;
     for (uint32_t i = 0; i < a->n_sites; i++)
-        if (!a->sites[i].runtime && leak_grows(&a->sites[i]))
+        if (!a->sites[i].runtime && !a->sites[i].suppressed &&
+            leak_grows(&a->sites[i]))
             growing = 1;
     if (t->unmatched_frees != 0 || growing || pct(t->leaked_bytes, t->peak_heap_bytes) >= 1.0)
         return "NEEDS ATTENTION";

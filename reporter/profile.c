@@ -118,9 +118,11 @@ static const struct field site_fields[] = {
     {"runtime", offsetof(struct an_site, runtime), sizeof(int), FK_INT, 1},
 };
 /* Not in the profile: the stack id (the profile renumbers, keeping the
- * order) and the replay's own bookkeeping. */
+ * order), the replay's own bookkeeping, and suppression (a report applies
+ * its --suppressions to the figures recorded, suppress.c). */
 static const struct field site_skipped[] = {
     {"stack", offsetof(struct an_site, stack), sizeof(uint32_t), FK_UINT, 1},
+    {"suppressed", offsetof(struct an_site, suppressed), sizeof(int), FK_INT, 1},
     FS(last_touch),
     FS(saved_bytes),
     FS(saved_blocks),

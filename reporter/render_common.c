@@ -35,7 +35,7 @@ static int site_keys(const struct an_site *s, enum rc_key key, uint64_t *k1, uin
         *k1 = s->live_bytes;
         *k2 = s->live_blocks;
         /* Zero-byte blocks leak too: malloc(0) returns a block to free. */
-        return s->live_blocks != 0 && s->runtime == (key == RC_RUNTIME);
+        return s->live_blocks != 0 && !s->suppressed && s->runtime == (key == RC_RUNTIME);
     case RC_ALLOCATIONS:
         *k1 = s->allocations;
         *k2 = s->bytes_allocated;

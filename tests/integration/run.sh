@@ -624,6 +624,9 @@ done
 # Comparing runs and budgets: tests/integration/compare.sh.
 . "$HERE/compare.sh"
 
+# Leak checking, suppressions, whole suites, the CI example: suite.sh.
+. "$HERE/suite.sh"
+
 # The demo's Markdown audit against its golden copy: tests/integration/golden.sh.
 . "$HERE/golden.sh"
 
