@@ -1,0 +1,645 @@
+#!/bin/sh
+# Speed benchmark: memaudit against the native run and against heaptrack.
+#
+#   sh bench/run.sh [BUILD_DIR]        (from the repository root; `make bench`)
+#
+# Builds the target programs of bench/progs/ into BUILD_DIR/bench/, then runs
+# each of them natively, under `memaudit run` and under `heaptrack`, and reads
+# each recording back with `memaudit report` and `heaptrack_print`. Prints one
+# Markdown page of medians and writes it to bench/RESULTS.md.
+#
+# Environment:
+#   BENCH_RUNS=N       rounds per target (default 5; 1 with BENCH_QUICK=1)
+#   BENCH_QUICK=1      smoke test: 1 round, small inputs, results written to
+#                      BUILD_DIR/bench/RESULTS.md so bench/RESULTS.md is kept
+#   BENCH_TIMEOUT=S    limit for any one command, in seconds (default 600)
+#   BENCH_RESULTS=F    where to write the page instead
+#
+# Method, and why:
+# - The three variants alternate within a round, and the order rotates from
+#   one round to the next, so that slow drift of the machine (other load,
+#   frequency, page cache) spreads over all variants instead of biasing one.
+# - Figures are medians over the rounds: robust to one disturbed run.
+# - Wall time is taken with `date +%s.%N` around the command: GNU time's %e
+#   has a 10 ms resolution, coarse next to a native run of 50 ms. It includes
+#   the start of /usr/bin/time and timeout (about a millisecond), the same for
+#   every variant.
+# - Peak RSS is GNU time's %M: the wait4() rusage of the command, whose
+#   ru_maxrss is the largest peak RSS of any single process of the tree that
+#   was waited for (not a sum). For memaudit and heaptrack the tree holds the
+#   wrapper and its helpers, so the figure is that of whichever process was
+#   largest (see the note the page prints).
+# - memaudit and libaudit.so are copied into BUILD_DIR/bench/tool first, so a
+#   rebuild of BUILD_DIR during the run cannot mix two versions.
+#
+# Exit status: 0 when every target ran, and ran under memaudit with the same
+# exit status and output as natively, and every trace was read back; 1
+# otherwise (the page is still written, with FAIL in the failed rows); 2 when
+# the harness itself cannot start (missing build, compiler error).
+
+BUILD=${1:-build}
+case $BUILD in
+/*) ;;
+*) BUILD=$(pwd)/$BUILD ;;
+esac
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SRC=$ROOT/bench/progs
+OUT=$BUILD/bench
+TOOL=$OUT/tool
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+    RUNS=${BENCH_RUNS:-1}
+    RESULTS=${BENCH_RESULTS:-$OUT/RESULTS.md}
+else
+    RUNS=${BENCH_RUNS:-5}
+    RESULTS=${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}
+fi
+LIMIT=${BENCH_TIMEOUT:-600}
+
+# Settings of the caller must not change what is measured: a stray
+# LD_PRELOAD or MEMAUDIT_DEPTH would apply to one variant and not the others.
+unset LD_PRELOAD MEMAUDIT_OUTPUT MEMAUDIT_DEPTH MEMAUDIT_QUIET
+
+case $RUNS in
+'' | *[!0-9]* | 0)
+    echo "run.sh: BENCH_RUNS must be a positive number, not '$RUNS'" >&2
+    exit 2
+    ;;
+esac
+
+failures=0   # targets that failed; the exit status
+notes=""     # lines for the "Notes" section of the page
+
+note() {
+    echo "run.sh: $1" >&2
+    notes="$notes- $1
+"
+}
+
+# ---------------------------------------------------------------- tools
+
+have() {
+    command -v "$1" >/dev/null 2>&1
+}
+
+# GNU time: -f is GNU only (BSD and busybox time differ).
+HAVE_TIME=0
+if [ -x /usr/bin/time ] && /usr/bin/time -f '%M' -o /dev/null true 2>/dev/null; then
+    HAVE_TIME=1
+fi
+
+HAVE_HEAPTRACK=0
+if have heaptrack && have heaptrack_print; then
+    HAVE_HEAPTRACK=1
+else
+    echo "heaptrack not installed: its columns are n/a"
+fi
+
+setup_tools() {
+    for f in "$BUILD/memaudit" "$BUILD/libaudit.so"; do
+        if [ ! -e "$f" ]; then
+            echo "run.sh: $f is missing (run make)" >&2
+            exit 2
+        fi
+    done
+    mkdir -p "$TOOL" || exit 2
+    # memaudit run finds libaudit.so next to itself.
+    cp "$BUILD/memaudit" "$BUILD/libaudit.so" "$TOOL/" || exit 2
+    MEMAUDIT=$TOOL/memaudit
+    # What the copied binaries were built from, as far as git can tell.
+    SOURCE_STATE=
+    if have git && git -C "$ROOT" rev-parse --short HEAD >/dev/null 2>&1; then
+        rev=$(git -C "$ROOT" rev-parse --short HEAD)
+        dirty=$(git -C "$ROOT" status --porcelain -- common preload symbolizer reporter | wc -l)
+        if [ "$dirty" -gt 0 ]; then
+            SOURCE_STATE="commit $rev plus uncommitted changes to $dirty files of common/ preload/ symbolizer/ reporter/, built as they were"
+        else
+            SOURCE_STATE="commit $rev; common/ preload/ symbolizer/ reporter/ as committed"
+        fi
+    fi
+}
+
+# ---------------------------------------------------------------- targets
+
+# build_c NAME [FLAGS...]: bench/progs/NAME.c -> $OUT/NAME. -fno-builtin so
+# that gcc cannot fold a malloc/free pair away or turn malloc+memset into calloc.
+build_c() {
+    bc_name=$1
+    shift
+    gcc -std=c11 -O2 -g -fno-builtin -Wall -Wextra "$@" -o "$OUT/$bc_name" "$SRC/$bc_name.c"
+}
+
+# build_targets: compiles bench/progs into $OUT and sets TARGETS, one
+# "name args..." line per target, in the order they are run.
+build_targets() {
+    echo "building targets into $OUT"
+    build_c loop || exit 2
+    build_c work || exit 2
+    build_c prodcons -pthread || exit 2
+    if [ "$QUICK" = 1 ]; then
+        TARGETS="loop 200000 20
+work 1 50000 16
+prodcons 200000"
+    else
+        TARGETS="loop 5000000 20
+work 8 200000 16
+prodcons 2000000"
+    fi
+
+    if have g++; then
+        g++ -std=c++17 -O2 -g -Wall -Wextra -o "$OUT/containers" "$SRC/containers.cpp" || exit 2
+        if [ "$QUICK" = 1 ]; then
+            TARGETS="$TARGETS
+containers 2 20000"
+        else
+            TARGETS="$TARGETS
+containers 10 100000"
+        fi
+    else
+        note "g++ not found: containers.cpp skipped"
+    fi
+
+    if have rustc; then
+        rustc -C opt-level=2 -g -o "$OUT/collections" "$SRC/collections.rs" || exit 2
+        if [ "$QUICK" = 1 ]; then
+            TARGETS="$TARGETS
+collections 2 20000"
+        else
+            TARGETS="$TARGETS
+collections 10 100000"
+        fi
+    else
+        echo "rustc not on PATH: collections.rs skipped"
+        note "rustc not on PATH: collections.rs skipped"
+    fi
+}
+
+# ---------------------------------------------------------------- measuring
+
+# measure OUTFILE ERRFILE CMD...: runs CMD under timeout with its output in
+# the two files. Sets m_status (CMD's exit status, 124 on timeout, 128+N when
+# killed by signal N), m_wall (seconds) and m_rss (KiB, or n/a).
+measure() {
+    m_out=$1
+    m_err=$2
+    shift 2
+    t0=$(date +%s.%N)
+    if [ "$HAVE_TIME" = 1 ]; then
+        /usr/bin/time -f '%M' -o "$OUT/time.out" timeout "$LIMIT" "$@" >"$m_out" 2>"$m_err"
+        m_status=$?
+        t1=$(date +%s.%N)
+        # GNU time puts "Command exited with non-zero status N" (or
+        # "terminated by signal") before the format line: take the last line.
+        m_rss=$(tail -n 1 "$OUT/time.out")
+        case $m_rss in
+        '' | *[!0-9]*) m_rss=n/a ;;
+        esac
+    else
+        timeout "$LIMIT" "$@" >"$m_out" 2>"$m_err"
+        m_status=$?
+        t1=$(date +%s.%N)
+        m_rss=n/a
+    fi
+    m_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+}
+
+# record NAME KEY VALUE: appends one round's value of a figure.
+record() {
+    echo "$3" >>"$OUT/data/$1.$2"
+}
+
+# ": " and the first line of a file, for failure messages; nothing if empty.
+first_line() {
+    fl_line=$(head -n 1 "$1" 2>/dev/null | cut -c 1-200)
+    [ -n "$fl_line" ] && echo ": $fl_line"
+}
+
+# fail NAME WHY: the target failed; its row will say FAIL.
+fail() {
+    note "FAIL $1: $2"
+    echo "$2" | tr '|' '/' >"$OUT/data/$1.failed"
+}
+
+# run_native NAME ROUND CMD...
+run_native() {
+    rn_name=$1
+    rn_round=$2
+    shift 2
+    measure "$OUT/native.out" "$OUT/native.err" "$@"
+    if [ "$m_status" -ne 0 ]; then
+        fail "$rn_name" "native run exited with status $m_status$(first_line "$OUT/native.err")"
+        return 1
+    fi
+    # The first native output is the reference the other runs must match.
+    if [ "$rn_round" = 1 ] && [ ! -e "$OUT/data/$rn_name.stdout" ]; then
+        cp "$OUT/native.out" "$OUT/data/$rn_name.stdout"
+    elif ! cmp -s "$OUT/native.out" "$OUT/data/$rn_name.stdout"; then
+        fail "$rn_name" "native output differs from one run to the next"
+        return 1
+    fi
+    record "$rn_name" native.wall "$m_wall"
+    record "$rn_name" native.rss "$m_rss"
+    return 0
+}
+
+# run_memaudit NAME ROUND CMD...: records into $OUT/trace.ROUND/.
+run_memaudit() {
+    ma_name=$1
+    ma_round=$2
+    ma_dir=$OUT/trace.$2
+    shift 2
+    rm -rf "$ma_dir"
+    measure "$OUT/memaudit.out" "$OUT/memaudit.err" "$MEMAUDIT" run -o "$ma_dir" -- "$@"
+    # Native runs are required to exit 0 (run_native), so anything else is a
+    # difference memaudit made.
+    if [ "$m_status" -ne 0 ]; then
+        fail "$ma_name" "exit status $m_status under memaudit run, 0 natively$(first_line "$OUT/memaudit.err")"
+        return 1
+    fi
+    if ! cmp -s "$OUT/memaudit.out" "$OUT/data/$ma_name.stdout"; then
+        fail "$ma_name" "output under memaudit run differs from the native output"
+        return 1
+    fi
+    set -- "$ma_dir"/*.trace
+    if [ "$#" -ne 1 ] || [ ! -s "$1" ]; then
+        fail "$ma_name" "expected one trace in $ma_dir, found: $(echo "$ma_dir"/*)"
+        return 1
+    fi
+    TRACE=$1
+    # Whatever else `memaudit run` leaves beside the trace (a profile, say)
+    # was made inside the timed command: say so once.
+    if [ "$ma_round" = 1 ]; then
+        for extra in "$ma_dir"/*; do
+            [ "$extra" = "$TRACE" ] || [ ! -e "$extra" ] ||
+                note "$ma_name: memaudit run also wrote $(basename "$extra") ($(wc -c <"$extra") bytes) after the target ended; its time and RSS are in the memaudit columns"
+        done
+    fi
+    record "$ma_name" memaudit.wall "$m_wall"
+    record "$ma_name" memaudit.rss "$m_rss"
+    record "$ma_name" trace.bytes "$(wc -c <"$TRACE")"
+    return 0
+}
+
+# run_heaptrack NAME ROUND CMD...: records into $OUT/heaptrack.ROUND/. A
+# heaptrack failure is heaptrack's, not the target's: a note, not a FAIL.
+run_heaptrack() {
+    ht_name=$1
+    ht_dir=$OUT/heaptrack.$2
+    shift 2
+    HTFILE=
+    [ "$HAVE_HEAPTRACK" = 1 ] || return 0
+    rm -rf "$ht_dir"
+    mkdir -p "$ht_dir"
+    # heaptrack writes into the current directory unless told otherwise, and
+    # appends .zst (or .gz without zstd) to the -o name. Run it from the
+    # directory anyway, for whatever else it may drop there.
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    measure "$OUT/heaptrack.out" "$OUT/heaptrack.err" \
+        sh -c 'cd "$1" && shift && exec heaptrack -o "$PWD/data" "$@"' sh "$ht_dir" "$@"
+    if [ "$m_status" -ne 0 ]; then
+        note "$ht_name: heaptrack exited with status $m_status$(first_line "$OUT/heaptrack.err")"
+        return 1
+    fi
+    set -- "$ht_dir"/data.*
+    if [ "$#" -ne 1 ] || [ ! -s "$1" ]; then
+        note "$ht_name: heaptrack wrote no data file in $ht_dir"
+        return 1
+    fi
+    HTFILE=$1
+    record "$ht_name" heaptrack.wall "$m_wall"
+    record "$ht_name" heaptrack.rss "$m_rss"
+    record "$ht_name" heaptrack.bytes "$(wc -c <"$HTFILE")"
+    return 0
+}
+
+# report_memaudit NAME: the text report of this round's trace, timed.
+report_memaudit() {
+    [ -n "$TRACE" ] || return 0
+    measure /dev/null "$OUT/report.err" "$MEMAUDIT" report "$TRACE"
+    if [ "$m_status" -ne 0 ]; then
+        fail "$1" "memaudit report exited with status $m_status$(first_line "$OUT/report.err")"
+        return 1
+    fi
+    record "$1" report.wall "$m_wall"
+    record "$1" report.rss "$m_rss"
+}
+
+# report_heaptrack NAME: heaptrack_print of this round's file, timed.
+report_heaptrack() {
+    [ -n "$HTFILE" ] || return 0
+    measure /dev/null "$OUT/htprint.err" heaptrack_print "$HTFILE"
+    if [ "$m_status" -ne 0 ]; then
+        note "$1: heaptrack_print exited with status $m_status$(first_line "$OUT/htprint.err")"
+        return 1
+    fi
+    record "$1" htprint.wall "$m_wall"
+    record "$1" htprint.rss "$m_rss"
+}
+
+# json_summary KEY FILE: a number from the "summary" object of a JSON report.
+# The reporter prints one key per line, so awk will do; no jq needed.
+json_summary() {
+    awk -v key="\"$1\":" '
+        index($0, "\"summary\":") { in_summary = 1 }
+        in_summary && $1 == key { sub(/,$/, "", $2); print $2; exit }
+    ' "$2"
+}
+
+# count_events NAME: the events the recorder wrote into this round's trace.
+# Each ALLOC, FREE, REALLOC and FAIL record is one event. The analysis
+# counts a successful realloc as one allocation, one free and one realloc
+# (reporter/analysis.h, docs/metrics.md), so the records are
+#     allocations + frees - reallocs + failed_allocations
+# (realloc(p, 0) is a free alone, a failed realloc a failed allocation alone:
+# one record each either way). This is the "(N events)" the recorder prints
+# at exit when MEMAUDIT_QUIET is unset; `memaudit run` sets it.
+count_events() {
+    ce_json=$OUT/report.json
+    if ! timeout "$LIMIT" "$MEMAUDIT" report --format json -o "$ce_json" "$TRACE" 2>"$OUT/report.err"; then
+        fail "$1" "memaudit report --format json failed$(first_line "$OUT/report.err")"
+        return 1
+    fi
+    a=$(json_summary allocations "$ce_json")
+    f=$(json_summary frees "$ce_json")
+    r=$(json_summary reallocs "$ce_json")
+    x=$(json_summary failed_allocations "$ce_json")
+    u=$(json_summary unmatched_frees "$ce_json")
+    if [ -z "$a" ] || [ -z "$f" ] || [ -z "$r" ]; then
+        note "$1: no allocations/frees/reallocs in the JSON summary; events n/a"
+        return 1
+    fi
+    # A free of an address the trace never saw allocated is a FREE record
+    # the totals leave out; none is expected here, say so if there is one.
+    if [ "${u:-0}" != 0 ]; then
+        note "$1: the report counts $u unmatched frees (not in the event count)"
+    fi
+    echo $((a + f - r + ${x:-0})) >"$OUT/data/$1.events"
+    grep -q '"complete":[[:space:]]*true' "$ce_json" ||
+        note "$1: the trace is reported incomplete"
+    lost=$(awk '$1 == "\"lost_events\":" { sub(/,$/, "", $2); print $2; exit }' "$ce_json")
+    if [ -n "$lost" ] && [ "$lost" != 0 ]; then
+        note "$1: the recorder lost $lost events"
+    fi
+}
+
+# rotate N WORDS...: WORDS rotated left by N mod their count.
+rotate() {
+    ro_n=$1
+    shift
+    ro_n=$((ro_n % $#))
+    while [ "$ro_n" -gt 0 ]; do
+        ro_first=$1
+        shift
+        set -- "$@" "$ro_first"
+        ro_n=$((ro_n - 1))
+    done
+    echo "$@"
+}
+
+# bench_target NAME ARGS...: all rounds of one target.
+bench_target() {
+    bt_name=$1
+    shift
+    bt_prog=$OUT/$bt_name
+    round=1
+    while [ "$round" -le "$RUNS" ]; do
+        echo "== $bt_name $*: round $round of $RUNS"
+        TRACE=
+        HTFILE=
+        # A failed variant stops the target only if it is a FAIL (native or
+        # memaudit); a heaptrack failure leaves a note and the others go on.
+        for variant in $(rotate $((round - 1)) native memaudit heaptrack); do
+            case $variant in
+            native) run_native "$bt_name" "$round" "$bt_prog" "$@" ;;
+            memaudit) run_memaudit "$bt_name" "$round" "$bt_prog" "$@" ;;
+            heaptrack) run_heaptrack "$bt_name" "$round" "$bt_prog" "$@" ;;
+            esac
+            [ -e "$OUT/data/$bt_name.failed" ] && break
+        done
+        [ -e "$OUT/data/$bt_name.failed" ] && break
+        if [ "$round" = 1 ] && [ -n "$TRACE" ]; then
+            count_events "$bt_name"
+        fi
+        for tool in $(rotate $((round - 1)) memaudit heaptrack); do
+            case $tool in
+            memaudit) report_memaudit "$bt_name" ;;
+            heaptrack) report_heaptrack "$bt_name" ;;
+            esac
+        done
+        rm -rf "$OUT/trace.$round" "$OUT/heaptrack.$round"
+        [ -e "$OUT/data/$bt_name.failed" ] && break
+        round=$((round + 1))
+    done
+    rm -rf "$OUT"/trace.* "$OUT"/heaptrack.*
+}
+
+# ---------------------------------------------------------------- results
+
+# median NAME KEY: the median of the recorded values, or n/a.
+median() {
+    if [ ! -s "$OUT/data/$1.$2" ] || grep -q 'n/a' "$OUT/data/$1.$2"; then
+        echo n/a
+        return
+    fi
+    sort -g "$OUT/data/$1.$2" | awk '
+        { v[NR] = $1 }
+        END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# range NAME KEY: "min-max" of the recorded values (3 decimals), or n/a.
+range() {
+    if [ ! -s "$OUT/data/$1.$2" ] || grep -q 'n/a' "$OUT/data/$1.$2"; then
+        echo n/a
+        return
+    fi
+    sort -g "$OUT/data/$1.$2" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo, hi }'
+}
+
+# fmt PRINTF-FORMAT VALUE [DIVISOR]: VALUE / DIVISOR formatted, n/a kept.
+fmt() {
+    case $2 in
+    n/a | '') echo n/a ;;
+    *) awk -v f="$1" -v v="$2" -v d="${3:-1}" 'BEGIN { printf f, v / d }' ;;
+    esac
+}
+
+# ratio A B: A / B with one decimal and an x, or n/a.
+ratio() {
+    case "$1 $2" in
+    *n/a* | ' '* | *' ') echo n/a ;;
+    *) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "n/a" }' ;;
+    esac
+}
+
+tool_versions() {
+    echo "- gcc: $(gcc --version | head -n 1)"
+    have g++ && echo "- g++: $(g++ --version | head -n 1)"
+    have rustc && echo "- rustc: $(rustc --version)"
+    if [ "$HAVE_HEAPTRACK" = 1 ]; then
+        echo "- heaptrack: $(heaptrack --version 2>&1 | head -n 1)"
+    else
+        echo "- heaptrack: not installed"
+    fi
+    echo "- memaudit: $("$MEMAUDIT" --version 2>&1 | head -n 1)"
+    [ -n "$SOURCE_STATE" ] && echo "- source: $SOURCE_STATE"
+}
+
+the_command() {
+    vars=""
+    for v in BENCH_RUNS BENCH_QUICK BENCH_TIMEOUT; do
+        eval "val=\${$v-}"
+        [ -n "$val" ] && vars="$vars$v=$val "
+    done
+    # make exports MAKELEVEL to what it runs.
+    if [ -n "${MAKELEVEL-}" ]; then
+        echo "${vars}make bench"
+    else
+        echo "${vars}sh bench/run.sh $1"
+    fi
+}
+
+write_page() {
+    debian=$(cat /etc/debian_version 2>/dev/null || echo n/a)
+    model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
+    cat <<EOF
+# memaudit benchmark results
+
+- date: $(date -u '+%Y-%m-%d %H:%M UTC')
+- machine: $(nproc) CPUs, ${model:-unknown model}, kernel $(uname -r), Debian ${debian}
+$(tool_versions)
+- command: \`$(the_command "${1:-build}")\`
+- load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
+- rounds: $RUNS$([ "$QUICK" = 1 ] && echo " (BENCH_QUICK=1: small inputs, a smoke test, not a measurement)")
+
+## Recording: wall time and peak RSS
+
+| target | args | events | native s | memaudit s | heaptrack s | memaudit/native | heaptrack/native | heaptrack/memaudit | native RSS MiB | memaudit RSS MiB | heaptrack RSS MiB |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+EOF
+    echo "$TARGETS" | while read -r name args; do
+        if [ -e "$OUT/data/$name.failed" ]; then
+            echo "| $name | $args | FAIL: $(cat "$OUT/data/$name.failed") |||||||||"
+            continue
+        fi
+        nw=$(median "$name" native.wall)
+        mw=$(median "$name" memaudit.wall)
+        hw=$(median "$name" heaptrack.wall)
+        ev=$(cat "$OUT/data/$name.events" 2>/dev/null || echo n/a)
+        echo "| $name | $args | $ev | $(fmt %.3f "$nw") | $(fmt %.3f "$mw") | $(fmt %.3f "$hw") |" \
+            "$(ratio "$mw" "$nw") | $(ratio "$hw" "$nw") | $(ratio "$hw" "$mw") |" \
+            "$(fmt %.1f "$(median "$name" native.rss)" 1024) |" \
+            "$(fmt %.1f "$(median "$name" memaudit.rss)" 1024) |" \
+            "$(fmt %.1f "$(median "$name" heaptrack.rss)" 1024) |"
+    done
+    cat <<EOF
+
+## Recorded data and reading it back
+
+| target | trace bytes | bytes/event | heaptrack file bytes | heaptrack bytes/event | memaudit report s | heaptrack_print s | memaudit report RSS MiB | heaptrack_print RSS MiB |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+EOF
+    echo "$TARGETS" | while read -r name args; do
+        [ -e "$OUT/data/$name.failed" ] && continue
+        ev=$(cat "$OUT/data/$name.events" 2>/dev/null || echo n/a)
+        tb=$(median "$name" trace.bytes)
+        hb=$(median "$name" heaptrack.bytes)
+        echo "| $name | $(fmt %.0f "$tb") | $(fmt %.2f "$tb" "$ev") |" \
+            "$(fmt %.0f "$hb") | $(fmt %.3f "$hb" "$ev") |" \
+            "$(fmt %.3f "$(median "$name" report.wall)") | $(fmt %.3f "$(median "$name" htprint.wall)") |" \
+            "$(fmt %.1f "$(median "$name" report.rss)" 1024) | $(fmt %.1f "$(median "$name" htprint.rss)" 1024) |"
+    done
+    cat <<EOF
+
+## Spread: fastest and slowest of the $RUNS rounds, seconds
+
+| target | native | memaudit | heaptrack | memaudit report | heaptrack_print |
+|---|---:|---:|---:|---:|---:|
+EOF
+    echo "$TARGETS" | while read -r name args; do
+        [ -e "$OUT/data/$name.failed" ] && continue
+        echo "| $name | $(range "$name" native.wall) | $(range "$name" memaudit.wall) |" \
+            "$(range "$name" heaptrack.wall) | $(range "$name" report.wall) |" \
+            "$(range "$name" htprint.wall) |"
+    done
+    cat <<EOF
+
+## Method
+
+Each target (bench/progs/, built with gcc/g++ -O2 -g, rustc -C opt-level=2 -g)
+ran $RUNS time(s) in each of three variants: natively, under
+\`memaudit run -o DIR -- PROG\` and under \`heaptrack -o FILE PROG\`. The three
+alternate within each round and their order rotates from round to round, so
+that drift of the machine does not favour one of them. Right after a round's
+recordings, \`memaudit report TRACE >/dev/null\` (the text report) and
+\`heaptrack_print FILE >/dev/null\` (its default output: peaks, allocators,
+temporary allocations) read them back, also in rotating order. Every figure is
+the median over the rounds. Wall time is measured with \`date +%s.%N\` around
+the command (GNU time's %e has a 10 ms resolution), so it includes the start
+of /usr/bin/time and timeout (about a millisecond) and, for the two tools,
+their own start-up (heaptrack's is a shell script that also starts
+heaptrack_interpret and zstd). The heaptrack time includes its
+\`heaptrack_interpret | zstd\` pipeline, which runs beside the target and which
+the heaptrack script waits for; memaudit's recorder writes its trace itself
+and has no such helper.
+
+Events are the ALLOC, FREE, REALLOC and FAIL records of the trace, computed
+from the JSON report as allocations + frees - reallocs + failed_allocations
+(a realloc counts as one allocation, one free and one realloc), from the
+first round's trace. bytes/event divides both tools' file sizes (medians over
+the rounds) by that count. memaudit's trace is not compressed; heaptrack's
+file is zstd-compressed (gzip without zstd).
+EOF
+    if [ "$HAVE_TIME" = 1 ]; then
+        cat <<EOF
+
+RSS is GNU time's %M: the ru_maxrss of the command's wait4() rusage, which is
+the largest peak RSS of any single process in its tree that was waited for,
+not a sum over the tree (checked: two concurrent 100 MB processes under one
+shell report about 100 MB). Native: the target. memaudit: the larger of the
+target with the recorder in it and the \`memaudit\` command, which is small
+unless it does work of its own after the target exits (see the notes).
+heaptrack: the largest of the heaptrack shell script,
+the target with libheaptrack_preload.so, heaptrack_interpret and zstd; it is
+not necessarily the target's own RSS (bench/README.md).
+EOF
+    else
+        printf '\nRSS is n/a: /usr/bin/time is missing or is not GNU time.\n'
+    fi
+    if [ -n "$notes" ]; then
+        printf '\n## Notes from this run\n\n%s' "$notes"
+    fi
+}
+
+# ---------------------------------------------------------------- main
+
+# Other work on the machine skews every figure; the page shows the load.
+LOAD_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
+case $LOAD_BEFORE in
+'' | 0.[0-4]*) ;;
+*) note "the machine was busy at the start (load average $LOAD_BEFORE): other processes share the CPUs" ;;
+esac
+setup_tools
+mkdir -p "$OUT" || exit 2
+rm -rf "$OUT/data" "$OUT"/trace.* "$OUT"/heaptrack.*
+mkdir -p "$OUT/data" || exit 2
+build_targets
+[ "$HAVE_TIME" = 1 ] || note "/usr/bin/time (GNU) not found: RSS is n/a"
+
+# TARGETS is read on the shell's stdin: the targets get /dev/null instead.
+while read -r name args; do
+    # shellcheck disable=SC2086 # args is a list of words on purpose
+    bench_target "$name" $args </dev/null
+    [ -e "$OUT/data/$name.failed" ] && failures=$((failures + 1))
+done <<EOF
+$TARGETS
+EOF
+
+write_page "$1" >"$OUT/page.md"
+echo
+cat "$OUT/page.md"
+if cp "$OUT/page.md" "$RESULTS"; then
+    echo
+    echo "written to $RESULTS"
+fi
+[ "$failures" -eq 0 ] || exit 1
+exit 0
