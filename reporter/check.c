@@ -269,8 +269,51 @@ int check_run(const struct budgets *b, const struct cmp_run *run, const struct c
     return over;
 }
 
+/* The phase called name in a, or NULL. */
+static const struct an_phase *find_phase(const struct analysis *a, const char *name)
+{
+    for (size_t i = 0; i < a->n_phases; i++)
+        if (strcmp(a->phases[i].name, name) == 0)
+            return &a->phases[i];
+    return NULL;
+}
+
+/* A phase's figures in the places check_totals() reads them. */
+static struct an_totals phase_totals(const struct an_phase *ph)
+{
+    struct an_totals t = {0};
+    t.peak_heap_bytes = ph->peak_heap_bytes;
+    t.leaked_bytes = ph->live_bytes;
+    t.leaked_blocks = ph->live_blocks;
+    t.allocations = ph->allocations;
+    t.bytes_allocated = ph->bytes_allocated;
+    t.temporary_allocations = ph->temporary;
+    return t;
+}
+
+int check_phase(const struct budgets *b, const struct cmp_run *run,
+                const struct cmp_run *baseline, const char *phase, FILE *out)
+{
+    const struct an_phase *ph = find_phase(run->a, phase);
+    const struct an_phase *bp = baseline ? find_phase(baseline->a, phase) : NULL;
+    if (ph == NULL || (baseline != NULL && bp == NULL)) {
+        fprintf(stderr, "memaudit: %s: no phase '%s' in this run\n",
+                ph == NULL ? run->label : baseline->label, phase);
+        return -ENOENT;
+    }
+    struct an_totals t = phase_totals(ph), bt = bp ? phase_totals(bp) : t;
+    char label[600], where[512];
+    const char *top[CMP_FIGURES_];
+    check_site_label(run->src, ph->n_top ? ph->top[0].stack : 0, where, sizeof(where));
+    for (int f = 0; f < CMP_FIGURES_; f++)
+        top[f] = where;
+    snprintf(label, sizeof(label), "%s, phase %s", run->label, phase);
+    return check_totals(b, label, &t, bp ? &bt : NULL, "site", top, out);
+}
+
 int check_totals(const struct budgets *b, const char *label, const struct an_totals *t,
-                 const struct an_totals *base, const char *const top[CMP_FIGURES_], FILE *out)
+                 const struct an_totals *base, const char *top_kind,
+                 const char *const top[CMP_FIGURES_], FILE *out)
 {
     struct analysis now = {.totals = *t}, before = {.totals = base ? *base : *t};
     int over = 0;
@@ -283,7 +326,7 @@ int check_totals(const struct budgets *b, const char *label, const struct an_tot
             return -EINVAL;
         if (!exceeds(x, v, cmp_total(&before, x->figure), lim, sizeof(lim)))
             continue;
-        print_over(out, label, x, v, lim, "process", top[x->figure] ? top[x->figure] : "none");
+        print_over(out, label, x, v, lim, top_kind, top[x->figure] ? top[x->figure] : "none");
         over++;
     }
     return over;

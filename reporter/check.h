@@ -55,15 +55,26 @@ int check_needs_baseline(const struct budgets *b);
 int check_run(const struct budgets *b, const struct cmp_run *run, const struct cmp_run *baseline,
               FILE *out);
 
-/* The same for the totals of several runs (suite.h's suite_total, the
- * budgets' --total), labelled label; base: the baseline's totals (NULL when
- * no budget needs it). top[f] names the process most responsible for
- * figure f ("pid 123 (./prog)"), or is NULL. */
+/* The same for totals that are not one run's (suite.h's suite_total, the
+ * budgets' --total; a phase), labelled label; base: the baseline's totals
+ * (NULL when no budget needs it). top[f] names what is most responsible for
+ * figure f, a top_kind ("process": "pid 123 (./prog)"), or is NULL. */
 int check_totals(const struct budgets *b, const char *label, const struct an_totals *t,
-                 const struct an_totals *base, const char *const top[CMP_FIGURES_], FILE *out);
+                 const struct an_totals *base, const char *top_kind,
+                 const char *const top[CMP_FIGURES_], FILE *out);
 
 /* "function (file:line)" of the first kept frame of stack id of src, or
  * "no site" (id 0, or a stack without frames), into buf. */
 void check_site_label(const struct rc_source *src, uint32_t id, char *buf, size_t len);
+
+/* Check the figures of one phase of run (memaudit.h's marks; docs/metrics.md,
+ * "Phases") against b: peak is the phase's peak heap, leaked its blocks still
+ * live at the end, allocations/bytes/temporary its own; growth compares with
+ * the baseline's phase of the same name. Prints one line per exceeded budget
+ * (naming the phase's busiest site). Returns the number exceeded, -ENOENT
+ * (after saying so on stderr) when a run has no such phase, or a negative
+ * errno. */
+int check_phase(const struct budgets *b, const struct cmp_run *run,
+                const struct cmp_run *baseline, const char *phase, FILE *out);
 
 #endif

@@ -33,7 +33,7 @@ const char usage_diff[] =
 
 const char usage_check[] =
     "usage: memaudit check [BUDGETS] [--budgets FILE] [--baseline FILE|DIR] [--total]\n"
-    "                      [--suppressions FILE] INPUT...\n"
+    "                      [--suppressions FILE] [--phase NAME] INPUT...\n"
     "\n"
     "Checks each run (trace, profile, or DIR of traces) against budgets and exits\n"
     "0 when all hold, 3 when one is exceeded (one line per exceeded budget: the\n"
@@ -58,6 +58,10 @@ const char usage_check[] =
     "                            DIR of several runs is allowed\n"
     "  --suppressions FILE       leave leaks matching these LeakSanitizer-style\n"
     "                            'leak:PATTERN' lines out (also of the baseline)\n"
+    "  --phase NAME              apply the budgets to one phase (memaudit.h marks):\n"
+    "                            its peak, the blocks it allocated still live at the\n"
+    "                            end, its allocations, bytes and temporaries; growth\n"
+    "                            against the baseline's phase of that name\n"
     "  -h, --help                this text\n";
 
 static int parse_figure(const char *s, enum cmp_figure *out)
@@ -190,7 +194,7 @@ static void top_processes(const struct suite *s, char names[CMP_FIGURES_][160],
 }
 
 static int check_inputs(const struct budgets *b, const char *baseline_path, int total,
-                        struct sup_list *sup, char **args, int nargs)
+                        const char *phase, struct sup_list *sup, char **args, int nargs)
 {
     struct input base = {0};
     struct suite base_suite = {0}, suite = {0};
@@ -230,7 +234,9 @@ static int check_inputs(const struct budgets *b, const char *baseline_path, int 
         }
         struct cmp_run run = {inputs.paths[i], in.an, &in.src};
         int over = input_suppress(&in, sup, NULL);
-        if (over == 0)
+        if (over == 0 && phase != NULL)
+            over = check_phase(per_run, &run, base_suite.n == 1 ? &base_run : NULL, phase, stdout);
+        else if (over == 0)
             over = check_run(per_run, &run, base_suite.n == 1 ? &base_run : NULL, stdout);
         if (over < 0) {
             fprintf(stderr, "memaudit: %s: %s\n", inputs.paths[i], strerror(-over));
@@ -251,7 +257,8 @@ static int check_inputs(const struct budgets *b, const char *baseline_path, int 
         suite_total(&base_suite, &base_sum, NULL);
         top_processes(&suite, names, top);
         snprintf(label, sizeof(label), "total of %zu run%s", suite.n, suite.n == 1 ? "" : "s");
-        int over = check_totals(b, label, &sum, baseline_path ? &base_sum : NULL, top, stdout);
+        int over =
+            check_totals(b, label, &sum, baseline_path ? &base_sum : NULL, "process", top, stdout);
         if (over < 0)
             status = 1;
         else if (over > 0)
@@ -296,11 +303,12 @@ int cmd_check(int argc, char **argv)
         {"budgets", required_argument, NULL, 'F'},
         {"total", no_argument, NULL, 'T'},
         {"suppressions", required_argument, NULL, 'U'},
+        {"phase", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     static struct budgets b;
-    const char *baseline_path = NULL;
+    const char *baseline_path = NULL, *phase = NULL;
     char err[256];
     int c, idx, total = 0;
     struct sup_list sup = {0};
@@ -324,6 +332,9 @@ int cmd_check(int argc, char **argv)
         case 'T':
             total = 1;
             break;
+        case 'P':
+            phase = optarg;
+            break;
         case 'U':
             if (load_suppressions(&sup, optarg) < 0)
                 return 2;
@@ -342,7 +353,9 @@ int cmd_check(int argc, char **argv)
     if (check_needs_baseline(&b) && baseline_path == NULL)
         die_usage("--max-growth needs --baseline FILE", usage_check);
 
-    int status = check_inputs(&b, baseline_path, total, &sup, argv + optind, argc - optind);
+    if (phase != NULL && total)
+        die_usage("--phase and --total do not go together", usage_check);
+    int status = check_inputs(&b, baseline_path, total, phase, &sup, argv + optind, argc - optind);
     sup_free(&sup);
     return status;
 }

@@ -166,3 +166,39 @@ if record memerr-realloc 0 "$PROGS/memerr" realloc; then
         'safety.errors[0].stack[0].function=make_block' \
         'safety.errors[0].call_stack[0].function=resize'
 fi
+
+# ---------------------------------------------------------------- check --phase
+# Budgets per phase, on the figures above: analyse peaks at 43840 B, report
+# leaves 5000 B in 1 block, parse makes 100 allocations.
+if [ -s "$TMP/phases.trace" ]; then
+    timeout "$LIMIT" "$MEMAUDIT" check --phase analyse --max-peak 43840 --max-allocations 40 \
+        "$TMP/phases.trace" >"$TMP/phase-ok.out" 2>"$TMP/phase-ok.err"
+    st=$?
+    if [ $st -eq 0 ]; then
+        ok check-phase-within
+    else
+        fail check-phase-within "exit $st: $(first_line "$TMP/phase-ok.out") $(first_line "$TMP/phase-ok.err")"
+    fi
+    timeout "$LIMIT" "$MEMAUDIT" check --phase report --max-leaked-blocks 0 --max-temporary 29 \
+        "$TMP/phases.trace" >"$TMP/phase-over.out" 2>"$TMP/phase-over.err"
+    st=$?
+    if [ $st -eq 3 ] && [ "$(grep -c exceeds "$TMP/phase-over.out")" -eq 2 ] &&
+        grep -q ", phase report: leaked blocks 1 exceeds the budget 0 (top site: report_scratch (" "$TMP/phase-over.out" &&
+        grep -q ", phase report: temporary allocations 30 exceeds the budget 29" "$TMP/phase-over.out"; then
+        ok check-phase-over
+    else
+        fail check-phase-over "exit $st: $(tr '\n' '|' <"$TMP/phase-over.out")"
+    fi
+    # Growth against the same run's phase: none; a missing phase is an error.
+    timeout "$LIMIT" "$MEMAUDIT" check --phase parse --baseline "$TMP/phases.trace" --max-growth 0 \
+        "$TMP/phases.trace" >"$TMP/phase-base.out" 2>&1
+    st1=$?
+    timeout "$LIMIT" "$MEMAUDIT" check --phase nosuch --max-peak 1 "$TMP/phases.trace" \
+        >"$TMP/phase-missing.out" 2>&1
+    st2=$?
+    if [ $st1 -eq 0 ] && [ $st2 -eq 1 ] && grep -q "no phase 'nosuch' in this run" "$TMP/phase-missing.out"; then
+        ok check-phase-baseline
+    else
+        fail check-phase-baseline "exits $st1 and $st2: $(tr '\n' '|' <"$TMP/phase-missing.out")"
+    fi
+fi
