@@ -36,10 +36,11 @@
 struct live {
     uint64_t ptr;
     uint64_t size;
-    uint64_t slack;
     uint64_t alloc_no; /* event number of its allocation */
     uint64_t time_ns;  /* when it was allocated */
     uint32_t stack;
+    uint32_t slack;    /* usable - requested (a glibc chunk's slack is below a page;
+                          a hostile trace's larger values are clamped) */
     uint32_t chain;    /* reallocs that led to this block (0: a plain allocation) */
     uint32_t phase;    /* 1 + index of the phase it was allocated in; 0: none */
 };
@@ -784,7 +785,7 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
     struct live e = {
         .ptr = ev->ptr,
         .size = ev->size,
-        .slack = ev->slack,
+        .slack = ev->slack > UINT32_MAX ? UINT32_MAX : (uint32_t)ev->slack,
         .alloc_no = c->now,
         .time_ns = ev->time_ns,
         .stack = ev->stack,
