@@ -25,6 +25,7 @@
 #include "analysis.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,26 @@ static void lm_put(struct livemap *m, const struct live *e)
     m->slots[i] = *e;
 }
 
+/* Slots in zeroed memory of their own. A big map is looked up at random
+ * (frees come in the program's order), so it asks for huge pages: with 4 KiB
+ * pages nearly every lookup of a map of tens of MiB also missed the TLB. */
+static struct live *slots_alloc(size_t cap)
+{
+    size_t bytes = cap * sizeof(struct live);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (bytes >= (2u << 20))
+        madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without THP it is plain pages */
+    return p;
+}
+
+static void slots_free(struct live *slots, size_t cap)
+{
+    if (slots != NULL)
+        munmap(slots, cap * sizeof(struct live));
+}
+
 static int lm_grow(struct livemap *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 1024;
@@ -152,7 +173,7 @@ static int lm_grow(struct livemap *m)
         return -ENOMEM;
     struct live *old = m->slots;
     size_t old_cap = m->cap;
-    m->slots = calloc(cap, sizeof *m->slots);
+    m->slots = slots_alloc(cap);
     if (m->slots == NULL) {
         m->slots = old;
         return -ENOMEM;
@@ -161,7 +182,7 @@ static int lm_grow(struct livemap *m)
     for (size_t i = 0; i < old_cap; i++)
         if (old[i].ptr != 0)
             lm_put(m, &old[i]);
-    free(old);
+    slots_free(old, old_cap);
     return 0;
 }
 
@@ -1255,7 +1276,7 @@ static int finish(struct ctx *c, struct trd_trace *t)
 
 static void ctx_fini(struct ctx *c)
 {
-    free(c->lm.slots);
+    slots_free(c->lm.slots, c->lm.cap);
     free(c->th);
     free(c->freed);
     for (size_t i = 0; i < c->n_content; i++)
