@@ -59,6 +59,10 @@ struct tr_block_header {
 };
 
 #define TR_BLOCK_HAS_META 0x1u /* holds STACK, MODULES, PROCESS or THREAD records */
+/* The payload is compressed (MEMAUDIT_COMPRESS): a u32 raw_bytes (little-endian,
+ * at most TR_MAX_BLOCK_BYTES), then one zstd frame that decompresses to exactly
+ * raw_bytes bytes of records. payload_bytes counts the u32 and the frame. */
+#define TR_BLOCK_ZSTD 0x2u
 
 /* Record types: the first byte of every record. */
 enum tr_record {
@@ -195,6 +199,11 @@ struct tr_cursor {
 
 static inline int tr_get_u64(struct tr_cursor *c, uint64_t *out)
 {
+    /* Most fields (deltas, small sizes, stack ids) fit in one byte. */
+    if (c->p < c->end && *c->p < 0x80) {
+        *out = *c->p++;
+        return 0;
+    }
     uint64_t v = 0;
     for (unsigned shift = 0; shift < 64; shift += 7) {
         if (c->p >= c->end)
