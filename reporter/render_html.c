@@ -31,6 +31,7 @@
 
 #include "calltree.h"
 #include "findings.h"
+#include "json_common.h"
 #include "render_common.h"
 #include "render_html.h"
 
@@ -64,32 +65,12 @@ extern const char html_style_text[] __asm__("html_style_text");
 extern const char html_body_text[] __asm__("html_body_text");
 extern const char html_diff_body_text[] __asm__("html_diff_body_text");
 
-static int add_num(cJSON *obj, const char *key, double v)
-{
-    return cJSON_AddNumberToObject(obj, key, v) != NULL ? 0 : -ENOMEM;
-}
 
-static int add_str(cJSON *obj, const char *key, const char *s)
-{
-    cJSON *item =
-        s != NULL ? cJSON_AddStringToObject(obj, key, s) : cJSON_AddNullToObject(obj, key);
-    return item != NULL ? 0 : -ENOMEM;
-}
 
-static int append(cJSON *array, cJSON *item)
-{
-    if (item == NULL)
-        return -ENOMEM;
-    if (!cJSON_AddItemToArray(array, item)) {
-        cJSON_Delete(item);
-        return -ENOMEM;
-    }
-    return 0;
-}
 
 static int append_num(cJSON *array, double v)
 {
-    return append(array, cJSON_CreateNumber(v));
+    return json_append(array, cJSON_CreateNumber(v));
 }
 
 /* ---- the call tree, pruned ---- */
@@ -209,10 +190,10 @@ int html_add_tree(cJSON *root, struct html_tree *h)
         return -ENOMEM;
     for (int k = 0; k < CT_WEIGHTS; k++) {
         col[k] = cJSON_CreateArray();
-        if (append(w, col[k]) < 0)
+        if (json_append(w, col[k]) < 0)
             return -ENOMEM;
         bcol[k] = NULL;
-        if (bw != NULL && append(bw, bcol[k] = cJSON_CreateArray()) < 0)
+        if (bw != NULL && json_append(bw, bcol[k] = cJSON_CreateArray()) < 0)
             return -ENOMEM;
     }
     /* Locations first (interning may add labels), then only the strings that
@@ -248,7 +229,7 @@ int html_add_tree(cJSON *root, struct html_tree *h)
             if (ids[k] == CT_NONE || smap[ids[k]] != CT_NONE)
                 continue;
             smap[ids[k]] = n_strings++;
-            err |= append(strings, cJSON_CreateString(t->labels[ids[k]]));
+            err |= json_append(strings, cJSON_CreateString(t->labels[ids[k]]));
         }
         err |= append_num(parent, i == CT_ROOT ? -1 : (double)h->index[n->parent]);
         err |= append_num(name, smap[n->label]);
@@ -266,9 +247,9 @@ int html_add_tree(cJSON *root, struct html_tree *h)
     pr = cJSON_AddObjectToObject(root, "pruned");
     if (pr == NULL || err != 0)
         return -ENOMEM;
-    err |= add_num(pr, "nodes", (double)h->pruned);
-    err |= add_num(pr, "total_nodes", (double)(h->kept + h->pruned));
-    err |= add_num(pr, "share", h->share);
+    err |= json_num(pr, "nodes", (double)h->pruned);
+    err |= json_num(pr, "total_nodes", (double)(h->kept + h->pruned));
+    err |= json_num(pr, "share", h->share);
     cJSON *pw = cJSON_AddArrayToObject(pr, "w");
     if (pw == NULL)
         return -ENOMEM;
@@ -281,54 +262,7 @@ nomem:
     return -ENOMEM;
 }
 
-/* ---- process, totals ---- */
 
-static int add_process(cJSON *root, const struct analysis *a, const struct rc_process *pr)
-{
-    cJSON *p = cJSON_AddObjectToObject(root, "process");
-    int err = 0;
-
-    if (p == NULL)
-        return -ENOMEM;
-    err |= add_num(p, "pid", pr->pid);
-    err |= add_num(p, "ppid", pr->ppid);
-    err |= add_str(p, "exe", pr->exe[0] != '\0' ? pr->exe : NULL);
-    err |= add_str(p, "cmdline", pr->cmdline[0] != '\0' ? pr->cmdline : NULL);
-    err |= cJSON_AddBoolToObject(p, "complete", pr->complete != 0) != NULL ? 0 : -ENOMEM;
-    err |= add_num(p, "exit_status", pr->exit_status);
-    err |= add_num(p, "signal", pr->signal);
-    err |= add_num(p, "lost_events", (double)pr->lost_events);
-    err |= add_num(p, "threads", (double)a->totals.threads);
-    return err != 0 ? -ENOMEM : 0;
-}
-
-static int add_summary(cJSON *root, const struct analysis *a)
-{
-    const struct an_totals *t = &a->totals;
-    cJSON *s = cJSON_AddObjectToObject(root, "summary");
-    int err = 0;
-
-    if (s == NULL)
-        return -ENOMEM;
-    err |= add_num(s, "allocations", (double)t->allocations);
-    err |= add_num(s, "frees", (double)t->frees);
-    err |= add_num(s, "bytes_allocated", (double)t->bytes_allocated);
-    err |= add_num(s, "peak_heap_bytes", (double)t->peak_heap_bytes);
-    err |= add_num(s, "peak_time_ns", (double)t->peak_time_ns);
-    err |= add_num(s, "peak_blocks", (double)t->peak_blocks);
-    err |= add_num(s, "leaked_bytes", (double)t->leaked_bytes);
-    err |= add_num(s, "leaked_blocks", (double)t->leaked_blocks);
-    err |= add_num(s, "runtime_held_bytes", (double)t->runtime_held_bytes);
-    err |= add_num(s, "runtime_held_blocks", (double)t->runtime_held_blocks);
-    err |= add_num(s, "temporary_allocations", (double)t->temporary_allocations);
-    err |= add_num(s, "failed_allocations", (double)t->failed_allocations);
-    err |= add_num(s, "reallocs", (double)t->reallocs);
-    err |= add_num(s, "unmatched_frees", (double)t->unmatched_frees);
-    err |= add_num(s, "slack_bytes", (double)t->slack_bytes);
-    err |= add_num(s, "duration_ns", (double)t->duration_ns);
-    err |= add_str(s, "safety", fd_safety_status(a));
-    return err != 0 ? -ENOMEM : 0;
-}
 
 /* Memory over time: the analysis's samples (docs/metrics.md, "Memory over
  * time") as columns, or null when the trace has none:
@@ -361,12 +295,12 @@ static int add_timeline(cJSON *root, const struct analysis *a)
     for (size_t i = 0; i < a->n_spans && err == 0; i++) {
         const struct an_phase_span *sp = &a->spans[i];
         cJSON *o = cJSON_CreateObject();
-        err |= append(phases, o);
+        err |= json_append(phases, o);
         if (err != 0)
             break;
-        err |= add_str(o, "name", sp->phase < a->n_phases ? a->phases[sp->phase].name : "?");
-        err |= add_num(o, "start_ns", (double)sp->start_ns);
-        err |= add_num(o, "end_ns", (double)sp->end_ns);
+        err |= json_str(o, "name", sp->phase < a->n_phases ? a->phases[sp->phase].name : "?");
+        err |= json_num(o, "start_ns", (double)sp->start_ns);
+        err |= json_num(o, "end_ns", (double)sp->end_ns);
     }
     return err != 0 ? -ENOMEM : 0;
 }
@@ -401,16 +335,16 @@ static int add_site_ref(cJSON *obj, const struct html_tree *h, const struct rc_s
             else
                 fprintf(m, "0x%" PRIx64, f->address);
             fclose(m);
-            err |= append(stack, cJSON_CreateString(buf));
+            err |= json_append(stack, cJSON_CreateString(buf));
         }
     }
     if (err == 0 && st.more != 0) {
         snprintf(buf, sizeof(buf), "... %zu more frames", st.more);
-        err |= append(stack, cJSON_CreateString(buf));
+        err |= json_append(stack, cJSON_CreateString(buf));
     }
     rc_stack_fini(&st);
-    err |= add_num(obj, "node", html_tree_site_node(h, id, 0));
-    err |= add_num(obj, "stack_id", id);
+    err |= json_num(obj, "node", html_tree_site_node(h, id, 0));
+    err |= json_num(obj, "stack_id", id);
     return err != 0 ? -ENOMEM : 0;
 }
 
@@ -421,28 +355,28 @@ static int site_fields(cJSON *obj, enum rc_key key, const struct an_site *s)
     switch (key) {
     case RC_LEAKED:
     case RC_RUNTIME:
-        err |= add_num(obj, "bytes", (double)s->live_bytes);
-        err |= add_num(obj, "blocks", (double)s->live_blocks);
-        err |= add_num(obj, "allocations", (double)s->allocations);
-        err |= add_num(obj, "first_ns", (double)s->leak_first_ns);
-        err |= add_num(obj, "last_ns", (double)s->leak_last_ns);
+        err |= json_num(obj, "bytes", (double)s->live_bytes);
+        err |= json_num(obj, "blocks", (double)s->live_blocks);
+        err |= json_num(obj, "allocations", (double)s->allocations);
+        err |= json_num(obj, "first_ns", (double)s->leak_first_ns);
+        err |= json_num(obj, "last_ns", (double)s->leak_last_ns);
         break;
     case RC_ALLOCATIONS:
     case RC_BYTES:
-        err |= add_num(obj, "allocations", (double)s->allocations);
-        err |= add_num(obj, "bytes", (double)s->bytes_allocated);
-        err |= add_num(obj, "min_size", (double)s->min_size);
-        err |= add_num(obj, "max_size", (double)s->max_size);
-        err |= add_num(obj, "temporary", (double)s->temporary);
-        err |= add_num(obj, "max_live_blocks", (double)s->max_live_blocks);
+        err |= json_num(obj, "allocations", (double)s->allocations);
+        err |= json_num(obj, "bytes", (double)s->bytes_allocated);
+        err |= json_num(obj, "min_size", (double)s->min_size);
+        err |= json_num(obj, "max_size", (double)s->max_size);
+        err |= json_num(obj, "temporary", (double)s->temporary);
+        err |= json_num(obj, "max_live_blocks", (double)s->max_live_blocks);
         break;
     case RC_PEAK:
-        err |= add_num(obj, "bytes", (double)s->peak_bytes);
-        err |= add_num(obj, "blocks", (double)s->peak_blocks);
+        err |= json_num(obj, "bytes", (double)s->peak_bytes);
+        err |= json_num(obj, "blocks", (double)s->peak_blocks);
         break;
     case RC_TEMPORARY:
-        err |= add_num(obj, "temporary", (double)s->temporary);
-        err |= add_num(obj, "allocations", (double)s->allocations);
+        err |= json_num(obj, "temporary", (double)s->temporary);
+        err |= json_num(obj, "allocations", (double)s->allocations);
         break;
     }
     return err != 0 ? -ENOMEM : 0;
@@ -459,10 +393,10 @@ static int add_sites(cJSON *root, const char *name, const struct analysis *a,
     int rc = rows == NULL ? -ENOMEM : rc_rank_sites(a, key, limit, &sites, &n, &total);
 
     if (rc == 0)
-        rc = add_num(obj, "total", (double)total);
+        rc = json_num(obj, "total", (double)total);
     for (size_t i = 0; i < n && rc == 0; i++) {
         cJSON *row = cJSON_CreateObject();
-        rc = append(rows, row);
+        rc = json_append(rows, row);
         if (rc == 0)
             rc = site_fields(row, key, sites[i]);
         if (rc == 0)
@@ -485,24 +419,24 @@ static int add_findings(cJSON *root, const struct analysis *a, const struct html
     int rc = arr == NULL ? -ENOMEM : fd_collect(a, &f, &n);
 
     if (rc == 0)
-        rc = add_num(list, "total", (double)n);
+        rc = json_num(list, "total", (double)n);
     for (size_t i = 0; i < n && i < limit && rc == 0; i++) {
         cJSON *obj = cJSON_CreateObject();
-        int err = append(arr, obj);
+        int err = json_append(arr, obj);
         if (err < 0) {
             rc = err;
             break;
         }
-        err |= add_str(obj, "kind", fd_kind_name(f[i].kind));
-        err |= add_str(obj, "title", fd_kind_title(f[i].kind));
-        err |= add_str(obj, "priority", fd_priority_name(f[i].priority));
-        err |= add_num(obj, "impact_pct", f[i].impact_pct);
-        err |= add_num(obj, "saved_allocations", (double)f[i].saved_allocs);
-        err |= add_num(obj, "saved_bytes", (double)f[i].saved_bytes);
+        err |= json_str(obj, "kind", fd_kind_name(f[i].kind));
+        err |= json_str(obj, "title", fd_kind_title(f[i].kind));
+        err |= json_str(obj, "priority", fd_priority_name(f[i].priority));
+        err |= json_num(obj, "impact_pct", f[i].impact_pct);
+        err |= json_num(obj, "saved_allocations", (double)f[i].saved_allocs);
+        err |= json_num(obj, "saved_bytes", (double)f[i].saved_bytes);
         fd_describe(&f[i], text, sizeof(text));
-        err |= add_str(obj, "description", text);
+        err |= json_str(obj, "description", text);
         fd_advice(&f[i], text, sizeof(text));
-        err |= add_str(obj, "advice", text);
+        err |= json_str(obj, "advice", text);
         rc = err != 0 ? -ENOMEM : add_site_ref(obj, h, src, o, f[i].site->stack);
     }
     free(f);
@@ -543,11 +477,14 @@ static cJSON *build_data(const struct analysis *a, const struct rc_source *src,
     if (*rc == 0)
         *rc = html_tree_prune(&h);
     if (*rc == 0)
-        *rc = add_num(root, "format_version", HTML_FORMAT_VERSION);
+        *rc = json_num(root, "format_version", HTML_FORMAT_VERSION);
+    cJSON *summary = NULL;
     if (*rc == 0)
-        *rc = add_process(root, a, &src->process);
+        *rc = json_add_process(root, a, &src->process);
     if (*rc == 0)
-        *rc = add_summary(root, a);
+        *rc = json_add_summary(root, a, &summary);
+    if (*rc == 0) /* the page's header shows the status beside the totals */
+        *rc = json_str(summary, "safety", fd_safety_status(a));
     if (*rc == 0)
         *rc = add_timeline(root, a);
     if (*rc == 0)
