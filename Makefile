@@ -27,7 +27,7 @@ PRELOAD_CFLAGS := $(CFLAGS_BASE) -fPIC -fvisibility=hidden -ftls-model=initial-e
 PRELOAD_LDFLAGS := -shared -Wl,-z,defs -Wl,-z,now -ldl -lpthread
 
 TOOL_CFLAGS  := $(CFLAGS_BASE) $(SANFLAGS) -Isymbolizer -Ireporter
-TOOL_LIBS    := -ldw -lelf -lcjson -liberty -lz -lpthread
+TOOL_LIBS    := -ldw -lelf -lcjson -liberty -lz -lzstd -lpthread
 
 PRELOAD_SRC := $(wildcard preload/*.c)
 SYM_SRC     := $(wildcard symbolizer/*.c)

@@ -18,13 +18,15 @@
 #   libdw-dev libelf-dev symbols, source lines and inlined frames (symbolizer)
 #   libcjson-dev         the JSON report
 #   zlib1g-dev           gzip for --format pprof (profile.proto is gzipped)
+#   libzstd-dev          compressed traces (MEMAUDIT_COMPRESS): the recorder
+#                        dlopens libzstd.so.1, the reader links it
 #   libiberty-dev        demangling C++ and Rust names
 #   libcmocka-dev        unit tests
 #   valgrind             tests cross-check our totals against memcheck
 #   libc6-dbg            glibc's debug info (by build id): the tests check glibc's
 #                        frames by function, file and line, as users get them
 #   g++                  the tests check C++ names (Rust's, with rustc, optional)
-PACKAGES="gcc libc6-dev make pkg-config libunwind-dev libdw-dev libelf-dev libcjson-dev zlib1g-dev libiberty-dev libcmocka-dev valgrind libc6-dbg g++"
+PACKAGES="gcc libc6-dev make pkg-config libunwind-dev libdw-dev libelf-dev libcjson-dev zlib1g-dev libzstd-dev libiberty-dev libcmocka-dev valgrind libc6-dbg g++"
 
 # Optional: installed when possible, but a failure (no root, no mirror, no such
 # package here) is one line and exit status 0: the tests that need them skip.
@@ -35,7 +37,7 @@ PACKAGES="gcc libc6-dev make pkg-config libunwind-dev libdw-dev libelf-dev libcj
 OPTIONAL_PACKAGES="chromium protobuf-compiler golang-github-google-pprof-dev golang-go"
 
 # Headers the build includes, one per library, for systems without dpkg.
-HEADERS="libunwind.h elfutils/libdw.h gelf.h cjson/cJSON.h zlib.h libiberty/demangle.h"
+HEADERS="libunwind.h elfutils/libdw.h gelf.h cjson/cJSON.h zlib.h zstd.h libiberty/demangle.h"
 # cmocka.h needs these included before it.
 CMOCKA_PRELUDE='#include <stdarg.h>
 #include <stddef.h>
@@ -62,7 +64,7 @@ check_without_dpkg() {
     have_header cmocka.h "$CMOCKA_PRELUDE" || missing="$missing cmocka.h"
     if [ -n "$missing" ]; then
         say "headers not found:$missing"
-        say "install the development packages of libunwind, elfutils (libdw, libelf), cJSON, zlib, libiberty and cmocka"
+        say "install the development packages of libunwind, elfutils (libdw, libelf), cJSON, zlib, zstd, libiberty and cmocka"
         exit 1
     fi
     if ! command -v valgrind >/dev/null 2>&1; then

@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #define BLOCK_HEADER_BYTES 32u
 #define FILE_HEADER_BYTES 64u
@@ -56,7 +57,9 @@ struct blk {
     uint64_t ev_last_ns;
     uint32_t thread;
     uint32_t seq;
-    uint32_t payload_bytes;
+    uint32_t payload_bytes; /* in the file */
+    uint32_t rec_bytes;     /* of records: payload_bytes, or raw_bytes when compressed */
+    uint32_t flags;         /* TR_BLOCK_* */
     uint32_t n_events;
 };
 
@@ -115,6 +118,9 @@ struct trd_trace {
 
     struct blk *blocks;
     size_t n_blocks;
+    ZSTD_DCtx *dctx; /* for TR_BLOCK_ZSTD blocks, made at the first */
+    uint8_t *zbuf;   /* a compressed payload on its way to a cursor */
+    size_t zcap;
     struct thr *threads; /* sorted by serial */
     size_t n_threads;
 
@@ -244,6 +250,47 @@ static int grow(void **arr, size_t *cap, size_t need, size_t sz)
         return -ENOMEM;
     *arr = p;
     *cap = n;
+    return 0;
+}
+
+/* Decompress the payload in[0..b->payload_bytes) of a TR_BLOCK_ZSTD block
+ * into *out (grown to fit) and set b->rec_bytes. The frame must give exactly
+ * the raw_bytes its header announces, at most TR_MAX_BLOCK_BYTES: a bomb
+ * costs no more than a plain block could. */
+static int unzstd(struct trd_trace *t, const uint8_t *in, struct blk *b, uint8_t **out,
+                  size_t *out_cap, char *err, size_t errlen)
+{
+    uint64_t at = b->offset - BLOCK_HEADER_BYTES;
+    if (b->payload_bytes < 4) {
+        set_err(err, errlen, "corrupt trace: compressed block at offset %" PRIu64 " is too short",
+                at);
+        return -EINVAL;
+    }
+    uint32_t raw = le32(in);
+    if (raw > TR_MAX_BLOCK_BYTES) {
+        set_err(err, errlen,
+                "corrupt trace: compressed block at offset %" PRIu64 " claims %" PRIu32
+                " bytes (limit %u)",
+                at, raw, TR_MAX_BLOCK_BYTES);
+        return -EINVAL;
+    }
+    if (!t->dctx) {
+        t->dctx = ZSTD_createDCtx();
+        if (!t->dctx)
+            return -ENOMEM;
+    }
+    int rc = grow((void **)out, out_cap, raw ? raw : 1, 1);
+    if (rc < 0)
+        return rc;
+    size_t n = ZSTD_decompressDCtx(t->dctx, *out, raw, in + 4, b->payload_bytes - 4);
+    if (ZSTD_isError(n) || n != raw) {
+        set_err(err, errlen,
+                "corrupt trace: compressed block at offset %" PRIu64 " does not decompress to its %" PRIu32
+                " bytes (%s)",
+                at, raw, ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size differs");
+        return -EINVAL;
+    }
+    b->rec_bytes = raw;
     return 0;
 }
 
@@ -797,7 +844,7 @@ static int collect_meta(struct trd_trace *t, struct collect *col, struct rec *r,
 static int scan_block(struct trd_trace *t, struct collect *col, const uint8_t *buf, struct blk *b,
                       uint32_t n_records, char *err, size_t errlen)
 {
-    struct tr_cursor c = {buf, buf + b->payload_bytes};
+    struct tr_cursor c = {buf, buf + b->rec_bytes};
     uint64_t clock = b->first_ns, prev = 0;
     uint32_t n = 0;
     struct rec r;
@@ -1016,8 +1063,8 @@ static int read_header(struct trd_trace *t, char *err, size_t errlen)
 /* Pass 1: index every whole block, decode it, collect metadata. */
 static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t errlen)
 {
-    uint8_t *buf = NULL;
-    size_t buf_cap = 0, blk_cap = 0;
+    uint8_t *buf = NULL, *raw = NULL;
+    size_t buf_cap = 0, raw_cap = 0, blk_cap = 0;
     uint64_t off = t->hdr.header_bytes;
     int rc = 0;
 
@@ -1043,6 +1090,8 @@ static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t
         b.seq = le32(h + 8);
         b.payload_bytes = le32(h + 12);
         uint32_t n_records = le32(h + 16);
+        b.flags = le32(h + 20);
+        b.rec_bytes = b.payload_bytes;
         b.first_ns = le64(h + 24);
         b.offset = off + BLOCK_HEADER_BYTES;
         rc = -EINVAL;
@@ -1077,7 +1126,14 @@ static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t
             set_err(err, errlen, "read error at offset %" PRIu64 ": %s", b.offset, strerror(-rc));
             goto fail;
         }
-        rc = scan_block(t, col, buf, &b, n_records, err, errlen);
+        const uint8_t *recs = buf;
+        if (b.flags & TR_BLOCK_ZSTD) {
+            rc = unzstd(t, buf, &b, &raw, &raw_cap, err, errlen);
+            if (rc < 0)
+                goto fail;
+            recs = raw;
+        }
+        rc = scan_block(t, col, recs, &b, n_records, err, errlen);
         if (rc < 0)
             goto fail;
         rc = grow((void **)&t->blocks, &blk_cap, t->n_blocks + 1, sizeof *t->blocks);
@@ -1088,9 +1144,11 @@ static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t
     }
     t->bytes_read = off;
     free(buf);
+    free(raw);
     return 0;
 fail:
     free(buf);
+    free(raw);
     return rc;
 }
 
@@ -1214,6 +1272,8 @@ void trd_close(struct trd_trace *t)
     free(t->heap);
     free(t->threads);
     free(t->blocks);
+    free(t->zbuf);
+    ZSTD_freeDCtx(t->dctx);
     free(t->exe);
     free(t->cmdline);
     free(t);
@@ -1240,24 +1300,30 @@ static int cur_load(struct trd_trace *t, size_t k)
         c->cap = 0;
         return 0;
     }
-    const struct blk *b = &t->blocks[th->first_blk + c->next_blk];
-    int rc = grow((void **)&c->buf, &c->cap, b->payload_bytes ? b->payload_bytes : 1, 1);
+    struct blk b = t->blocks[th->first_blk + c->next_blk];
+    int zstd = (b.flags & TR_BLOCK_ZSTD) != 0;
+    uint8_t **dst = zstd ? &t->zbuf : &c->buf;
+    size_t *dst_cap = zstd ? &t->zcap : &c->cap;
+    int rc = grow((void **)dst, dst_cap, b.payload_bytes ? b.payload_bytes : 1, 1);
     if (rc < 0)
         return rc;
-    rc = read_full(t->fd, c->buf, b->payload_bytes, b->offset);
+    rc = read_full(t->fd, *dst, b.payload_bytes, b.offset);
     if (rc < 0) {
         if (rc == -ENODATA)
             rc = -EIO;
-        set_err(t->err, sizeof t->err, "read error at offset %" PRIu64 ": %s", b->offset,
+        set_err(t->err, sizeof t->err, "read error at offset %" PRIu64 ": %s", b.offset,
                 rc == -EIO ? "the file shrank while being read" : strerror(-rc));
         return rc;
     }
+    /* The file changed since pass 1 if this fails now. */
+    if (zstd && (rc = unzstd(t, t->zbuf, &b, &c->buf, &c->cap, t->err, sizeof t->err)) < 0)
+        return rc;
     c->next_blk++;
     c->c.p = c->buf;
-    c->c.end = c->buf + b->payload_bytes;
-    c->payload_off = b->offset;
-    c->seq = b->seq;
-    c->clock = b->first_ns;
+    c->c.end = c->buf + b.rec_bytes;
+    c->payload_off = b.offset;
+    c->seq = b.seq;
+    c->clock = b.first_ns;
     c->prev_ptr = 0;
     return 1;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zstd.h>
 
 #include "trace_format.h"
 #include "trace_reader.h"
@@ -1258,6 +1259,166 @@ static void test_shrunk_after_open(void **state)
     free(f.p);
 }
 
+/* Append k as a TR_BLOCK_ZSTD block: u32 raw_bytes then a zstd frame, with
+ * raw_delta added to the raw_bytes field (0 for a correct block) and extra
+ * bytes appended after the frame. */
+static void file_block_zstd(struct buf *f, struct blkb *k, int32_t raw_delta, const void *extra,
+                            size_t n_extra)
+{
+    size_t cap = ZSTD_compressBound(k->pay.len);
+    uint8_t *z = malloc(4 + cap + n_extra);
+    assert_non_null(z);
+    uint32_t raw = (uint32_t)((int64_t)k->pay.len + raw_delta);
+    memcpy(z, &raw, 4);
+    size_t n = ZSTD_compress(z + 4, cap, k->pay.p, k->pay.len, 3);
+    assert_false(ZSTD_isError(n));
+    memcpy(z + 4 + n, extra, n_extra);
+    size_t total = 4 + n + n_extra;
+    file_block_raw(f, TR_BLOCK_MAGIC, k->thread, k->seq, (uint32_t)total, k->nrec,
+                   k->flags | TR_BLOCK_ZSTD, k->first_ns, z, total);
+    free(z);
+    free(k->pay.p);
+    memset(&k->pay, 0, sizeof k->pay);
+}
+
+/* Two threads of a few thousand events, every other block compressed
+ * (MEMAUDIT_COMPRESS): the events, their order and the metadata are those of
+ * the same trace with no block compressed. */
+static void build_mixed(struct buf *f, int compress)
+{
+    struct blkb k;
+    memset(f, 0, sizeof *f);
+    file_header(f, 0);
+    uint64_t now = 100;
+    for (uint32_t seq = 0; seq < 6; seq++) {
+        for (uint32_t th = 1; th <= 2; th++) {
+            blk_begin(&k, th, seq, now);
+            if (seq == 0) {
+                rec_thread(&k, now, 40 + th);
+                uint64_t fr[2] = {0x401000 + th, 0x402000};
+                rec_stack(&k, th, 0, 2, fr);
+            }
+            for (int i = 0; i < 500; i++) {
+                uint64_t ptr = 0x100000 * th + 0x40 * (uint64_t)i;
+                rec_malloc(&k, now + 1, ptr, 16 + (uint64_t)i % 100, th);
+                rec_free(&k, now + 2, ptr);
+                now += 3;
+            }
+            if (seq == 5 && th == 1)
+                rec_end(&k, now, 0, 0);
+            if (compress && (seq + th) % 2 == 0)
+                file_block_zstd(f, &k, 0, NULL, 0);
+            else
+                file_block(f, &k);
+        }
+    }
+}
+
+static void test_compressed_blocks(void **state)
+{
+    (void)state;
+    struct buf plain, mixed;
+    build_mixed(&plain, 0);
+    build_mixed(&mixed, 1);
+    assert_true(mixed.len < plain.len); /* the compressed blocks are there */
+    struct trd_trace *a = open_ok(file_write(&plain, "plain.trace"));
+    struct trd_trace *b = open_ok(file_write(&mixed, "mixed.trace"));
+    assert_true(trd_complete(b));
+    assert_int_equal(trd_thread(b, 1)->tid, 42);
+    struct evs va = {0}, vb = {0};
+    assert_int_equal(read_all(a, &va), 0);
+    assert_int_equal(read_all(b, &vb), 0);
+    assert_int_equal(va.n, 6 * 2 * 500 * 2);
+    assert_int_equal(vb.n, va.n);
+    for (size_t i = 0; i < va.n; i++) {
+        expect_ev(&vb.e[i], va.e[i].type, va.e[i].part, va.e[i].thread, va.e[i].time_ns,
+                  va.e[i].ptr);
+        assert_int_equal(vb.e[i].size, va.e[i].size);
+        assert_int_equal(vb.e[i].stack, va.e[i].stack);
+    }
+    free(va.e);
+    free(vb.e);
+    trd_close(a);
+    trd_close(b);
+
+    /* Cut anywhere inside the last (compressed) block: incomplete, not corrupt. */
+    struct trd_trace *c = NULL;
+    char err[256] = "";
+    assert_int_equal(trd_open(file_write_n(&mixed, mixed.len - 5, "cut.trace"), &c, err, sizeof err),
+                     0);
+    assert_false(trd_complete(c));
+    trd_close(c);
+    free(plain.p);
+    free(mixed.p);
+}
+
+/* Hostile compressed blocks: a one-line error each, never a crash. */
+static void test_compressed_corrupt(void **state)
+{
+    (void)state;
+    struct buf f;
+    struct blkb k;
+    static const uint8_t junk[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    struct {
+        int32_t raw_delta;
+        const void *extra;
+        size_t n_extra;
+        const char *want;
+    } cases[] = {
+        {1, NULL, 0, "does not decompress to its"},  /* frame shorter than announced */
+        {-1, NULL, 0, "does not decompress to its"}, /* longer */
+        {0, junk, sizeof junk, "does not decompress to its"}, /* garbage after the frame */
+        {(int32_t)TR_MAX_BLOCK_BYTES, NULL, 0, "limit"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memset(&f, 0, sizeof f);
+        file_header(&f, 0);
+        blk_begin(&k, 1, 0, 0);
+        for (int j = 0; j < 50; j++)
+            rec_malloc(&k, 1, 0x10 + 0x20 * (uint64_t)j, 1, 0);
+        file_block_zstd(&f, &k, cases[i].raw_delta, cases[i].extra, cases[i].n_extra);
+        open_fails(&f, cases[i].want);
+        free(f.p);
+    }
+
+    /* Shorter than its raw_bytes field. */
+    memset(&f, 0, sizeof f);
+    file_header(&f, 0);
+    file_block_raw(&f, TR_BLOCK_MAGIC, 1, 0, 3, 0, TR_BLOCK_ZSTD, 0, junk, 3);
+    open_fails(&f, "too short");
+    free(f.p);
+
+    /* Not a zstd frame at all. */
+    uint8_t p[12] = {10, 0, 0, 0};
+    memset(p + 4, 0x55, 8);
+    memset(&f, 0, sizeof f);
+    file_header(&f, 0);
+    file_block_raw(&f, TR_BLOCK_MAGIC, 1, 0, sizeof p, 1, TR_BLOCK_ZSTD, 0, p, sizeof p);
+    open_fails(&f, "does not decompress");
+    free(f.p);
+
+    /* A flipped byte in every position of a compressed trace: an error or a
+     * clean read, never a crash (run under ASan/valgrind to mean something). */
+    struct buf m;
+    build_mixed(&m, 1);
+    for (size_t at = 64; at < m.len; at += 7) {
+        m.p[at] ^= 0x5a;
+        struct trd_trace *t = NULL;
+        char err[256];
+        const char *path = file_write(&m, "flip.trace");
+        if (trd_open(path, &t, err, sizeof err) == 0) {
+            struct evs v = {0};
+            (void)read_all(t, &v);
+            free(v.e);
+            trd_close(t);
+        } else {
+            assert_null(strchr(err, '\n'));
+        }
+        m.p[at] ^= 0x5a;
+    }
+    free(m.p);
+}
+
 static int rm_tmpdir(void)
 {
     char cmd[128];
@@ -1287,6 +1448,8 @@ int main(void)
         cmocka_unit_test(test_random_merge),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_shrunk_after_open),
+        cmocka_unit_test(test_compressed_blocks),
+        cmocka_unit_test(test_compressed_corrupt),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     rm_tmpdir();
