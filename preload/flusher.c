@@ -8,6 +8,9 @@
  *      each idle buffer for one writev (busy 0→3, see thread.c).
  * So a kill -9 loses at most the events of the last interval or two: the
  * trace is read up to its last whole block and reported incomplete.
+ * With compression (MEMAUDIT_COMPRESS) it also compresses and writes, in
+ * between, every full buffer an owner hands over (thread.c), woken by the
+ * owner; so the allocating threads never compress.
  *
  * Rules it keeps, because it runs beside a target that knows nothing of it:
  * - created under the guard, with every signal blocked (it never runs a
@@ -136,18 +139,36 @@ static int alone(void)
     return threads == 2;
 }
 
+/* Sleep until next; with handoffs on, write every buffer handed over
+ * meanwhile as soon as it comes. */
+static void wait_until(const struct timespec *next, int handoff)
+{
+    if (!handoff) {
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, next, NULL) == EINTR)
+            ;
+        return;
+    }
+    for (;;) {
+        int rc = rec_thread_handoff_wait(next);
+        if (rc == 0)
+            rec_thread_write_handoffs(); /* nothing once recording is off */
+        else if (rc != -EINTR)
+            return;
+    }
+}
+
 static void *flusher_main(void *arg)
 {
     (void)arg;
     rec_guard_enter(); /* anything that allocates here is the recorder's */
+    int handoff = rec_thread_handoff_start();
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (;;) {
         next.tv_nsec += (long)(interval_ms % 1000) * 1000000;
         next.tv_sec += interval_ms / 1000 + next.tv_nsec / 1000000000;
         next.tv_nsec %= 1000000000;
-        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
-            ;
+        wait_until(&next, handoff);
         int state = atomic_load_explicit(&rec_state, memory_order_acquire);
         if (state == REC_OFF)
             break;

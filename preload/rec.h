@@ -6,6 +6,7 @@
  *   stack.c    stack capture (libunwind, loaded privately) and deduplication
  *   module.c   module-map snapshots (dl_iterate_phdr)
  *   out.c      output file, configuration, messages that never allocate
+ *   compress.c zstd compression of blocks (libzstd, loaded privately)
  *
  * Every function here may run inside an intercepted malloc: none of them may
  * call the intercepted allocator or stdio. Memory comes from mmap. */
@@ -103,6 +104,27 @@ uint64_t rec_lost(void);
 void rec_fail(const char *why, const char *detail);
 /* 1 once rec_fail() has stopped the recording (and said why). */
 int rec_failed(void);
+
+/* The flusher's side of handing off full buffers (compression only). The
+ * flusher, once running, calls rec_thread_handoff_start() (1: owners hand
+ * off from now on), then waits with rec_thread_handoff_wait() (0 when an
+ * owner handed a buffer over, -ETIMEDOUT at the deadline, -EINTR) and
+ * writes what was handed over with rec_thread_write_handoffs(). */
+struct timespec;
+int rec_thread_handoff_start(void);
+int rec_thread_handoff_wait(const struct timespec *deadline);
+void rec_thread_write_handoffs(void);
+
+/* ---- compression (compress.c) ---- */
+struct rec_zctx;
+/* Read MEMAUDIT_COMPRESS and load libzstd; 1 when blocks are to be compressed. */
+int rec_compress_init(void);
+/* A compression context for payloads of up to max_in bytes, all of it from
+ * mmap; NULL without compression or memory. Used by one thread at a time. */
+struct rec_zctx *rec_zctx_new(size_t max_in);
+/* Compress src[0..len) into the context's buffer (*out); its size, or 0 when
+ * it would not save anything (then the block is written as it is). */
+size_t rec_zctx_compress(struct rec_zctx *z, const uint8_t *src, size_t len, const uint8_t **out);
 
 /* ---- stacks (stack.c) ---- */
 int rec_stack_init(void);

@@ -18,10 +18,23 @@
  *
  * Buffers of exited threads go to a free list and are reused (with a new
  * serial) by new threads, so hundreds of short-lived threads cost a few
- * buffers, not hundreds. */
+ * buffers, not hundreds.
+ *
+ * With compression (MEMAUDIT_COMPRESS, compress.c) and the flusher running,
+ * a full buffer is handed to the flusher instead: the owner numbers the
+ * block, swaps in its spare buffer, publishes the full one (t->handoff 0→1,
+ * release) and wakes the flusher, which takes it (1→2, acquire), compresses
+ * and writes it, and gives the spare back (2→0, release; the owner looks
+ * with acquire before it swaps again). The flusher takes an idle buffer's
+ * records the same way (straight to 2), so an owner never waits for a
+ * compression. An owner whose spare is still out writes its block itself,
+ * compressed with the shared context under write_lock; so does every other
+ * writer (thread exit, shutdown, no flusher). Shutdown writes a handed-off
+ * block the flusher has not taken, and waits out one it is writing. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -45,7 +58,15 @@ struct rec_thread {
     int fresh;         /* no timed record in this block yet */
     size_t len;
     struct rec_thread *next; /* registry of every buffer ever made */
-    uint8_t payload[];
+    uint8_t *payload;        /* the records being appended to */
+    uint8_t *spare;          /* the other buffer (compression only; mmap'd when first needed) */
+    _Atomic int handoff;     /* spare holds a block: 0 no, 1 for the flusher, 2 being written */
+    struct {                 /* that block (written by whoever moves handoff to 1 or 2) */
+        size_t len;
+        uint32_t serial, seq, n_records, flags;
+        uint64_t first_ns;
+    } pend;
+    uint8_t mem[];
 };
 
 _Atomic int rec_state = REC_EARLY;
@@ -63,6 +84,10 @@ static _Atomic uint64_t lost_events;
 static _Atomic uint64_t recorded_events;
 static _Atomic int failed_once;
 static _Atomic int in_signal;
+static struct rec_zctx *z_shared;  /* write_lock; NULL: no compression */
+static struct rec_zctx *z_flusher; /* the flusher thread's own */
+static _Atomic int handoff_on;     /* full buffers go to the flusher */
+static sem_t handoff_sem;          /* posted at each handoff, waited for by the flusher */
 
 /* Lock m; in a signal handler, give up after about half a second and go on
  * without it (1 is returned when m is held). Writes to the trace are whole
@@ -154,9 +179,13 @@ static int write_all(int fd, struct iovec *iov, int n)
     return 0;
 }
 
-/* Write payload as one block of thread t. Caller owns t. */
-static void block_write(struct rec_thread *t, const uint8_t *payload, size_t len,
-                        uint32_t n_records, uint32_t flags, uint64_t first_ns)
+/* Write payload as block seq of thread serial. With z (the flusher's own
+ * context) it is compressed before write_lock is taken; without, with the
+ * shared context under write_lock, or not at all when that lock could not
+ * be had (a signal handler that interrupted its holder). */
+static void block_emit(const uint8_t *payload, size_t len, uint32_t serial, uint32_t seq,
+                       uint32_t n_records, uint32_t flags, uint64_t first_ns,
+                       struct rec_zctx *z)
 {
     if (len == 0)
         return;
@@ -167,27 +196,95 @@ static void block_write(struct rec_thread *t, const uint8_t *payload, size_t len
     }
     struct tr_block_header h = {
         .magic = TR_BLOCK_MAGIC,
-        .thread = t->serial,
-        .seq = t->seq++,
+        .thread = serial,
+        .seq = seq,
         .payload_bytes = (uint32_t)len,
         .n_records = n_records,
         .flags = flags,
         .first_ns = first_ns,
     };
-    struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)payload, len}};
+    const uint8_t *zout = NULL;
+    size_t zn = 0;
+    uint32_t raw = (uint32_t)len; /* little-endian on every target we build for */
     int saved = errno;
+    if (z)
+        zn = rec_zctx_compress(z, payload, len, &zout);
     int held = lock(&write_lock);
-    int rc = write_all(trace_fd, iov, 2);
+    if (!z && held && z_shared)
+        zn = rec_zctx_compress(z_shared, payload, len, &zout);
+    struct iovec iov[3] = {{&h, sizeof(h)}, {(void *)payload, len}, {NULL, 0}};
+    int n_iov = 2;
+    if (zn) {
+        h.flags |= TR_BLOCK_ZSTD;
+        h.payload_bytes = (uint32_t)(4 + zn);
+        iov[1] = (struct iovec){&raw, 4};
+        iov[2] = (struct iovec){(void *)zout, zn};
+        n_iov = 3;
+    }
+    int rc = write_all(trace_fd, iov, n_iov);
     unlock(&write_lock, held);
     if (rc < 0)
         rec_fail("cannot write the trace", strerror(-rc));
     errno = saved;
 }
 
-static void flush_locked(struct rec_thread *t)
+/* Write t's records as its next block. Caller owns t. */
+static void flush_locked(struct rec_thread *t, struct rec_zctx *z)
 {
-    block_write(t, t->payload, t->len, t->n_records, t->flags, t->first_ns);
+    if (t->len > 0)
+        block_emit(t->payload, t->len, t->serial, t->seq++, t->n_records, t->flags, t->first_ns, z);
     block_reset(t);
+}
+
+/* Caller owns t, which holds records. Number them as t's next block, move
+ * them to the spare buffer and set handoff to state (1: for the flusher, 2:
+ * the caller, the flusher, writes them now). 0 when the spare is still out
+ * or cannot be had: the caller writes the block itself. */
+static int hand_off(struct rec_thread *t, int state)
+{
+    if (atomic_load_explicit(&t->handoff, memory_order_acquire) != 0) /* pairs with pend_emit */
+        return 0;
+    if (!t->spare && !(t->spare = rec_mmap(BUF_BYTES)))
+        return 0;
+    t->pend.len = t->len;
+    t->pend.serial = t->serial;
+    t->pend.seq = t->seq++;
+    t->pend.n_records = t->n_records;
+    t->pend.flags = t->flags;
+    t->pend.first_ns = t->first_ns;
+    uint8_t *full = t->payload;
+    t->payload = t->spare;
+    t->spare = full;
+    block_reset(t);
+    atomic_store_explicit(&t->handoff, state, memory_order_release); /* pairs with pend_take */
+    return 1;
+}
+
+/* Write the handed-off block of t (handoff is 2, held by the caller) and
+ * give the spare back. */
+static void pend_emit(struct rec_thread *t, struct rec_zctx *z)
+{
+    block_emit(t->spare, t->pend.len, t->pend.serial, t->pend.seq, t->pend.n_records,
+               t->pend.flags, t->pend.first_ns, z);
+    atomic_store_explicit(&t->handoff, 0, memory_order_release); /* pairs with hand_off */
+}
+
+/* Take a block handed to the flusher (1→2). */
+static int pend_take(struct rec_thread *t)
+{
+    int v = 1;
+    return atomic_compare_exchange_strong_explicit(&t->handoff, &v, 2, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+/* The owner's buffer is full: hand it to the flusher, or write it. */
+static __attribute__((noinline)) void buffer_full(struct rec_thread *t)
+{
+    if (atomic_load_explicit(&handoff_on, memory_order_relaxed) && hand_off(t, 1)) {
+        sem_post(&handoff_sem); /* a futex wake: once per MiB of records */
+        return;
+    }
+    flush_locked(t, NULL);
 }
 
 static void thread_exit_flush(void *arg);
@@ -216,6 +313,7 @@ static struct rec_thread *thread_new(void)
     } else {
         t = rec_mmap(sizeof(*t) + BUF_BYTES);
         if (t) {
+            t->payload = t->mem;
             t->next = registry;
             /* The flusher walks the list without registry_lock: publish the
              * node whole (pairs with the acquire in rec_thread_flush_idle). */
@@ -283,7 +381,7 @@ struct rec_thread *rec_thread_begin(size_t need)
         !begin_slow(t))
         return NULL; /* taken over by shutdown */
     if (REC_UNLIKELY(t->len + need + 16 > BUF_BYTES))
-        flush_locked(t);
+        buffer_full(t);
     if (REC_UNLIKELY(is_new)) {
         uint8_t *p = t->payload + t->len;
         *p++ = TR_REC_THREAD;
@@ -363,7 +461,7 @@ static void thread_exit_flush(void *arg)
         return;
     int idle = 0;
     if (atomic_compare_exchange_strong(&t->busy, &idle, 1) || begin_slow(t)) {
-        flush_locked(t);
+        flush_locked(t, NULL);
         pthread_mutex_lock(&registry_lock);
         t->in_use = 0;
         pthread_mutex_unlock(&registry_lock);
@@ -376,6 +474,12 @@ static void thread_exit_flush(void *arg)
 int rec_thread_init(int fd)
 {
     trace_fd = fd;
+    if (rec_compress_init() && !z_shared) {
+        z_shared = rec_zctx_new(BUF_BYTES);
+        z_flusher = rec_zctx_new(BUF_BYTES);
+        if (!z_shared || !z_flusher)
+            rec_say("out of memory for compression; writing the trace uncompressed", NULL);
+    }
     if (!exit_key_ok && pthread_key_create(&exit_key, thread_exit_flush) == 0)
         exit_key_ok = 1;
     if (exit_key_ok && tls_self)
@@ -398,15 +502,40 @@ static int take_over(struct rec_thread *t)
     return 0;
 }
 
+/* Write t's handed-off block, if any: take it from the flusher's queue, or
+ * wait while the flusher writes it — a compression and one writev, a few
+ * ms; bounded (about 2 s) for a disk that hangs. */
+static void pend_flush(struct rec_thread *t)
+{
+    for (unsigned spin = 0; spin < 40000; spin++) {
+        int v = atomic_load_explicit(&t->handoff, memory_order_acquire);
+        if (v == 0)
+            return;
+        if (v == 1 && pend_take(t)) {
+            pend_emit(t, NULL);
+            return;
+        }
+        if (spin < 64) {
+            sched_yield();
+        } else {
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    rec_lost_add(t->pend.n_records);
+}
+
 void rec_thread_flush_all(void)
 {
     struct rec_thread *self = tls_self;
     int held = lock(&registry_lock);
+    for (struct rec_thread *t = registry; t; t = t->next)
+        pend_flush(t); /* exited threads' too */
     for (struct rec_thread *t = registry; t; t = t->next) {
         if (!t->in_use || t == self)
             continue;
         if (take_over(t))
-            flush_locked(t);
+            flush_locked(t, NULL);
         else
             rec_lost_add(t->n_records);
     }
@@ -414,13 +543,13 @@ void rec_thread_flush_all(void)
     if (self) {
         int idle = 0;
         if (atomic_compare_exchange_strong(&self->busy, &idle, 1) || (idle == 3 && begin_slow(self))) {
-            flush_locked(self);
+            flush_locked(self, NULL);
             atomic_store_explicit(&self->busy, 0, memory_order_release);
         } else if (idle == 1 && atomic_load(&in_signal)) {
             /* The handler interrupted this thread inside a record: what is
              * committed (t->len) is whole; the record in progress is lost. */
             rec_lost_add(1);
-            flush_locked(self);
+            flush_locked(self, NULL);
         }
     }
 }
@@ -450,12 +579,47 @@ void rec_thread_flush_idle(void)
         if (atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_ON ||
             atomic_load_explicit(&in_signal, memory_order_relaxed))
             return; /* shutdown owns the buffers now */
+        if (pend_take(t))
+            pend_emit(t, z_flusher); /* its owner's spare comes back sooner */
         if (!flusher_take(t))
             continue;
+        /* A partial block: blocks carry seq, the reader joins them. With
+         * compression, the records move to the spare first, so that the
+         * owner does not wait while they are compressed. */
+        if (t->len > 0 && atomic_load_explicit(&handoff_on, memory_order_relaxed) &&
+            hand_off(t, 2)) {
+            atomic_store_explicit(&t->busy, 0, memory_order_release); /* pairs with begin's CAS */
+            pend_emit(t, z_flusher);
+            continue;
+        }
         if (t->len > 0)
-            flush_locked(t); /* a partial block: blocks carry seq, the reader joins them */
+            flush_locked(t, z_flusher);
         atomic_store_explicit(&t->busy, 0, memory_order_release); /* pairs with begin's CAS */
     }
+}
+
+void rec_thread_write_handoffs(void)
+{
+    for (struct rec_thread *t = __atomic_load_n(&registry, __ATOMIC_ACQUIRE); t; t = t->next) {
+        if (atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_ON ||
+            atomic_load_explicit(&in_signal, memory_order_relaxed))
+            return; /* shutdown writes them */
+        if (pend_take(t))
+            pend_emit(t, z_flusher);
+    }
+}
+
+int rec_thread_handoff_start(void)
+{
+    if (!z_shared || !z_flusher || sem_init(&handoff_sem, 0, 0) != 0)
+        return 0;
+    atomic_store(&handoff_on, 1);
+    return 1;
+}
+
+int rec_thread_handoff_wait(const struct timespec *deadline)
+{
+    return sem_clockwait(&handoff_sem, CLOCK_MONOTONIC, deadline) == 0 ? 0 : -errno;
 }
 
 void rec_thread_after_fork_child(int fd)
@@ -469,7 +633,9 @@ void rec_thread_after_fork_child(int fd)
     for (struct rec_thread *t = registry; t; t = t->next) {
         t->in_use = 0;
         atomic_store(&t->busy, 0);
+        atomic_store(&t->handoff, 0); /* the parent writes its own */
     }
+    atomic_store(&handoff_on, 0); /* until the child's flusher runs */
     tls_self = NULL;
     trace_fd = fd;
     atomic_store(&recorded_events, 0);

@@ -636,5 +636,8 @@ done
 # The stack cache against full walks (MEMAUDIT_CROSSCHECK): crosscheck.sh.
 . "$HERE/crosscheck.sh"
 
+# Compressed traces (MEMAUDIT_COMPRESS) against plain ones: compress.sh.
+. "$HERE/compress.sh"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
