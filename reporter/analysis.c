@@ -1287,8 +1287,14 @@ static void ctx_fini(struct ctx *c)
 
 int an_run(struct trd_trace *t, struct analysis *a)
 {
+    return an_run_progress(t, a, NULL);
+}
+
+int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_progress *progress)
+{
     struct ctx c = {0};
     struct trd_event ev;
+    uint64_t records = 0;
     int rc;
 
     memset(a, 0, sizeof *a);
@@ -1320,6 +1326,10 @@ int an_run(struct trd_trace *t, struct analysis *a)
         rc = on_event(&c, &ev);
         if (rc < 0)
             goto fail;
+        /* One record per ALLOC/FREE/REALLOC/FAIL: a realloc is yielded twice. */
+        if (progress != NULL && ev.type != TR_REC_PHASE && ev.part != TRD_REALLOC_ACQUIRE &&
+            ++records % AN_PROGRESS_STEPS == 0)
+            progress->fn(progress->arg, records, trd_event_records(t));
     }
     if (rc < 0)
         goto fail;

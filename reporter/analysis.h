@@ -214,6 +214,18 @@ struct analysis {
 /* Replay t into a. Returns 0, or a negative errno with trd_error(t) set. */
 int an_run(struct trd_trace *t, struct analysis *a);
 
+/* How far a long loop is, for a progress bar: fn(arg, done, total) is called
+ * every AN_PROGRESS_STEPS steps (never at the end: the caller knows that). */
+#define AN_PROGRESS_STEPS 65536u
+struct an_progress {
+    void (*fn)(void *arg, uint64_t done, uint64_t total);
+    void *arg;
+};
+
+/* an_run(), reporting the trace's event records replayed of
+ * trd_event_records(t) to progress (NULL: none). */
+int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_progress *progress);
+
 struct sym_resolver;
 /* Also count as the C runtime's the live blocks that glibc's exit-time
  * cleanup would free, recognised by the function that allocated them (stdio

@@ -20,6 +20,7 @@
 
 #include "calltree.h"
 #include "cli.h"
+#include "progress.h"
 #include "render.h"
 
 #define MEMAUDIT_VERSION "0.1.0"
@@ -61,13 +62,19 @@ static const char usage_main[] =
     "                           on stderr if any disagrees (slow; for testing)\n"
     "  MEMAUDIT_CLOCK=monotonic timestamps from clock_gettime, never the TSC\n"
     "\n"
+    "Read by memaudit itself:\n"
+    "  MEMAUDIT_PROGRESS_AFTER_MS=N  show the progress bar (stderr a terminal, CI\n"
+    "                           unset) once reading a trace took N ms, 0-60000\n"
+    "                           (default 500)\n"
+    "  NO_COLOR=1               no colour in the text report on a terminal\n"
+    "\n"
     "Exit status: 0 on success, 1 on bad input or a failed command, 2 on a usage\n"
     "error; `run` exits with the program's own status (128+N if killed by signal N);\n"
     "`check` exits 3 when a budget is exceeded; `run --leak-check` exits 23 when a\n"
     "process leaked and the program itself succeeded.\n";
 
 static const char usage_run[] =
-    "usage: memaudit run [-o DIR] [--depth N] [--content] [--free-stacks]\n"
+    "usage: memaudit run [-o DIR] [-q] [--depth N] [--content] [--free-stacks]\n"
     "                    [--leak-check [--suppressions FILE] [--leak-exit-code N]]\n"
     "                    [--compress] -- PROGRAM [ARGS...]\n"
     "\n"
@@ -75,14 +82,20 @@ static const char usage_run[] =
     "shell pipelines) is recorded into its own trace in DIR, named\n"
     "memaudit.PROGRAM.PID.trace. When PROGRAM ends, writes the profile of each trace\n"
     "beside it (memaudit.PROGRAM.PID.profile, see `memaudit symbolize`), prints the\n"
-    "path of each, and exits with PROGRAM's exit status.\n"
+    "path of each and a summary of the processes, worst first (at most 10 lines:\n"
+    "pid, how it ended, peak heap, leaked bytes and blocks, allocations, program\n"
+    "and top finding), all on stderr, and exits with PROGRAM's exit status. On a\n"
+    "terminal, a progress bar shows while a long trace is read.\n"
     "\n"
     "  -o, --output DIR   directory for the traces (default: current directory;\n"
     "                     created if missing)\n"
+    "  -q, --quiet        no summary\n"
     "  --depth N          maximum frames per stack, 1-256 (default 64)\n"
-    "  --leak-check       afterwards, print one line per process that leaked (pid,\n"
-    "                     command, bytes and blocks, top site) and exit 23 when one\n"
-    "                     did and PROGRAM itself exited 0 (a failing PROGRAM keeps\n"
+    "  --leak-check       afterwards, check every process for leaks: the summary\n"
+    "                     lists each one that leaked, with its top leak site\n"
+    "                     (with -q: one line each, pid, command, bytes and blocks,\n"
+    "                     top site), then a verdict line; exit 23 when one leaked\n"
+    "                     and PROGRAM itself exited 0 (a failing PROGRAM keeps\n"
     "                     its status). Only processes that exited are checked, not\n"
     "                     images replaced by exec or killed by a signal. The C\n"
     "                     runtime's own blocks are not leaks.\n"
@@ -106,7 +119,8 @@ static const char usage_symbolize[] =
     "totals, the per-site figures and the symbolized stacks. `memaudit report`\n"
     "reads a profile as it reads the trace, and gives the same report, also after\n"
     "the binaries were rebuilt or deleted, or on another machine. The profile of\n"
-    "X.trace is X.profile (docs/profile-format.md describes the format).\n"
+    "X.trace is X.profile (docs/profile-format.md describes the format). On a\n"
+    "terminal, a progress bar shows on stderr while a long trace is read.\n"
     "\n"
     "  -o, --output PROFILE  the profile's file name (one TRACE only)\n"
     "  -h, --help            this text\n";
@@ -124,7 +138,10 @@ static const char usage_report[] =
     "with what each change would save. A PROFILE (memaudit symbolize) gives the same\n"
     "report as its trace, without the binaries. A DIR stands for every profile in it\n"
     "and every trace without a profile beside it. A truncated trace (the program\n"
-    "crashed) is read up to its last whole block and marked incomplete.\n"
+    "crashed) is read up to its last whole block and marked incomplete. The text\n"
+    "report draws the live heap over time as a sparkline when the trace has memory\n"
+    "samples (UTF-8 blocks, or ASCII when the locale is not UTF-8). On a terminal,\n"
+    "a progress bar shows on stderr while a long trace is replayed.\n"
     "\n"
     "  --format FMT       text (default), json, md (the audit as Markdown), html (one\n"
     "                     self-contained page: flame graph, tables, memory chart; one\n"
@@ -276,7 +293,13 @@ int input_open(const char *path, struct input *in)
         fprintf(stderr, "memaudit: %s: %s\n", path, err[0] ? err : strerror(-rc));
         return -1;
     }
-    rc = an_run(in->trace, &in->a);
+    /* The replay is the long part: a progress bar on a terminal, erased
+     * before anything else is said. */
+    struct progress bar;
+    struct an_progress hook = {progress_update, &bar};
+    progress_begin(&bar, "replaying", path);
+    rc = an_run_progress(in->trace, &in->a, &hook);
+    progress_end(&bar);
     if (rc < 0) {
         const char *why = trd_error(in->trace);
         fprintf(stderr, "memaudit: %s: %s\n", path, why && *why ? why : strerror(-rc));
@@ -376,26 +399,27 @@ static int profile_name(const char *trace, char *out, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-/* Write the profile of trace at path into profile (via a temporary file, so
- * that a failure leaves no half-written profile). Errors go to stderr as
- * "memaudit: FILE: reason"; returns 0 or -1. */
-static int symbolize_one(const char *path, const char *profile)
+/* Write the profile of the open input in into profile (via a temporary
+ * file, so that a failure leaves no half-written profile). Errors go to
+ * stderr as "memaudit: FILE: reason"; returns 0 or -1. */
+static int write_profile(struct input *in, const char *profile)
 {
     char tmp[PATH_MAX], err[256] = "";
-    struct input in;
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", profile) >= (int)sizeof(tmp)) {
         fprintf(stderr, "memaudit: %s: file name too long\n", profile);
         return -1;
     }
-    if (input_open(path, &in) < 0)
-        return -1;
     FILE *f = fopen(tmp, "w");
     if (!f) {
         fprintf(stderr, "memaudit: %s: %s\n", tmp, strerror(errno));
-        input_close(&in);
         return -1;
     }
-    int rc = prof_write(f, in.an, &in.src, err, sizeof(err));
+    /* Symbolizing every frame of every site is the long part here. */
+    struct progress bar;
+    struct an_progress hook = {progress_update, &bar};
+    progress_begin(&bar, "symbolizing", profile);
+    int rc = prof_write_progress(f, in->an, &in->src, &hook, err, sizeof(err));
+    progress_end(&bar);
     if (fclose(f) != 0 && rc == 0) {
         rc = -errno;
         snprintf(err, sizeof(err), "%s", strerror(errno));
@@ -404,7 +428,6 @@ static int symbolize_one(const char *path, const char *profile)
         rc = -errno;
         snprintf(err, sizeof(err), "%s", strerror(errno));
     }
-    input_close(&in);
     if (rc < 0) {
         unlink(tmp);
         fprintf(stderr, "memaudit: %s: %s\n", profile, err);
@@ -412,6 +435,17 @@ static int symbolize_one(const char *path, const char *profile)
     }
     fprintf(stderr, "memaudit: profile: %s\n", profile);
     return 0;
+}
+
+/* The profile of the trace at path, into profile; returns 0 or -1. */
+static int symbolize_one(const char *path, const char *profile)
+{
+    struct input in;
+    if (input_open(path, &in) < 0)
+        return -1;
+    int rc = write_profile(&in, profile);
+    input_close(&in);
+    return rc;
 }
 
 static int cmd_symbolize(int argc, char **argv)
@@ -688,14 +722,18 @@ static void snapshot_free(struct dir_snapshot *s)
     free(s->inodes);
 }
 
-/* Print the traces in dir that were not there before the run (before),
- * symbolize each, and add to runs its profile (its trace if that failed). */
-static void list_traces(const char *dir, const struct dir_snapshot *before,
-                        struct input_list *runs)
+/* Print the traces in dir that were not there before the run (before) and
+ * take each in turn: replay it once, write its profile beside it, apply sup
+ * to it (the leak check's suppressions; none without --leak-check) and add
+ * its process to runs, with its top finding (a leak first when leak_first).
+ * Returns the number of traces that could not be read or added. */
+static size_t list_traces(const char *dir, const struct dir_snapshot *before,
+                          struct sup_list *sup, int leak_first, struct suite *runs)
 {
+    size_t unread = 0;
     DIR *d = opendir(dir);
     if (!d)
-        return;
+        return 0;
     struct input_list found = {0};
     struct dirent *e;
     char path[PATH_MAX];
@@ -709,13 +747,24 @@ static void list_traces(const char *dir, const struct dir_snapshot *before,
     closedir(d);
     qsort(found.paths, found.n, sizeof(char *), cmp_str);
     for (size_t i = 0; i < found.n; i++) {
-        fprintf(stderr, "memaudit: trace: %s\n", found.paths[i]);
+        const char *trace = found.paths[i];
+        fprintf(stderr, "memaudit: trace: %s\n", trace);
         /* Symbolize now, while the binaries are those that ran; a failure
-         * is reported and leaves the trace, never changes the exit status. */
+         * is reported and leaves the trace, never changes the exit status.
+         * The same replay serves the summary and the leak check. */
+        struct input in;
         char prof[PATH_MAX];
-        int have = profile_name(found.paths[i], prof, sizeof(prof)) == 0 &&
-                   symbolize_one(found.paths[i], prof) == 0;
-        input_add(runs, have ? prof : found.paths[i]);
+        if (input_open(trace, &in) < 0) {
+            unread++;
+            free(found.paths[i]);
+            continue;
+        }
+        int have = profile_name(trace, prof, sizeof(prof)) == 0 && write_profile(&in, prof) == 0;
+        if (input_suppress(&in, sup, NULL) < 0 ||
+            suite_add(runs, have ? prof : trace, in.an, &in.src, 0) < 0 ||
+            suite_set_finding(runs, in.an, &in.src, leak_first) < 0)
+            unread++;
+        input_close(&in);
         free(found.paths[i]);
     }
     if (found.n == 0)
@@ -724,6 +773,7 @@ static void list_traces(const char *dir, const struct dir_snapshot *before,
         fprintf(stderr, "memaudit: report with: memaudit report %s\n",
                 found.n == 1 ? "<trace>" : dir);
     free(found.paths);
+    return unread;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -737,20 +787,24 @@ static int cmd_run(int argc, char **argv)
         {"content", no_argument, NULL, 'C'},
         {"free-stacks", no_argument, NULL, 'F'},
         {"compress", no_argument, NULL, 'Z'},
+        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int content = 0, free_stacks = 0, compress = 0;
+    int content = 0, free_stacks = 0, compress = 0, quiet = 0;
     const char *dir = ".";
     const char *depth = NULL;
     unsigned depth_v, leak_exit = 23;
     int c, leak_check_on = 0, have_sup = 0;
     struct sup_list sup = {0};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'o':
             dir = optarg;
+            break;
+        case 'q':
+            quiet = 1;
             break;
         case 'd':
             if (parse_count(optarg, 1, 256, &depth_v) < 0)
@@ -849,9 +903,17 @@ static int cmd_run(int argc, char **argv)
             return 1;
         }
     }
-    struct input_list runs = {0};
-    list_traces(abs_dir, &before, &runs);
+    struct suite runs = {0};
+    size_t unread = list_traces(abs_dir, &before, &sup, leak_check_on, &runs);
     snapshot_free(&before);
+    suite_sort(&runs);
+    /* The summary lists the leaking processes itself: the leak check then
+     * only gives its verdict (docs/usage.md, "The summary"). */
+    int listed = 0;
+    if (!quiet && runs.n != 0) {
+        run_summary(stderr, &runs, abs_dir, leak_check_on);
+        listed = 1;
+    }
     int rc = 1;
     if (WIFEXITED(status))
         rc = WEXITSTATUS(status);
@@ -860,11 +922,11 @@ static int cmd_run(int argc, char **argv)
     /* Leaks fail a run that otherwise passed; a failing program keeps its
      * own status, the more specific news (docs/usage.md, "Leak checking"). */
     if (leak_check_on) {
-        int leaking = leak_check(&runs, &sup);
+        int leaking = leak_check(&runs, unread, &sup, listed);
         if (rc == 0 && leaking != 0)
             rc = leaking < 0 ? 1 : (int)leak_exit;
     }
-    input_list_free(&runs);
+    suite_free(&runs);
     sup_free(&sup);
     return rc;
 }

@@ -5,6 +5,7 @@
 #define MEMAUDIT_CLI_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "analysis.h"
 #include "profile.h"
@@ -53,12 +54,17 @@ int cmd_check(int argc, char **argv);
 /* Suppressions and whole runs (cli_suite.c). load_suppressions adds the
  * rules of path to l, or prints "memaudit: PATH: reason" and returns -1.
  * input_suppress applies l to in (suppress.h); 0, or a negative errno with
- * the reason printed. leak_check opens each of runs, prints one line per process that
- * exited with leaks outside l (worst first), a verdict line and l's
- * "Suppressions used:" block, all on stderr; returns the number of leaking
- * processes, or -1 when an input could not be read. */
+ * the reason printed. leak_check takes the processes of a run, sorted, with
+ * sup applied (unread: how many traces could not be added) and prints on
+ * stderr one line per process that exited with leaks (worst first; not when
+ * listed: the run summary showed them), a verdict line and sup's
+ * "Suppressions used:" block; returns the number of leaking processes, or -1
+ * when a trace could not be read. run_summary prints the summary of the end
+ * of memaudit run (docs/usage.md): a few lines, worst first, of s's
+ * processes (every leaking one with leak_check_on), recorded into dir. */
 int load_suppressions(struct sup_list *l, const char *path);
 int input_suppress(struct input *in, struct sup_list *l, struct sup_stats *st);
-int leak_check(const struct input_list *runs, struct sup_list *sup);
+int leak_check(const struct suite *s, size_t unread, struct sup_list *sup, int listed);
+void run_summary(FILE *out, const struct suite *s, const char *dir, int leak_check_on);
 
 #endif

@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -33,32 +35,83 @@ int input_suppress(struct input *in, struct sup_list *l, struct sup_stats *st)
     return rc;
 }
 
-int leak_check(const struct input_list *runs, struct sup_list *sup)
-{
-    struct suite s = {0};
-    int rc = 0;
+/* The summary's rows: at most RUN_SUMMARY_ROWS, but every process that
+ * leaked when the leak check is on (they come first: worst first). */
+#define RUN_SUMMARY_ROWS 10
 
-    for (size_t i = 0; i < runs->n && rc == 0; i++) {
-        struct input in;
-        if (input_open(runs->paths[i], &in) < 0) {
-            rc = -1;
-            break;
-        }
-        if (input_suppress(&in, sup, NULL) < 0 ||
-            suite_add(&s, runs->paths[i], in.an, &in.src, 0) < 0)
-            rc = -1;
-        input_close(&in);
+static int leaked(const struct suite_row *r)
+{
+    return suite_exited(r) && r->totals.leaked_blocks != 0;
+}
+
+/* The program's name: the first word of the command line, else the label,
+ * without its directories, into buf. */
+static const char *program_name(const struct suite_row *r, char *buf, size_t len)
+{
+    const char *cmd = r->cmdline[0] ? r->cmdline : r->label;
+    size_t n = strcspn(cmd, " ");
+    const char *slash = memrchr(cmd, '/', n);
+    if (slash != NULL) {
+        n -= (size_t)(slash + 1 - cmd);
+        cmd = slash + 1;
     }
-    if (rc < 0) {
+    snprintf(buf, len, "%.*s", (int)n, cmd);
+    return buf;
+}
+
+/* Terminal columns when out is a terminal (long lines are cut there, not in
+ * a pipe or a file), else 0. */
+static int out_columns(FILE *out)
+{
+    struct winsize ws;
+    if (!isatty(fileno(out)) || ioctl(fileno(out), TIOCGWINSZ, &ws) != 0 || ws.ws_col < 40)
+        return 0;
+    return ws.ws_col;
+}
+
+void run_summary(FILE *out, const struct suite *s, const char *dir, int leak_check_on)
+{
+    size_t shown = s->n < RUN_SUMMARY_ROWS ? s->n : RUN_SUMMARY_ROWS;
+    for (size_t i = shown; leak_check_on && i < s->n; i++)
+        if (leaked(&s->rows[i]))
+            shown = i + 1;
+    if (s->n == shown + 1) /* "and 1 more" takes a line too */
+        shown = s->n;
+    int cols = out_columns(out);
+    fprintf(out, "memaudit: summary of %zu process%s, worst first:\n", s->n,
+            s->n == 1 ? "" : "es");
+    fprintf(out, "%9s  %-9s %10s %10s %7s %12s  %s\n", "pid", "status", "peak heap", "leaked",
+            "blocks", "allocations", "program: top finding");
+    for (size_t i = 0; i < shown; i++) {
+        const struct suite_row *r = &s->rows[i];
+        char status[32], peak[RC_SIZE_BUF], lost[RC_SIZE_BUF], name[64], line[1024];
+        int n = snprintf(line, sizeof(line),
+                         "%9" PRIu32 "  %-9s %10s %10s %7" PRIu64 " %12" PRIu64 "  %s: %s", r->pid,
+                         suite_status(r, status, sizeof(status)),
+                         rc_format_bytes(peak, r->totals.peak_heap_bytes),
+                         rc_format_bytes(lost, r->totals.leaked_bytes), r->totals.leaked_blocks,
+                         r->totals.allocations, program_name(r, name, sizeof(name)),
+                         r->finding ? r->finding : "no findings");
+        if (n < 0)
+            continue;
+        if (cols != 0 && n >= cols && cols - 4 < (int)sizeof(line))
+            memcpy(line + cols - 4, "...", 4); /* one column spare: no wrap */
+        fprintf(out, "%s\n", line);
+    }
+    if (shown < s->n)
+        fprintf(out, "%9s  and %zu more: memaudit report --summary %s\n", "", s->n - shown, dir);
+}
+
+int leak_check(const struct suite *s, size_t unread, struct sup_list *sup, int listed)
+{
+    if (unread != 0) {
         fprintf(stderr, "memaudit: leak-check: could not check every process\n");
-        suite_free(&s);
         return -1;
     }
-    suite_sort(&s);
     size_t leaking = 0, unchecked = 0;
     uint64_t bytes = 0, blocks = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        const struct suite_row *r = &s.rows[i];
+    for (size_t i = 0; i < s->n; i++) {
+        const struct suite_row *r = &s->rows[i];
         if (!suite_exited(r)) {
             unchecked++;
             continue;
@@ -68,6 +121,8 @@ int leak_check(const struct input_list *runs, struct sup_list *sup)
         leaking++;
         bytes += r->totals.leaked_bytes;
         blocks += r->totals.leaked_blocks;
+        if (listed)
+            continue;
         fprintf(stderr,
                 "memaudit: leak-check: pid %" PRIu32 " (%s): %" PRIu64 " bytes leaked in %" PRIu64
                 " block%s; top site: %s\n",
@@ -75,7 +130,7 @@ int leak_check(const struct input_list *runs, struct sup_list *sup)
                 r->totals.leaked_blocks, r->totals.leaked_blocks == 1 ? "" : "s",
                 r->top_leak ? r->top_leak : "no site");
     }
-    size_t checked = s.n - unchecked;
+    size_t checked = s->n - unchecked;
     if (leaking != 0)
         fprintf(stderr,
                 "memaudit: leak-check: %zu of %zu process%s leaked %" PRIu64 " bytes in %" PRIu64
@@ -88,6 +143,5 @@ int leak_check(const struct input_list *runs, struct sup_list *sup)
         fprintf(stderr, " (%zu not checked: replaced by exec, killed or cut short)", unchecked);
     fputc('\n', stderr);
     sup_print_used(sup, stderr);
-    suite_free(&s);
     return (int)(leaking > 0x7fff ? 0x7fff : leaking);
 }

@@ -645,6 +645,12 @@ static int add_phases(cJSON *root, const struct analysis *a)
 int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src, char *err,
                size_t errlen)
 {
+    return prof_write_progress(out, a, src, NULL, err, errlen);
+}
+
+int prof_write_progress(FILE *out, const struct analysis *a, const struct rc_source *src,
+                        const struct an_progress *progress, char *err, size_t errlen)
+{
     struct writer w = {0};
     cJSON *root = cJSON_CreateObject(), *totals, *sites;
     char *text = NULL;
@@ -678,6 +684,8 @@ int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src,
         goto fail;
     for (uint32_t id = 0; id < a->n_sites; id++) {
         const struct an_site *s = &a->sites[id];
+        if (progress != NULL && id % PROF_PROGRESS_SITES == 0)
+            progress->fn(progress->arg, id, a->n_sites);
         if (!site_used(s))
             continue;
         cJSON *o = cJSON_CreateObject();

@@ -43,6 +43,11 @@ struct prof_profile;
  * Returns 0, or a negative errno with a one-line reason in err. */
 int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src, char *err,
                size_t errlen);
+/* prof_write(), reporting the sites written (and their stacks symbolized) of
+ * a->n_sites to progress (NULL: none) every PROF_PROGRESS_SITES ids. */
+#define PROF_PROGRESS_SITES 256u
+int prof_write_progress(FILE *out, const struct analysis *a, const struct rc_source *src,
+                        const struct an_progress *progress, char *err, size_t errlen);
 
 /* Read a profile from path, or parse one from text[0..len). Returns 0, or a
  * negative errno with a one-line reason (without the file name) in err. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "findings.h"
 
 static char *dup_or_empty(const char *s)
 {
@@ -58,12 +59,43 @@ fail:
     return -ENOMEM;
 }
 
+int suite_set_finding(struct suite *s, const struct analysis *a, const struct rc_source *src,
+                      int leak_first)
+{
+    struct finding *f = NULL;
+    size_t n = 0, pick = 0;
+    if (s->n == 0)
+        return 0;
+    int rc = fd_collect(a, &f, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; leak_first && i < n; i++)
+        if (f[i].kind == FD_GROWING_LEAK || f[i].kind == FD_LEAK) {
+            pick = i;
+            break;
+        }
+    struct suite_row *r = &s->rows[s->n - 1];
+    free(r->finding);
+    r->finding = NULL;
+    if (n != 0) {
+        char where[512], text[640];
+        check_site_label(src, f[pick].site->stack, where, sizeof(where));
+        snprintf(text, sizeof(text), "[%s] %s at %s", fd_priority_name(f[pick].priority),
+                 fd_kind_name(f[pick].kind), where);
+        r->finding = strdup(text);
+        rc = r->finding != NULL ? 0 : -ENOMEM;
+    }
+    free(f);
+    return rc;
+}
+
 void suite_free(struct suite *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         free(s->rows[i].label);
         free(s->rows[i].cmdline);
         free(s->rows[i].top_leak);
+        free(s->rows[i].finding);
     }
     free(s->rows);
     memset(s, 0, sizeof(*s));

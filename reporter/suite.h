@@ -33,6 +33,8 @@ struct suite_row {
     int complete;         /* 0: the trace ended early */
     struct an_totals totals;
     char *top_leak;       /* the largest leak site, "function (file:line)"; NULL if none */
+    char *finding;        /* "[high] growing-leak at function (file:line)", set by
+                             suite_set_finding(); NULL if none */
     int over;             /* budgets it exceeded (memaudit check) */
 };
 
@@ -44,6 +46,10 @@ struct suite {
 /* Add the process of a and src, labelled label. Returns 0 or -ENOMEM. */
 int suite_add(struct suite *s, const char *label, const struct analysis *a,
               const struct rc_source *src, int over);
+/* Set the last row's finding: the first of a's findings (fd_collect), or,
+ * with leak_first, its first leak finding when it has one. 0 or -ENOMEM. */
+int suite_set_finding(struct suite *s, const struct analysis *a, const struct rc_source *src,
+                      int leak_first);
 void suite_sort(struct suite *s);
 void suite_free(struct suite *s);
 

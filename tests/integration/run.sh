@@ -636,6 +636,9 @@ done
 # The stack cache against full walks (MEMAUDIT_CROSSCHECK): crosscheck.sh.
 . "$HERE/crosscheck.sh"
 
+# Progress bar, run summary, sparkline: tests/integration/terminal.sh.
+. "$HERE/terminal.sh"
+
 # Compressed traces (MEMAUDIT_COMPRESS) against plain ones: compress.sh.
 . "$HERE/compress.sh"
 

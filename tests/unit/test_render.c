@@ -37,6 +37,7 @@
 #include "analysis.h"
 #include "render.h"
 #include "render_common.h"
+#include "render_memory.h"
 #include "symbolizer.h"
 #include "trace_format.h"
 #include "trace_reader.h"
@@ -897,6 +898,48 @@ static void test_rank_ties(void **state)
     assert_null(out);
 }
 
+/* The sparkline of the text report: levels rounded up in eighths of the
+ * highest sample, columns taking the highest of their samples, 60 at most. */
+static void test_sparkline(void **state)
+{
+    static struct an_sample s[121];
+    struct analysis a;
+    char buf[RM_SPARK_MAX * 3 + 1];
+    const uint64_t heap[8] = {0, 1, 100, 200, 400, 700, 350, 0};
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    a.timeline = s;
+    assert_int_equal(rm_sparkline(buf, sizeof(buf), &a, 1), 0);
+    assert_string_equal(buf, "");
+
+    for (size_t i = 0; i < 8; i++)
+        s[i].heap_bytes = heap[i];
+    a.n_timeline = 8;
+    assert_int_equal(rm_sparkline(buf, sizeof(buf), &a, 0), 8);
+    assert_string_equal(buf, "_..:=#=_");
+    assert_int_equal(rm_sparkline(buf, sizeof(buf), &a, 1), 24);
+    assert_string_equal(buf, "\u2581\u2582\u2582\u2583\u2585\u2588\u2585\u2581");
+    /* Cut short at a whole glyph. */
+    assert_int_equal(rm_sparkline(buf, 7, &a, 1), 6);
+    assert_string_equal(buf, "\u2581\u2582");
+
+    /* 121 samples rising 0..120: 60 columns, the last also holds sample 120. */
+    for (size_t i = 0; i < 121; i++)
+        s[i].heap_bytes = i;
+    a.n_timeline = 121;
+    assert_int_equal(rm_sparkline(buf, sizeof(buf), &a, 0), RM_SPARK_MAX);
+    assert_int_equal(buf[0], '.');  /* samples 0, 1: 1 of 120 */
+    assert_int_equal(buf[59], '#'); /* samples 118..120 */
+    assert_int_equal(buf[29], '='); /* samples 58, 59: 59 of 120, 3.4 eighths */
+
+    /* All zero: the lowest level throughout. */
+    memset(s, 0, sizeof(s));
+    a.n_timeline = 3;
+    assert_int_equal(rm_sparkline(buf, sizeof(buf), &a, 0), 3);
+    assert_string_equal(buf, "___");
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -911,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_json_out_of_memory),
         cmocka_unit_test(test_text_report),
         cmocka_unit_test(test_text_incomplete),
+        cmocka_unit_test(test_sparkline),
     };
     /* clang-format on */
 
