@@ -39,7 +39,8 @@ struct tr_file_header {
     uint64_t start_real_ns; /* CLOCK_REALTIME at recorder start */
     uint32_t flags;         /* TR_FLAG_* */
     uint32_t max_frames;    /* stack depth limit in force */
-    uint64_t reserved[2];
+    uint64_t sample_bytes;  /* sampling mode: mean bytes between samples; 0: every allocation */
+    uint64_t reserved;
 };
 
 #define TR_FLAG_CONTENT 0x1u /* content hashing was on (MEMAUDIT_CONTENT) */
@@ -47,6 +48,10 @@ struct tr_file_header {
  * that the trace never saw allocated is one it inherited from its parent. */
 #define TR_FLAG_FORK_CHILD 0x2u
 #define TR_FLAG_FREE_STACKS 0x4u /* free calls carry their stack (MEMAUDIT_FREE_STACKS) */
+/* Sampling mode (MEMAUDIT_SAMPLE): an allocation of size s was recorded with
+ * probability 1 - exp(-s / sample_bytes), always when s > sample_bytes; a
+ * free only when its block was recorded. */
+#define TR_FLAG_SAMPLED 0x8u
 
 struct tr_block_header {
     uint32_t magic;         /* TR_BLOCK_MAGIC */

@@ -134,6 +134,8 @@ static void resolve(void)
     R(execvpe, "execvpe");
     R(fexecve, "fexecve");
 #undef R
+    /* Sampling must be known from the first allocation (sample.c). */
+    rec_sample_config();
     --*g;
     resolving = 0;
 }
@@ -202,6 +204,31 @@ static void *note_internal(void *p)
     if (REC_UNLIKELY(guard) && p)
         rec_internal_add(p);
     return p;
+}
+
+/* Sampling mode (MEMAUDIT_SAMPLE, sample.c): 1 if the block p of size bytes
+ * is to be recorded -- then it joins the set of sampled blocks, before the
+ * program has the pointer. A failed call (p NULL) is always recorded. Off,
+ * one branch. */
+static inline int sample_keep(void *p, size_t size)
+{
+    /* (In a signal handler on top of the recorder, which may hold the set's
+     * lock, record_alloc counts the event lost instead.) */
+    if (REC_LIKELY(rec_config.sample_bytes == 0) || p == NULL || nested_in_signal)
+        return 1;
+    if (!rec_sample_take(size))
+        return 0;
+    rec_sampled_add(p);
+    return 1;
+}
+
+/* Sampling mode: 1 if the free of p is to be recorded (p was sampled; it
+ * leaves the set now, before libc has it back). */
+static inline int sample_free_keep(void *p)
+{
+    if (REC_LIKELY(rec_config.sample_bytes == 0) || REC_UNLIKELY(nested_in_signal))
+        return 1; /* (nested: record_free counts it lost, without the set's lock) */
+    return rec_sampled_take(p);
 }
 
 static uint64_t slack_of(void *p, size_t size)
@@ -361,7 +388,8 @@ EXPORT void *malloc(size_t n)
         return note_internal(real.malloc(n));
     guard = 1;
     void *p = real.malloc(n);
-    record_alloc(TR_FN_MALLOC, p, n, 0);
+    if (sample_keep(p, n))
+        record_alloc(TR_FN_MALLOC, p, n, 0);
     guard = 0;
     return p;
 }
@@ -376,8 +404,9 @@ EXPORT void free(void *p)
         return;
     }
     if (should_record()) {
-        guard = 1;
-        record_free(TR_FN_FREE, p);
+        guard = 1; /* (also over the set's lock: a signal handler must know) */
+        if (sample_free_keep(p))
+            record_free(TR_FN_FREE, p);
         guard = 0;
     }
     real.free(p);
@@ -399,7 +428,8 @@ EXPORT void *calloc(size_t nmemb, size_t size)
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         total = SIZE_MAX;
-    record_alloc(TR_FN_CALLOC, p, total, 0);
+    if (sample_keep(p, total))
+        record_alloc(TR_FN_CALLOC, p, total, 0);
     guard = 0;
     return p;
 }
@@ -432,7 +462,47 @@ static void *realloc_internal(uint8_t fn, void *old, size_t n,
         return p;
     }
     guard = 1;
-    record_alloc(fn, p, n, 0);
+    if (sample_keep(p, n))
+        record_alloc(fn, p, n, 0);
+    guard = 0;
+    return p;
+}
+
+/* realloc of a live block in sampling mode: one free of old and one
+ * allocation of n bytes, each recorded as in the rest of sampling mode. Old
+ * sampled: its release is stamped before the call; as a REALLOC record when
+ * the new block is sampled too, else as a REALLOC that freed old (new 0,
+ * size 0: the release alone). Old not sampled: the new block, if sampled,
+ * is an ALLOC. A failed call is recorded whatever was sampled, and leaves
+ * old as it was (back in the set). */
+static __attribute__((noinline)) void *realloc_sampled(uint8_t fn, void *old, size_t n,
+                                                       void *(*call)(void *, size_t, size_t),
+                                                       size_t a, size_t b)
+{
+    if (REC_UNLIKELY(nested_in_signal)) { /* the set's lock may be held under us */
+        rec_lost_add(1);
+        return call(old, a, b);
+    }
+    guard = 1;
+    void *p;
+    if (!rec_sampled_take(old)) {
+        p = call(old, a, b);
+        if (p != NULL ? sample_keep(p, n) : n > 0)
+            record_alloc(fn, p, n, 0);
+        guard = 0;
+        return p;
+    }
+    uint64_t before = rec_now_ns();
+    p = call(old, a, b);
+    if (p == NULL) {
+        if (n > 0)
+            rec_sampled_add(old); /* failed: old is still live, and still sampled */
+        record_realloc(fn, before, old, NULL, n);
+    } else if (sample_keep(p, n)) {
+        record_realloc(fn, before, old, p, n);
+    } else {
+        record_realloc(fn, before, old, NULL, 0);
+    }
     guard = 0;
     return p;
 }
@@ -445,7 +515,8 @@ static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void 
             return note_internal(call(NULL, a, b));
         guard = 1;
         void *p = call(NULL, a, b);
-        record_alloc(fn, p, n, 0);
+        if (sample_keep(p, n))
+            record_alloc(fn, p, n, 0);
         guard = 0;
         return p;
     }
@@ -453,6 +524,8 @@ static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void 
         return realloc_internal(fn, old, n, call, a, b);
     if (!should_record())
         return call(old, a, b);
+    if (REC_UNLIKELY(rec_config.sample_bytes))
+        return realloc_sampled(fn, old, n, call, a, b);
     guard = 1;
     uint64_t before = rec_now_ns();
     void *p = call(old, a, b);
@@ -509,7 +582,8 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     }
     guard = 1;
     int rc = real.posix_memalign(out, align, n);
-    record_alloc(TR_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, n, align);
+    if (sample_keep(rc == 0 ? *out : NULL, n))
+        record_alloc(TR_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, n, align);
     guard = 0;
     return rc;
 }
@@ -520,7 +594,8 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
         return note_internal(real.name(__VA_ARGS__));                                              \
     guard = 1;                                                                                     \
     void *p = real.name(__VA_ARGS__);                                                              \
-    record_alloc(FN, p, n, align);                                                                 \
+    if (sample_keep(p, n))                                                                         \
+        record_alloc(FN, p, n, align);                                                             \
     guard = 0;                                                                                     \
     return p
 
@@ -557,7 +632,8 @@ EXPORT void free_sized(void *p, size_t size)
     ENSURE_REAL();
     if (!rec_internal_take(p) && should_record()) {
         guard = 1;
-        record_free(TR_FN_FREE_SIZED, p);
+        if (sample_free_keep(p))
+            record_free(TR_FN_FREE_SIZED, p);
         guard = 0;
     }
     if (real.free_sized)
@@ -573,7 +649,8 @@ EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
     ENSURE_REAL();
     if (!rec_internal_take(p) && should_record()) {
         guard = 1;
-        record_free(TR_FN_FREE_ALIGNED_SIZED, p);
+        if (sample_free_keep(p))
+            record_free(TR_FN_FREE_ALIGNED_SIZED, p);
         guard = 0;
     }
     if (real.free_aligned_sized)
@@ -636,7 +713,8 @@ static void write_header(int fd, uint32_t flags)
         flags |= TR_FLAG_CONTENT;
     if (rec_config.free_stacks)
         flags |= TR_FLAG_FREE_STACKS;
-    h.flags = flags;
+    h.flags = flags | (rec_config.sample_bytes ? TR_FLAG_SAMPLED : 0);
+    h.sample_bytes = rec_config.sample_bytes;
     ssize_t w = write(fd, &h, sizeof(h));
     (void)w;
 }
@@ -693,6 +771,7 @@ static void after_fork_child(void)
     guard++;
     int parent_fd = trace_fd;
     rec_stack_after_fork_child();
+    rec_sample_after_fork_child();
     rec_modules_after_fork_child();
     rec_thread_after_fork_child(-1);
     if (parent_fd >= 0)

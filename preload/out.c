@@ -119,6 +119,8 @@ int rec_config_load(void)
         }
         rec_config.interval_ms = (unsigned)ms;
     }
+    if (rec_sample_config() < 0)
+        return -EINVAL;
     rec_config.quiet = quiet && *quiet && strcmp(quiet, "0") != 0;
     const char *content = getenv("MEMAUDIT_CONTENT");
     const char *free_stacks = getenv("MEMAUDIT_FREE_STACKS");

@@ -33,6 +33,7 @@ struct rec_config {
     unsigned max_frames;  /* MEMAUDIT_DEPTH, 1..TR_MAX_FRAMES */
     int quiet;            /* MEMAUDIT_QUIET */
     unsigned interval_ms; /* MEMAUDIT_INTERVAL_MS, 0 (no flusher) .. 60000 */
+    uint64_t sample_bytes; /* MEMAUDIT_SAMPLE: mean bytes between samples; 0: record all */
     int content;          /* MEMAUDIT_CONTENT: hash small blocks when freed */
     int free_stacks;      /* MEMAUDIT_FREE_STACKS: capture the stack of every free */
 };
@@ -63,6 +64,38 @@ long rec_read_file(const char *path, char *buf, size_t cap);
 /* Anonymous memory straight from the kernel. */
 void *rec_mmap(size_t bytes);
 void rec_munmap(void *p, size_t bytes);
+
+/* ---- sampling mode (sample.c) ---- */
+/* Read MEMAUDIT_SAMPLE into rec_config.sample_bytes (once); 0 or -EINVAL. */
+int rec_sample_config(void);
+/* Bytes this thread may still allocate before its next sample point. */
+extern __thread int64_t rec_sample_left;
+int rec_sample_take_slow(size_t size);
+/* In sampling mode: 1 if an allocation of size bytes is to be recorded
+ * (always when larger than the mean), else 0 -- a subtraction, no more. */
+static inline int rec_sample_take(size_t size)
+{
+    if (size > rec_config.sample_bytes)
+        return 1;
+    if ((int64_t)size < rec_sample_left) {
+        rec_sample_left -= (int64_t)size;
+        return 0;
+    }
+    return rec_sample_take_slow(size);
+}
+/* The set of sampled blocks still live: add one (before the pointer goes to
+ * the program); take one out (before libc gets it back), 1 if it was there. */
+void rec_sampled_add(const void *p);
+extern _Atomic size_t rec_sampled_live;
+int rec_sampled_take_slow(const void *p);
+static inline int rec_sampled_take(const void *p)
+{
+    if (atomic_load_explicit(&rec_sampled_live, memory_order_relaxed) == 0)
+        return 0;
+    return rec_sampled_take_slow(p);
+}
+int rec_sampled_has(const void *p);
+void rec_sample_after_fork_child(void);
 
 /* ---- per-thread buffers (thread.c) ---- */
 struct rec_thread;

@@ -25,6 +25,7 @@
 #include "analysis.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,7 @@ struct ctx {
     uint64_t cur_bytes, cur_blocks, cur_slack;
     uint64_t start_ns;
     int fork_child; /* TR_FLAG_FORK_CHILD: unknown blocks were inherited */
+    uint64_t sample_bytes; /* sampling mode: the mean; 0: every allocation recorded */
     size_t next_sample; /* first timeline entry not yet given its heap */
     struct freed *freed;  /* [FREED_SETS * FREED_WAYS], allocated at the first free */
     struct kset *content; /* [n_content], per stack id, allocated at its first hash */
@@ -449,22 +451,71 @@ static void site_touch(struct ctx *c, struct an_site *s)
     s->last_touch = c->now;
 }
 
+/* 1 - exp(-x) for 0 < x <= 1, by its series (no libm; 20 terms: < 1e-19). */
+static double one_minus_exp_neg(double x)
+{
+    double term = x, sum = x;
+    for (int k = 2; k <= 20; k++) {
+        term *= -x / k;
+        sum += term;
+    }
+    return sum;
+}
+
+/* How many allocations the recorded one (ev, of ev->size bytes) stands for.
+ * Full mode: 1. Sampling mode with mean m (docs/metrics.md, "Sampling"): a
+ * block of s <= m bytes was recorded with probability 1 - exp(-s/m), so it
+ * stands for w = 1 / (1 - exp(-s/m)) allocations (tcmalloc's weight, which
+ * makes every sum over allocations unbiased); blocks over m bytes were all
+ * recorded: 1. w is rounded to a whole number at random, up with
+ * probability frac(w), by a hash of its size and event number (the same
+ * run gives the same figures: no address, no time), so that the
+ * estimate stays unbiased and every figure stays a whole number. */
+static uint64_t weight_of(const struct ctx *c, uint64_t size, uint64_t no)
+{
+    if (c->sample_bytes == 0 || size > c->sample_bytes)
+        return 1;
+    double x = (double)(size ? size : 1) / (double)c->sample_bytes;
+    double w = 1.0 / one_minus_exp_neg(x);
+    if (w >= 0x1p62)
+        return (uint64_t)1 << 62;
+    uint64_t whole = (uint64_t)w;
+    uint64_t h = (size * 0x9e3779b97f4a7c15u ^ no) * 0xbf58476d1ce4e5b9u;
+    h ^= h >> 31;
+    double u = (double)(h >> 11) * 0x1p-53;
+    return whole + (u < w - (double)whole);
+}
+
+/* The event being applied (number c->now). */
+static uint64_t represented(const struct ctx *c, const struct trd_event *ev)
+{
+    return weight_of(c, ev->size, c->now);
+}
+
+/* A live block: the same weight as when it was allocated (event alloc_no),
+ * recomputed rather than stored (the live map's entries stay 48 bytes). */
+static uint64_t live_n(const struct ctx *c, const struct live *e)
+{
+    return weight_of(c, e->size, e->alloc_no);
+}
+
 static int live_add(struct ctx *c, const struct live *e)
 {
     struct an_site *s;
     int rc = site_get(c, e->stack, &s);
     if (rc < 0)
         return rc;
+    uint64_t n = live_n(c, e);
     site_touch(c, s);
-    s->live_bytes += e->size;
-    s->live_blocks++;
+    s->live_bytes += n * e->size;
+    s->live_blocks += n;
     if (s->live_bytes > s->max_live_bytes)
         s->max_live_bytes = s->live_bytes;
     if (s->live_blocks > s->max_live_blocks)
         s->max_live_blocks = s->live_blocks;
-    c->cur_bytes += e->size;
-    c->cur_blocks++;
-    c->cur_slack += e->slack;
+    c->cur_bytes += n * e->size;
+    c->cur_blocks += n;
+    c->cur_slack += n * e->slack;
     return 0;
 }
 
@@ -474,12 +525,13 @@ static int live_sub(struct ctx *c, const struct live *e)
     int rc = site_get(c, e->stack, &s);
     if (rc < 0)
         return rc;
+    uint64_t n = live_n(c, e);
     site_touch(c, s);
-    s->live_bytes -= e->size;
-    s->live_blocks--;
-    c->cur_bytes -= e->size;
-    c->cur_blocks--;
-    c->cur_slack -= e->slack;
+    s->live_bytes -= n * e->size;
+    s->live_blocks -= n;
+    c->cur_bytes -= n * e->size;
+    c->cur_blocks -= n;
+    c->cur_slack -= n * e->slack;
     return 0;
 }
 
@@ -599,19 +651,19 @@ static int phase_mark(struct ctx *c, const struct trd_event *ev)
 }
 
 /* An allocation of size bytes at stack, in the current phase. */
-static int phase_alloc(struct ctx *c, uint32_t stack, uint64_t size)
+static int phase_alloc(struct ctx *c, uint32_t stack, uint64_t size, uint64_t n)
 {
     struct an_phase *ph = cur_phase(c);
     if (ph == NULL)
         return 0;
-    ph->allocations++;
-    ph->bytes_allocated += size;
+    ph->allocations += n;
+    ph->bytes_allocated += n * size;
     size_t slot;
     int rc = ks_add(&c->phase_sites, ((uint64_t)(c->phase - 1) << 32 | stack) + 1, &slot);
     if (rc < 0)
         return rc;
-    c->phase_sites.vals[2 * slot]++;
-    c->phase_sites.vals[2 * slot + 1] += size;
+    c->phase_sites.vals[2 * slot] += n;
+    c->phase_sites.vals[2 * slot + 1] += n * size;
     return 0;
 }
 
@@ -775,11 +827,11 @@ static int chain_end(struct ctx *c, const struct live *e)
     int rc = site_get(c, e->stack, &s);
     if (rc < 0)
         return rc;
-    s->chains++;
-    s->chain_reallocs += e->chain;
+    s->chains += live_n(c, e);
+    s->chain_reallocs += live_n(c, e) * e->chain;
     if (e->chain > s->chain_longest)
         s->chain_longest = e->chain;
-    s->chain_final_bytes += e->size;
+    s->chain_final_bytes += live_n(c, e) * e->size;
     return 0;
 }
 
@@ -800,7 +852,8 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
             return rc;
     }
     freed_forget(c, ev->ptr);
-    rc = phase_alloc(c, ev->stack, ev->size);
+    uint64_t n = represented(c, ev);
+    rc = phase_alloc(c, ev->stack, ev->size, n);
     if (rc < 0)
         return rc;
     struct live e = {
@@ -828,13 +881,13 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
         s->min_size = ev->size;
     if (ev->size > s->max_size)
         s->max_size = ev->size;
-    s->allocations++;
-    s->bytes_allocated += ev->size;
-    s->size_classes[an_size_class(ev->size)]++;
-    s->slack_bytes += ev->slack;
-    tot->allocations++;
-    tot->bytes_allocated += ev->size;
-    tot->slack_bytes += ev->slack;
+    s->allocations += n;
+    s->bytes_allocated += n * ev->size;
+    s->size_classes[an_size_class(ev->size)] += n;
+    s->slack_bytes += n * ev->slack;
+    tot->allocations += n;
+    tot->bytes_allocated += n * ev->size;
+    tot->slack_bytes += n * ev->slack;
     th->has_last = 1;
     th->last_alloc_no = c->now;
     th->last_plain = chain == 0 && ev->type == TR_REC_ALLOC;
@@ -854,8 +907,8 @@ static int manual_grow_check(struct ctx *c, const struct thstate *th, const stru
     int rc = site_get(c, e->stack, &s);
     if (rc < 0)
         return rc;
-    s->manual_grows++;
-    s->manual_copied += e->size;
+    s->manual_grows += live_n(c, e);
+    s->manual_copied += live_n(c, e) * e->size;
     return 0;
 }
 
@@ -875,6 +928,12 @@ static int release(struct ctx *c, struct thstate *th, const struct trd_event *ev
             tot->inherited_frees++;
             return 0;
         }
+        /* Sampling mode: a block allocated before recording, or one the
+         * recorder still took for sampled when it was freed. Not an error. */
+        if (c->sample_bytes != 0) {
+            tot->unsampled_frees++;
+            return 0;
+        }
         tot->unmatched_frees++;
         return memory_error(c, ev, ptr, is_realloc);
     }
@@ -882,18 +941,18 @@ static int release(struct ctx *c, struct thstate *th, const struct trd_event *ev
     int rc = site_get(c, out->stack, &s);
     if (rc < 0)
         return rc;
-    s->frees++;
-    tot->frees++;
+    s->frees += live_n(c, out);
+    tot->frees += live_n(c, out);
     struct an_phase *ph = cur_phase(c);
     if (ph != NULL) {
-        ph->frees++;
-        ph->bytes_freed += out->size;
+        ph->frees += live_n(c, out);
+        ph->bytes_freed += live_n(c, out) * out->size;
     }
     if (th->has_last && th->last_alloc_no == out->alloc_no) {
-        s->temporary++;
-        tot->temporary_allocations++;
+        s->temporary += live_n(c, out);
+        tot->temporary_allocations += live_n(c, out);
         if (out->phase != 0)
-            c->a->phases[out->phase - 1].temporary++;
+            c->a->phases[out->phase - 1].temporary += live_n(c, out);
     }
     if (ev->has_hash && !is_realloc) {
         rc = content_note(c, s, out, ev->hash);
@@ -1065,10 +1124,11 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
                 rc = site_get(c, ev->stack, &s);
                 if (rc < 0)
                     break;
-                s->reallocs++;
-                c->a->totals.reallocs++;
+                uint64_t n = represented(c, ev);
+                s->reallocs += n;
+                c->a->totals.reallocs += n;
                 if (c->phase != 0)
-                    cur_phase(c)->reallocs++;
+                    cur_phase(c)->reallocs += n;
                 if (had_old && ev->size > prev.size)
                     s->realloc_grows++;
                 if (had_old && ev->ptr != ev->old_ptr) {
@@ -1144,8 +1204,8 @@ static int leaked_block(struct ctx *c, const struct live *e)
         s->leak_last_no = e->alloc_no;
     s->leak_seen = 1;
     if (e->phase != 0) {
-        c->a->phases[e->phase - 1].live_bytes += e->size;
-        c->a->phases[e->phase - 1].live_blocks++;
+        c->a->phases[e->phase - 1].live_bytes += live_n(c, e) * e->size;
+        c->a->phases[e->phase - 1].live_blocks += live_n(c, e);
     }
     return chain_end(c, e);
 }
@@ -1266,12 +1326,30 @@ static int finish(struct ctx *c, struct trd_trace *t)
             a->spans[i].end_ns = a->spans[i].start_ns;
     phase_top_sites(c);
     tot->content_hashing = (trd_header(t)->flags & TR_FLAG_CONTENT) != 0;
+    tot->sampling_bytes = c->sample_bytes;
     tot->leaked_bytes = c->cur_bytes - tot->runtime_held_bytes;
     tot->leaked_blocks = c->cur_blocks - tot->runtime_held_blocks;
     tot->threads = c->n_th;
     if (trd_event_records(t) > 0 && trd_last_ns(t) > c->start_ns)
         tot->duration_ns = trd_last_ns(t) - c->start_ns;
     return leaks_over_time(c);
+}
+
+int an_sampling_note(const struct an_totals *t, char *buf, size_t cap)
+{
+    if (cap > 0)
+        buf[0] = '\0';
+    if (t->sampling_bytes == 0)
+        return 0;
+    snprintf(buf, cap,
+             "SAMPLED RUN (MEMAUDIT_SAMPLE=%" PRIu64 "): the figures are estimates. About one "
+             "allocation in every %" PRIu64 " bytes allocated was recorded; each recorded block "
+             "of s bytes counts for 1/(1-exp(-s/%" PRIu64 ")) allocations, and blocks over %" PRIu64
+             " bytes were all recorded and are exact. The peak is the highest estimated live heap, "
+             "temporary allocations are counted between recorded events only, and memory errors "
+             "are not looked for.",
+             t->sampling_bytes, t->sampling_bytes, t->sampling_bytes, t->sampling_bytes);
+    return 1;
 }
 
 static void ctx_fini(struct ctx *c)
@@ -1305,6 +1383,7 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
     uint64_t first = trd_first_ns(t), hdr_start = trd_header(t)->start_mono_ns;
     c.start_ns = hdr_start != 0 && hdr_start <= first ? hdr_start : first;
     c.fork_child = (trd_header(t)->flags & TR_FLAG_FORK_CHILD) != 0;
+    c.sample_bytes = trd_header(t)->sample_bytes;
     c.phase_sites.valued = 1;
 
     a->n_sites = trd_stack_count(t) ? trd_stack_count(t) : 1;

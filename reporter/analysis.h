@@ -44,6 +44,8 @@ struct an_totals {
     uint64_t content_hashed;    /* freed blocks whose content was hashed */
     uint64_t content_duplicates; /* of those, the ones equal to an earlier one of their site */
     uint64_t inherited_frees;   /* in a fork child's trace: frees of blocks from before the fork */
+    uint64_t sampling_bytes;    /* sampling mode (MEMAUDIT_SAMPLE): the mean; 0: exact figures */
+    uint64_t unsampled_frees;   /* sampling mode: frees of blocks the trace has no allocation of */
     uint64_t slack_bytes;       /* sum of usable - requested over all allocations */
     uint64_t peak_slack_bytes;  /* usable - requested of the blocks live at the peak */
     uint64_t duration_ns;       /* first to last timestamp of the trace */
@@ -232,6 +234,9 @@ struct sym_resolver;
  * buffers, locale and NSS data ...; docs/metrics.md). an_run() has already
  * classified by module; this needs the symbolizer. */
 void an_classify_runtime(struct analysis *a, struct sym_resolver *sym);
+/* Sampling mode: the sentence every report shows, that its figures are
+ * estimates and how they were scaled, into buf; 0 (and "") in full mode. */
+int an_sampling_note(const struct an_totals *t, char *buf, size_t cap);
 void an_fini(struct analysis *a);
 
 #endif

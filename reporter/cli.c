@@ -61,6 +61,8 @@ static const char usage_main[] =
     "  MEMAUDIT_CROSSCHECK=1    compare every stack with a full libunwind walk; say\n"
     "                           on stderr if any disagrees (slow; for testing)\n"
     "  MEMAUDIT_CLOCK=monotonic timestamps from clock_gettime, never the TSC\n"
+    "  MEMAUDIT_SAMPLE=BYTES    sampling mode: record about one allocation per BYTES\n"
+    "                           bytes allocated; reports give estimates\n"
     "\n"
     "Read by memaudit itself:\n"
     "  MEMAUDIT_PROGRESS_AFTER_MS=N  show the progress bar (stderr a terminal, CI\n"
@@ -74,7 +76,7 @@ static const char usage_main[] =
     "process leaked and the program itself succeeded.\n";
 
 static const char usage_run[] =
-    "usage: memaudit run [-o DIR] [-q] [--depth N] [--content] [--free-stacks]\n"
+    "usage: memaudit run [-o DIR] [-q] [--depth N] [--content] [--free-stacks] [--sample BYTES]\n"
     "                    [--leak-check [--suppressions FILE] [--leak-exit-code N]]\n"
     "                    [--compress] -- PROGRAM [ARGS...]\n"
     "\n"
@@ -109,6 +111,9 @@ static const char usage_run[] =
     "                     (MEMAUDIT_FREE_STACKS=1)\n"
     "  --compress         compress the traces with zstd, block by block, 3-13x\n"
     "                     smaller (MEMAUDIT_COMPRESS=1)\n"
+    "  --sample BYTES     sampling mode, for production: record about one allocation\n"
+    "                     per BYTES bytes allocated (every one larger than BYTES);\n"
+    "                     reports give estimates and say so (MEMAUDIT_SAMPLE=BYTES)\n"
     "  -h, --help         this text\n";
 
 static const char usage_symbolize[] =
@@ -788,12 +793,13 @@ static int cmd_run(int argc, char **argv)
         {"free-stacks", no_argument, NULL, 'F'},
         {"compress", no_argument, NULL, 'Z'},
         {"quiet", no_argument, NULL, 'q'},
+        {"sample", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int content = 0, free_stacks = 0, compress = 0, quiet = 0;
     const char *dir = ".";
-    const char *depth = NULL;
+    const char *depth = NULL, *sample = NULL;
     unsigned depth_v, leak_exit = 23;
     int c, leak_check_on = 0, have_sup = 0;
     struct sup_list sup = {0};
@@ -832,6 +838,16 @@ static int cmd_run(int argc, char **argv)
         case 'Z':
             compress = 1;
             break;
+        case 'S': {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' || errno != 0 || v == 0 ||
+                v > (1ull << 40))
+                die_usage("--sample needs a number of bytes from 1 to 2^40", usage_run);
+            sample = optarg;
+            break;
+        }
         case 'h':
             fputs(usage_run, stdout);
             return 0;
@@ -889,6 +905,8 @@ static int cmd_run(int argc, char **argv)
             setenv("MEMAUDIT_FREE_STACKS", "1", 1);
         if (compress)
             setenv("MEMAUDIT_COMPRESS", "1", 1);
+        if (sample)
+            setenv("MEMAUDIT_SAMPLE", sample, 1);
         execvp(argv[optind], argv + optind);
         fprintf(stderr, "memaudit: %s: %s\n", argv[optind], strerror(errno));
         _exit(127);

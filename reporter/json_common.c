@@ -55,6 +55,12 @@ int json_add_process(cJSON *root, const struct analysis *a, const struct rc_proc
     err |= json_num(p, "threads", (double)a->totals.threads);
     err |= json_num(p, "trace_bytes", (double)pr->trace_bytes);
     err |= json_num(p, "trace_bytes_read", (double)pr->trace_bytes_read);
+    /* Sampling mode: the mean (0: every allocation recorded, exact figures),
+     * and the sentence the other formats print (null in full mode). */
+    err |= json_num(p, "sampling_bytes", (double)a->totals.sampling_bytes);
+    char note[512];
+    err |= json_str(p, "sampling_note",
+                    an_sampling_note(&a->totals, note, sizeof note) ? note : NULL);
     return err != 0 ? -ENOMEM : 0;
 }
 
@@ -83,6 +89,7 @@ int json_add_summary(cJSON *root, const struct analysis *a, cJSON **out)
     err |= json_num(s, "reallocs", (double)t->reallocs);
     err |= json_num(s, "unmatched_frees", (double)t->unmatched_frees);
     err |= json_num(s, "inherited_frees", (double)t->inherited_frees);
+    err |= json_num(s, "unsampled_frees", (double)t->unsampled_frees);
     err |= json_num(s, "slack_bytes", (double)t->slack_bytes);
     err |= json_num(s, "peak_slack_bytes", (double)t->peak_slack_bytes);
     err |= json_num(s, "duration_ns", (double)t->duration_ns);

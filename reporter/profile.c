@@ -70,6 +70,8 @@ static const struct field totals_fields[] = {
     FT(content_hashed, FK_U64),
     FT(content_duplicates, FK_U64),
     FT(inherited_frees, FK_U64),
+    FT(sampling_bytes, FK_U64),
+    FT(unsampled_frees, FK_U64),
     FT(slack_bytes, FK_U64),
     FT(peak_slack_bytes, FK_U64),
     FT(duration_ns, FK_U64),

@@ -123,6 +123,9 @@ static void executive_summary(FILE *out, const struct analysis *a, const struct 
     for (size_t i = 0; i < n; i++)
         by[f[i].priority]++;
     fputs("## Executive Summary\n\n", out);
+    char note[512];
+    if (an_sampling_note(t, note, sizeof note))
+        fprintf(out, "> **%s**\n\n", note);
     fprintf(out,
             "In %s the program made %" PRIu64 " allocations (%s in all) and reached a heap "
             "peak of %s at %s. ",

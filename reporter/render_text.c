@@ -134,6 +134,9 @@ static void print_totals(FILE *out, const struct analysis *a)
     fprintf(out, LABEL "%" PRIu64 "\n", "reallocs", t->reallocs);
     if (t->unmatched_frees != 0)
         fprintf(out, LABEL "%" PRIu64 "\n", "unmatched frees", t->unmatched_frees);
+    if (t->unsampled_frees != 0)
+        fprintf(out, LABEL "%" PRIu64 " (of blocks not recorded: sampling)\n", "unsampled frees",
+                t->unsampled_frees);
     if (t->content_hashing)
         fprintf(out, LABEL "%" PRIu64 " of %" PRIu64 " hashed blocks repeated an earlier "
                            "block's content\n",
@@ -456,6 +459,9 @@ int render_text(FILE *out, const struct analysis *a, const struct rc_source *src
 
     colour = isatty(fileno(out)) && (no_colour == NULL || no_colour[0] == '\0');
     print_header(out, &src->process);
+    char note[512];
+    if (an_sampling_note(&a->totals, note, sizeof note))
+        fprintf(out, "note: %s\n", note);
     print_totals(out, a);
     rm_memory_text(out, a);
     print_per_unit(out, a, o);

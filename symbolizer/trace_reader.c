@@ -1042,8 +1042,8 @@ static int read_header(struct trd_trace *t, char *err, size_t errlen)
     t->hdr.start_real_ns = le64(h + 32);
     t->hdr.flags = le32(h + 40);
     t->hdr.max_frames = le32(h + 44);
-    t->hdr.reserved[0] = le64(h + 48);
-    t->hdr.reserved[1] = le64(h + 56);
+    t->hdr.sample_bytes = le64(h + 48);
+    t->hdr.reserved = le64(h + 56);
     if (memcmp(t->hdr.magic, TR_MAGIC, 8) != 0) {
         set_err(err, errlen, "not a memaudit trace (bad magic)");
         return -EINVAL;

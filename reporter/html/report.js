@@ -77,6 +77,7 @@
     proc.textContent = lines.join('\n');
     if (!p.complete) proc.appendChild(el('div', 'warn', 'warning: the trace is incomplete; figures cover what was recorded'));
     if (p.lost_events) proc.appendChild(el('div', 'warn', 'warning: ' + fmtCount(p.lost_events) + ' events could not be recorded'));
+    if (p.sampling_bytes) proc.appendChild(el('div', 'warn', p.sampling_note || 'sampled run: figures are estimates'));
 
     var safety = document.getElementById('safety');
     safety.appendChild(document.createTextNode('Memory safety: '));

@@ -641,6 +641,8 @@ done
 
 # Compressed traces (MEMAUDIT_COMPRESS) against plain ones: compress.sh.
 . "$HERE/compress.sh"
+# Sampling mode (MEMAUDIT_SAMPLE, memaudit run --sample): sampling.sh.
+. "$HERE/sampling.sh"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
