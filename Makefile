@@ -144,6 +144,7 @@ check: deps
 	@$(MAKE) --no-print-directory integration
 
 bench: all
+	@sh scripts/deps.sh --bench
 	@sh bench/run.sh $(BUILD)
 
 # libFuzzer needs clang; the readers and everything that consumes their

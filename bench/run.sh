@@ -172,6 +172,135 @@ collections 10 100000"
         echo "rustc not on PATH: collections.rs skipped"
         note "rustc not on PATH: collections.rs skipped"
     fi
+    real_targets
+}
+
+# ---------------------------------------------------------------- real programs
+#
+# Programs nobody here wrote, on inputs the harness generates the same way
+# every time (awk, fixed seeds): sqlite3, gcc's cc1, python3. Each is run
+# through a symlink $OUT/NAME -> the installed binary, so the harness treats
+# it like the other targets. cc1 is run directly, not through the gcc driver:
+# the driver forks cc1, and heaptrack would record the driver only (memaudit
+# run records both), which would not be the same work for the two tools.
+
+# gen_sql ROWS FILE: a table with two indexes, ROWS inserts in one
+# transaction (keys from a linear congruential generator), then queries.
+gen_sql() {
+    awk -v n="$1" 'BEGIN {
+        q = sprintf("%c", 39)
+        print "CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT NOT NULL, v INTEGER, note TEXT);"
+        print "CREATE INDEX t_k ON t(k);"
+        print "CREATE INDEX t_v ON t(v);"
+        print "BEGIN;"
+        x = 12345
+        for (i = 0; i < n; i++) {
+            x = (x * 1103515245 + 12345) % 2147483648
+            printf "INSERT INTO t(k, v, note) VALUES (%sk%09d%s, %d, %snote %d of %d%s);\n", q, x % 1000000000, q, x % 100000, q, i, n, q
+        }
+        print "COMMIT;"
+        print "SELECT count(*), sum(v), min(k), max(k) FROM t;"
+        print "SELECT v % 7, count(*), avg(length(note)) FROM t GROUP BY 1 ORDER BY 1;"
+        print "SELECT k, v FROM t WHERE k BETWEEN " q "k2" q " AND " q "k3" q " ORDER BY k LIMIT 5;"
+        print "UPDATE t SET v = v + 1 WHERE v % 3 = 0;"
+        print "DELETE FROM t WHERE v % 5 = 0;"
+        print "SELECT count(*), sum(v) FROM t;"
+    }' >"$2"
+}
+
+# gen_c N FILE: N functions, each with a 56-row table of structs: 68 lines
+# each (N = 300: 20,401 lines, about 1.3 s of cc1 -O2 on the machine of
+# RESULTS.md; functions are what cost cc1 time, tables are what fill lines,
+# and make bench has to fit in 10 minutes).
+gen_c() {
+    awk -v n="$1" 'BEGIN {
+        print "struct rec { int a, b; long c; const char *name; };"
+        for (i = 0; i < n; i++) {
+            printf "static const struct rec tab%d[] = {\n", i
+            for (j = 0; j < 56; j++)
+                printf "    {%d, %d, %dL, \"r%d_%d\"},\n", i + j, (i * j) % 97, i * 31 + j, i, j
+            print "};"
+            printf "int g%d(int x, struct rec *r);\n", i
+            printf "int g%d(int x, struct rec *r)\n{\n", i
+            printf "    int y = x * %d + tab%d[x & 3].b;\n", 3 + i % 29, i
+            printf "    if (y > %d)\n        y -= r->a;\n", 1000 + i
+            printf "    r->c += tab%d[5].c ^ (long)y;\n", i
+            if (i % 4 != 0)
+                printf "    return y + g%d(x - 1, r);\n", i - 1
+            else
+                print "    return y;"
+            print "}"
+        }
+    }' >"$2"
+}
+
+# gen_py FILE: a script that builds, sorts and thins N small objects (dicts,
+# tuples, lists, strings); N is its argument. Its output is a checksum.
+gen_py() {
+    cat >"$1" <<'PY'
+import sys
+
+n = int(sys.argv[1])
+table = {}
+for i in range(n):
+    key = "k%07d" % (i * 7919 % n)
+    table[key] = (i, [i, i + 1, str(i)], {"a": i, "b": key[::-1]})
+rows = sorted(table.items(), key=lambda kv: (kv[1][0] % 1000, kv[0]))
+kept = [r for r in rows if r[1][0] % 3]
+words = {}
+for k, (i, lst, d) in kept:
+    words.setdefault(d["b"][:3], []).append(lst[2])
+print(len(table), len(kept), len(words), sum(len(v) for v in words.values()))
+PY
+}
+
+# link_tool NAME PATH: $OUT/NAME -> PATH.
+link_tool() {
+    rm -f "$OUT/$1"
+    ln -s "$2" "$OUT/$1"
+}
+
+# real_targets: generates the inputs into $OUT/real and adds the real
+# programs that are installed to TARGETS (each one is skipped with a note
+# when missing; `make bench` runs scripts/deps.sh --bench, which installs
+# them when it can).
+real_targets() {
+    mkdir -p "$OUT/real" || exit 2
+    if [ "$QUICK" = 1 ]; then
+        rows=20000 funcs=30 objs=10000
+    else
+        rows=200000 funcs=300 objs=100000
+    fi
+    if [ -x /usr/bin/sqlite3 ]; then
+        gen_sql "$rows" "$OUT/real/insert.sql"
+        link_tool sqlite3 /usr/bin/sqlite3
+        TARGETS="$TARGETS
+sqlite3 -batch -init $OUT/real/insert.sql :memory:"
+    else
+        note "sqlite3 not installed (apt-get install sqlite3): its row is skipped"
+    fi
+    cc1=$(gcc -print-prog-name=cc1 2>/dev/null)
+    if [ -n "$cc1" ] && [ -x "$cc1" ]; then
+        gen_c "$funcs" "$OUT/real/gen.c"
+        link_tool cc1 "$cc1"
+        TARGETS="$TARGETS
+cc1 -quiet -O2 $OUT/real/gen.c -o /dev/null"
+    else
+        note "gcc's cc1 not found (gcc -print-prog-name=cc1): its row is skipped"
+    fi
+    if [ -x /usr/bin/python3 ]; then
+        gen_py "$OUT/real/objects.py"
+        link_tool python3 /usr/bin/python3
+        # Every variant: the system allocator (not pymalloc's arenas), and
+        # the same string hashes from run to run.
+        PYTHONMALLOC=malloc
+        PYTHONHASHSEED=0
+        export PYTHONMALLOC PYTHONHASHSEED
+        TARGETS="$TARGETS
+python3 $OUT/real/objects.py $objs"
+    else
+        note "python3 not installed: its row is skipped"
+    fi
 }
 
 # ---------------------------------------------------------------- measuring
@@ -581,6 +710,13 @@ heaptrack_interpret and zstd). The heaptrack time includes its
 \`heaptrack_interpret | zstd\` pipeline, which runs beside the target and which
 the heaptrack script waits for; memaudit's recorder writes its trace itself
 and has no such helper.
+
+sqlite3, cc1 and python3 are the installed Debian binaries (gcc's cc1 run
+directly, as \`cc1 -quiet -O2 FILE -o /dev/null\`, so that both tools record
+the compiler and only it; python3 with PYTHONMALLOC=malloc), on inputs
+run.sh generates the same way every time: an SQL script of indexed inserts
+in one transaction and a few queries, a C file of functions and tables, a
+script of small objects (real_targets in bench/run.sh).
 
 Events are the ALLOC, FREE, REALLOC and FAIL records of the trace, computed
 from the JSON report as allocations + frees - reallocs + failed_allocations

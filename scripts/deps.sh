@@ -36,6 +36,15 @@ PACKAGES="gcc libc6-dev make pkg-config libunwind-dev libdw-dev libelf-dev libcj
 #   golang-go            profile.proto, and `go tool pprof` reads it
 OPTIONAL_PACKAGES="chromium protobuf-compiler golang-github-google-pprof-dev golang-go"
 
+# With --bench (`make bench`), the optional packages are the benchmark's
+# instead (the tests' would cost minutes of the bench's 10-minute budget):
+#   sqlite3 python3      real programs recorded by bench/run.sh (cc1 comes with gcc)
+#   heaptrack            the tool the benchmark compares with
+#   time                 GNU time, for the peak RSS columns
+if [ "${1-}" = --bench ]; then
+    OPTIONAL_PACKAGES="sqlite3 python3 heaptrack time"
+fi
+
 # Headers the build includes, one per library, for systems without dpkg.
 HEADERS="libunwind.h elfutils/libdw.h gelf.h cjson/cJSON.h zlib.h zstd.h libiberty/demangle.h"
 # cmocka.h needs these included before it.
