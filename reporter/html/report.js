@@ -83,13 +83,14 @@
     safety.appendChild(document.createTextNode('Memory safety: '));
     safety.appendChild(el('span', 'status status-' + s.safety.split(' ')[0], s.safety));
 
+    function blocks(n) { return fmtCount(n) + (n === 1 ? ' block' : ' blocks'); }
     var rows = [
       ['allocations', fmtCount(s.allocations)],
       ['frees', fmtCount(s.frees)],
       ['bytes allocated', fmtExact(s.bytes_allocated)],
-      ['peak heap', fmtExact(s.peak_heap_bytes) + ' in ' + fmtCount(s.peak_blocks) + ' blocks at ' + fmtSec(s.peak_time_ns)],
-      ['leaked', fmtExact(s.leaked_bytes) + ' in ' + fmtCount(s.leaked_blocks) + ' blocks'],
-      ['held by the C runtime', fmtExact(s.runtime_held_bytes) + ' in ' + fmtCount(s.runtime_held_blocks) + ' blocks'],
+      ['peak heap', fmtExact(s.peak_heap_bytes) + ' in ' + blocks(s.peak_blocks) + ' at ' + fmtSec(s.peak_time_ns)],
+      ['leaked', fmtExact(s.leaked_bytes) + ' in ' + blocks(s.leaked_blocks)],
+      ['held by the C runtime', fmtExact(s.runtime_held_bytes) + ' in ' + blocks(s.runtime_held_blocks)],
       ['temporary allocations', fmtCount(s.temporary_allocations) + ' (' + fmtPct(s.temporary_allocations, s.allocations) + ' of allocations)'],
       ['failed allocations', fmtCount(s.failed_allocations)],
       ['reallocs', fmtCount(s.reallocs)],
