@@ -613,7 +613,9 @@ static int get_stack_id(struct tr_cursor *c, uint32_t *out)
 static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int keep,
                       const char **why)
 {
-    memset(r, 0, sizeof *r);
+    /* Only the scalar fields: the metadata parts (hundreds of bytes) are
+     * cleared by the cases that fill them, not for every event. */
+    memset(r, 0, offsetof(struct rec, smp));
     *why = "truncated record";
     if (tr_get_u8(c, &r->type) < 0)
         return RD_CORRUPT;
@@ -675,13 +677,16 @@ static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int ke
             return RD_CORRUPT;
         return 0;
     case TR_REC_STACK:
+        memset(&r->stk, 0, sizeof r->stk);
         return parse_stack(c, keep, &r->stk, why);
     case TR_REC_MODULES:
         *why = "MODULES";
+        memset(&r->snap, 0, sizeof r->snap);
         if (tr_get_u64(c, &r->dt) < 0)
             return RD_CORRUPT;
         return parse_modules(c, keep, &r->snap, why);
     case TR_REC_PROCESS:
+        r->exe = r->cmdline = NULL;
         return parse_process(c, keep, &r->exe, &r->cmdline, why);
     case TR_REC_THREAD:
         *why = "THREAD";
@@ -699,10 +704,12 @@ static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int ke
         return 0;
     }
     case TR_REC_SYMBOLS:
+        memset(&r->sym, 0, sizeof r->sym);
         return parse_symbols(c, keep, &r->sym, why);
     case TR_REC_SAMPLE: {
         uint32_t n;
         *why = "SAMPLE";
+        memset(&r->smp, 0, sizeof r->smp);
         if (tr_get_u64(c, &r->dt) < 0 || tr_get_u64(c, &r->smp.rss_bytes) < 0 ||
             get_u32(c, &n) < 0 || n > TR_MAX_SAMPLE_STATS)
             return RD_CORRUPT;
