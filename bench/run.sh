@@ -16,7 +16,7 @@
 #   BENCH_RESULTS=F    where to write the page instead
 #
 # Method, and why:
-# - The three variants alternate within a round, and the order rotates from
+# - The four variants alternate within a round, and the order rotates from
 #   one round to the next, so that slow drift of the machine (other load,
 #   frequency, page cache) spreads over all variants instead of biasing one.
 # - Figures are medians over the rounds: robust to one disturbed run.
@@ -409,6 +409,29 @@ run_memaudit() {
     return 0
 }
 
+# run_recorder NAME ROUND CMD...: the recorder alone, preloaded directly
+# (no profile written afterwards, unlike memaudit run): what recording costs.
+run_recorder() {
+    rr_name=$1
+    rr_dir=$OUT/rec.$2
+    shift 2
+    rm -rf "$rr_dir"
+    mkdir -p "$rr_dir"
+    measure "$OUT/rec.out" "$OUT/rec.err" env LD_PRELOAD="$TOOL/libaudit.so" \
+        MEMAUDIT_OUTPUT="$rr_dir/memaudit.%e.%p.trace" MEMAUDIT_QUIET=1 "$@"
+    if [ "$m_status" -ne 0 ]; then
+        fail "$rr_name" "exit status $m_status under the recorder, 0 natively$(first_line "$OUT/rec.err")"
+        return 1
+    fi
+    if ! cmp -s "$OUT/rec.out" "$OUT/data/$rr_name.stdout"; then
+        fail "$rr_name" "output under the recorder differs from the native output"
+        return 1
+    fi
+    record "$rr_name" recorder.wall "$m_wall"
+    rm -rf "$rr_dir"
+    return 0
+}
+
 # run_heaptrack NAME ROUND CMD...: records into $OUT/heaptrack.ROUND/. A
 # heaptrack failure is heaptrack's, not the target's: a note, not a FAIL.
 run_heaptrack() {
@@ -537,10 +560,15 @@ bench_target() {
         HTFILE=
         # A failed variant stops the target only if it is a FAIL (native or
         # memaudit); a heaptrack failure leaves a note and the others go on.
-        for variant in $(rotate $((round - 1)) native memaudit heaptrack); do
+        for variant in $(rotate $((round - 1)) native memaudit heaptrack recorder); do
             case $variant in
             native) run_native "$bt_name" "$round" "$bt_prog" "$@" ;;
             memaudit) run_memaudit "$bt_name" "$round" "$bt_prog" "$@" ;;
+            recorder)
+                # Its output is compared with the native one, taken in round 1.
+                [ -e "$OUT/data/$bt_name.stdout" ] || continue
+                run_recorder "$bt_name" "$round" "$bt_prog" "$@"
+                ;;
             heaptrack) run_heaptrack "$bt_name" "$round" "$bt_prog" "$@" ;;
             esac
             [ -e "$OUT/data/$bt_name.failed" ] && break
@@ -662,6 +690,28 @@ EOF
     done
     cat <<EOF
 
+## Recording alone
+
+The recorder preloaded directly (\`LD_PRELOAD=libaudit.so PROG\`): what
+recording costs, without the profile \`memaudit run\` writes after the target
+ends. "extra ÷ heaptrack's" is (recorder − native) ÷ (heaptrack − native).
+
+| target | native s | recorder s | heaptrack s | recorder/native | extra ÷ heaptrack's extra |
+|---|---:|---:|---:|---:|---:|
+EOF
+    echo "$TARGETS" | while read -r name args; do
+        [ -e "$OUT/data/$name.failed" ] && continue
+        nw=$(median "$name" native.wall)
+        rw=$(median "$name" recorder.wall)
+        hw=$(median "$name" heaptrack.wall)
+        ex=$(case "$nw $rw $hw" in
+            *n/a*) echo n/a ;;
+            *) awk -v n="$nw" -v r="$rw" -v h="$hw" 'BEGIN { if (h > n) printf "%.2f", (r - n) / (h - n); else print "n/a" }' ;;
+            esac)
+        echo "| $name | $(fmt %.3f "$nw") | $(fmt %.3f "$rw") | $(fmt %.3f "$hw") | $(ratio "$rw" "$nw") | $ex |"
+    done
+    cat <<EOF
+
 ## Recorded data and reading it back
 
 | target | trace bytes | bytes/event | heaptrack file bytes | heaptrack bytes/event | memaudit report s | heaptrack_print s | memaudit report RSS MiB | heaptrack_print RSS MiB |
@@ -695,8 +745,9 @@ EOF
 ## Method
 
 Each target (bench/progs/, built with gcc/g++ -O2 -g, rustc -C opt-level=2 -g)
-ran $RUNS time(s) in each of three variants: natively, under
-\`memaudit run -o DIR -- PROG\` and under \`heaptrack -o FILE PROG\`. The three
+ran $RUNS time(s) in each of four variants: natively, under
+\`memaudit run -o DIR -- PROG\`, under \`heaptrack -o FILE PROG\`, and with the
+recorder alone (\`LD_PRELOAD=libaudit.so PROG\`). The four
 alternate within each round and their order rotates from round to round, so
 that drift of the machine does not favour one of them. Right after a round's
 recordings, \`memaudit report TRACE >/dev/null\` (the text report) and
