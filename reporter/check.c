@@ -204,15 +204,8 @@ void check_site_label(const struct rc_source *src, uint32_t id, char *buf, size_
         rc_stack_fini(&st);
         return;
     }
-    FILE *m = fmemopen(buf, len - 1, "w");
-    if (m != NULL) {
-        const struct rc_frame *fr = &st.frames[0];
-        if (fr->n)
-            rc_print_location(m, &fr->locs[fr->n - 1]);
-        else
-            fprintf(m, "0x%" PRIx64, fr->address);
-        fclose(m);
-    }
+    const struct rc_frame *fr = &st.frames[0];
+    rc_format_location(buf, len, fr, fr->n ? fr->n - 1 : 0);
     rc_stack_fini(&st);
 }
 

@@ -340,6 +340,20 @@ const char *rc_basename(const char *path)
     return slash != NULL ? slash + 1 : path;
 }
 
+char *rc_format_location(char *buf, size_t len, const struct rc_frame *f, size_t j)
+{
+    buf[0] = '\0';
+    FILE *m = fmemopen(buf, len - 1, "w");
+    if (m == NULL)
+        return buf;
+    if (f->n != 0)
+        rc_print_location(m, &f->locs[j]);
+    else
+        fprintf(m, "0x%" PRIx64, f->address);
+    fclose(m);
+    return buf;
+}
+
 void rc_print_location(FILE *out, const struct sym_location *loc)
 {
     const char *module = (loc->module != NULL && loc->module[0] != '\0') ? loc->module : NULL;

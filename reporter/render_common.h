@@ -110,6 +110,11 @@ int rc_is_plumbing(const struct sym_location *loc);
  * "0xaddr" when the address is in no known module. No newline. */
 void rc_print_location(FILE *out, const struct sym_location *loc);
 
+/* Location j of frame f as rc_print_location() prints it ("0xaddr" for a
+ * frame the resolver had nothing for), into buf (cut to len - 1 bytes).
+ * Returns buf. */
+char *rc_format_location(char *buf, size_t len, const struct rc_frame *f, size_t j);
+
 /* Last path component of path ("" stays ""). */
 const char *rc_basename(const char *path);
 

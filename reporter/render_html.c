@@ -324,17 +324,7 @@ static int add_site_ref(cJSON *obj, const struct html_tree *h, const struct rc_s
     for (size_t i = 0; i < st.n && err == 0; i++) {
         const struct rc_frame *f = &st.frames[i];
         for (size_t j = 0; j < (f->n ? f->n : 1) && err == 0; j++) {
-            buf[0] = '\0';
-            FILE *m = fmemopen(buf, sizeof(buf) - 1, "w");
-            if (m == NULL) {
-                err = -ENOMEM;
-                break;
-            }
-            if (f->n != 0)
-                rc_print_location(m, &f->locs[j]);
-            else
-                fprintf(m, "0x%" PRIx64, f->address);
-            fclose(m);
+            rc_format_location(buf, sizeof(buf), f, j);
             err |= json_append(stack, cJSON_CreateString(buf));
         }
     }

@@ -42,26 +42,19 @@ static int md_site(FILE *out, const struct rc_source *src, const struct render_o
                    uint32_t id)
 {
     struct rc_stack st = {0};
-    char buf[1024] = "";
+    char part[2][1024], buf[2 * 1024 + 8] = "";
     int rc = rc_stack_resolve(src, id, o->all_frames, 2, &st);
+    int shown = 0;
 
-    if (rc == 0 && st.n > 0) {
-        FILE *m = fmemopen(buf, sizeof(buf) - 1, "w");
-        int shown = 0;
-        for (size_t i = 0; m != NULL && i < st.n && shown < 2; i++) {
-            const struct rc_frame *f = &st.frames[i];
-            for (size_t j = 0; j < (f->n ? f->n : 1) && shown < 2; j++, shown++) {
-                if (shown)
-                    fputs(" \u2190 ", m);
-                if (f->n)
-                    rc_print_location(m, &f->locs[j]);
-                else
-                    fprintf(m, "0x%" PRIx64, f->address);
-            }
-        }
-        if (m != NULL)
-            fclose(m);
+    for (size_t i = 0; rc == 0 && i < st.n && shown < 2; i++) {
+        const struct rc_frame *f = &st.frames[i];
+        for (size_t j = 0; j < (f->n ? f->n : 1) && shown < 2; j++)
+            rc_format_location(part[shown++], sizeof(part[0]), f, j);
     }
+    if (shown == 1)
+        snprintf(buf, sizeof(buf), "%s", part[0]);
+    else if (shown == 2)
+        snprintf(buf, sizeof(buf), "%s \u2190 %s", part[0], part[1]);
     rc_stack_fini(&st);
     if (rc < 0)
         return rc;
@@ -83,17 +76,9 @@ static int md_stack(FILE *out, const struct rc_source *src, const struct render_
     for (size_t i = 0; i < st.n; i++) {
         const struct rc_frame *f = &st.frames[i];
         for (size_t j = 0; j < (f->n ? f->n : 1); j++) {
-            char buf[1024] = "";
-            FILE *m = fmemopen(buf, sizeof(buf) - 1, "w");
-            if (m == NULL)
-                break;
-            if (f->n)
-                rc_print_location(m, &f->locs[j]);
-            else
-                fprintf(m, "0x%" PRIx64, f->address);
-            fclose(m);
+            char buf[1024];
             fputs("     - ", out);
-            md_code(out, buf);
+            md_code(out, rc_format_location(buf, sizeof(buf), f, j));
             fputs(f->n && f->locs[j].inlined ? " (inlined)\n" : "\n", out);
         }
     }
