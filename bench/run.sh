@@ -136,6 +136,7 @@ build_targets() {
     build_c loop || exit 2
     build_c work || exit 2
     build_c prodcons -pthread || exit 2
+    build_threads
     if [ "$QUICK" = 1 ]; then
         TARGETS="loop 200000 20
 work 1 50000 16
@@ -590,6 +591,109 @@ bench_target() {
     rm -rf "$OUT"/trace.* "$OUT"/heaptrack.*
 }
 
+# ---------------------------------------------------------------- threads: 1 vs 4
+#
+# Does recording scale with threads? threads.c does the same total work
+# split over T threads that share nothing; it runs with T = 1 and T = 4,
+# natively, with the recorder alone and under memaudit run, the six variants
+# alternating and rotating like those of bench_target. The figure that
+# matters is the recorder's ratio to native at T = 4 divided by its ratio at
+# T = 1: above 1 when threads queue behind something of the recorder's (a
+# lock, a cache line every event writes). Issue 7 wants it at most 1.10.
+
+# build_threads: builds threads.c and sets THREADS_ARGS (N DEPTH).
+build_threads() {
+    build_c threads -pthread || exit 2
+    if [ "$QUICK" = 1 ]; then
+        THREADS_ARGS="200000 16"
+    else
+        THREADS_ARGS="4000000 16"
+    fi
+}
+
+# bench_threads: all rounds of the six variants. The figures go under the
+# names threads-1 and threads-4 (their outputs differ: the line names T).
+bench_threads() {
+    round=1
+    while [ "$round" -le "$RUNS" ]; do
+        echo "== threads 1 and 4, $THREADS_ARGS: round $round of $RUNS"
+        for variant in $(rotate $((round - 1)) native-1 native-4 recorder-1 recorder-4 memaudit-1 memaudit-4); do
+            bh_n=${variant#*-}
+            bh_name=threads-$bh_n
+            [ -e "$OUT/data/$bh_name.failed" ] && continue
+            # shellcheck disable=SC2086 # THREADS_ARGS is a list of words on purpose
+            case $variant in
+            native-*) run_native "$bh_name" "$round" "$OUT/threads" "$bh_n" $THREADS_ARGS ;;
+            recorder-*)
+                # Its output is compared with the native one, taken in round 1.
+                [ -e "$OUT/data/$bh_name.stdout" ] || continue
+                run_recorder "$bh_name" "$round" "$OUT/threads" "$bh_n" $THREADS_ARGS
+                ;;
+            memaudit-*)
+                [ -e "$OUT/data/$bh_name.stdout" ] || continue
+                run_memaudit "$bh_name" "$round" "$OUT/threads" "$bh_n" $THREADS_ARGS
+                rm -rf "$OUT/trace.$round"
+                ;;
+            esac
+        done
+        round=$((round + 1))
+    done
+    for bh_n in 1 4; do
+        [ -e "$OUT/data/threads-$bh_n.failed" ] && failures=$((failures + 1))
+    done
+}
+
+# ratio2 A B: A / B with two decimals, or n/a.
+ratio2() {
+    case "$1 $2" in
+    *n/a* | ' '* | *' ') echo n/a ;;
+    *) awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }' ;;
+    esac
+}
+
+# threads_table: the page's section on threads.
+threads_table() {
+    # shellcheck disable=SC2086 # THREADS_ARGS is a list of words on purpose
+    set -- $THREADS_ARGS
+    cat <<EOF
+
+## Threads: 1 vs 4
+
+\`threads T $THREADS_ARGS\` (bench/progs/threads.c): the same $1 iterations
+of malloc and free of 16 to 1024 bytes (a quarter of the blocks kept live a
+while), $2 frames deep, split over T threads that share no lock and no data.
+Wall time, medians of $RUNS rounds, the six variants alternating and rotating
+as above. "T=4 ÷ T=1" is the ratio to native at T = 4 divided by the one at
+T = 1: 1.00 when recording scales with threads as the program does. This
+machine has $(nproc) CPUs: at T = 4 all of them run the threads, natively and
+recorded alike. \`memaudit run\` also writes the profile after the target
+has ended, one thread doing the same work for T = 1 and T = 4: its T = 4
+ratio is over a native time that the threads have shortened.
+
+| variant | T=1 s | T=4 s | T=1 ÷ native | T=4 ÷ native | T=4 ÷ T=1 |
+|---|---:|---:|---:|---:|---:|
+EOF
+    for bh_n in 1 4; do
+        if [ -e "$OUT/data/threads-$bh_n.failed" ]; then
+            echo "| threads $bh_n | FAIL: $(cat "$OUT/data/threads-$bh_n.failed") |||||"
+        fi
+    done
+    n1=$(median threads-1 native.wall)
+    n4=$(median threads-4 native.wall)
+    echo "| native | $(fmt %.3f "$n1") | $(fmt %.3f "$n4") | | | |"
+    for bh_v in recorder memaudit; do
+        w1=$(median threads-1 "$bh_v.wall")
+        w4=$(median threads-4 "$bh_v.wall")
+        r1=$(ratio2 "$w1" "$n1")
+        r4=$(ratio2 "$w4" "$n4")
+        case $bh_v in
+        recorder) label="recorder alone (LD_PRELOAD)" ;;
+        memaudit) label="memaudit run" ;;
+        esac
+        echo "| $label | $(fmt %.3f "$w1") | $(fmt %.3f "$w4") | $r1 | $r4 | $(ratio2 "$r4" "$r1") |"
+    done
+}
+
 # ---------------------------------------------------------------- results
 
 # median NAME KEY: the median of the recorded values, or n/a.
@@ -710,6 +814,7 @@ EOF
             esac)
         echo "| $name | $(fmt %.3f "$nw") | $(fmt %.3f "$rw") | $(fmt %.3f "$hw") | $(ratio "$rw" "$nw") | $ex |"
     done
+    threads_table
     cat <<EOF
 
 ## Recorded data and reading it back
@@ -820,6 +925,7 @@ while read -r name args; do
 done <<EOF
 $TARGETS
 EOF
+bench_threads </dev/null
 
 write_page "$1" >"$OUT/page.md"
 echo
