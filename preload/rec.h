@@ -3,7 +3,9 @@
  * Layering inside libaudit.so:
  *   hooks.c    the interposed allocator entry points, bootstrap, init/fini
  *   thread.c   per-thread event buffers, the registry, block writing
- *   stack.c    stack capture (libunwind, loaded privately) and deduplication
+ *   stack.c    stack capture and deduplication (libunwind, loaded privately,
+ *              where cfi.c has no rule)
+ *   cfi.c      unwind rules read from .eh_frame, for stack.c's own walk
  *   module.c   module-map snapshots (dl_iterate_phdr)
  *   out.c      output file, configuration, messages that never allocate
  *   compress.c zstd compression of blocks (libzstd, loaded privately)
@@ -170,6 +172,28 @@ void rec_stack_after_fork_child(void);
 void rec_stack_crosscheck_say(void);
 /* Bumped after dlclose: stacks are never shared across epochs. */
 extern _Atomic uint32_t rec_epoch;
+
+/* ---- call frame information (cfi.c) ---- */
+/* How to step from a frame whose code address is pc (for a caller's frame,
+ * its return address - 1) to its caller, packed in 64 bits:
+ *   bits 0-1  REC_CFI_STEP, REC_CFI_END (outermost frame) or REC_CFI_NONE
+ *             (not a rule the recorder follows itself: walk with libunwind)
+ *   bit 2     REC_CFI_CFA_RBP: CFA = RBP + cfa_off, else RSP + cfa_off
+ *   bit 3     REC_CFI_RBP_SAVED: the caller's RBP is at CFA + rbp_off, else
+ *             RBP is unchanged
+ *   bits 16-31 rbp_off (int16), bits 32-63 cfa_off (int32, > 0)
+ * The return address is always at CFA - 8 in a STEP rule. Lock-free; the
+ * first lookup of an address reads .eh_frame (~1-3 us), later ones are one
+ * probe of a table shared by all threads. */
+#define REC_CFI_STEP 1u
+#define REC_CFI_END 2u
+#define REC_CFI_NONE 3u
+#define REC_CFI_KIND(r) ((unsigned)((r) & 3u))
+#define REC_CFI_CFA_RBP 4u
+#define REC_CFI_RBP_SAVED 8u
+#define REC_CFI_RBP_OFF(r) ((int64_t)(int16_t)(uint16_t)((r) >> 16))
+#define REC_CFI_CFA_OFF(r) ((int64_t)(int32_t)(uint32_t)((r) >> 32))
+uint64_t rec_cfi_rule(uintptr_t pc, uint32_t epoch);
 
 /* ---- module map (module.c) ---- */
 /* Write a MODULES snapshot of the current epoch, stamped ts, into the calling thread. */

@@ -37,7 +37,7 @@ for f in "$LIB" "$MEMAUDIT" "$JCHECK"; do
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/memaudit-it.XXXXXX") || exit 2
-trap 'rm -rf "$TMP"' EXIT
+trap '[ -n "$MEMAUDIT_IT_KEEP" ] || rm -rf "$TMP"' EXIT
 trap 'rm -rf "$TMP"; exit 130' INT TERM
 
 ok() {
