@@ -5,9 +5,8 @@
  *
  * One pass over trd_next(), O(1) expected work per event (plus a binary
  * search over the threads when the event's thread differs from the last):
- * - live blocks sit in an open-addressing hash map keyed by address (linear
- *   probing, backward-shift deletion, so no tombstones pile up); memory grows
- *   with live blocks, never with events;
+ * - live blocks sit in a packed open-addressing map keyed by address
+ *   (livemap.c); memory grows with live blocks, never with events;
  * - the per-site picture at the global peak is taken lazily: each site
  *   remembers the event number of its last change, and the first change after
  *   the latest peak saves its value first. A site untouched since the peak
@@ -26,34 +25,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "livemap.h"
 #include "symbolizer.h"
-
-/* A live block. ptr 0 marks an empty slot; a block at address 0 (never seen
- * from a real allocator, possible in a hostile trace) has its own slot. */
-struct live {
-    uint64_t ptr;
-    uint64_t size;
-    uint64_t alloc_no; /* event number of its allocation */
-    uint64_t time_ns;  /* when it was allocated */
-    uint32_t stack;
-    uint32_t slack;    /* usable - requested (a glibc chunk's slack is below a page;
-                          a hostile trace's larger values are clamped) */
-    uint32_t chain;    /* reallocs that led to this block (0: a plain allocation) */
-    uint32_t phase;    /* 1 + index of the phase it was allocated in; 0: none */
-};
-
-struct livemap {
-    struct live *slots; /* [cap], cap a power of two */
-    size_t cap;
-    size_t n;
-    int has_zero;
-    struct live zero;
-};
 
 /* What one thread's recent history means for the rules above. */
 struct thstate {
@@ -110,135 +87,6 @@ struct ctx {
     uint64_t phase_since; /* absolute time of its mark */
     size_t cap_phases, cap_spans;
 };
-
-/* ---- live map ---- */
-
-/* Where a block's address goes, keeping the heap's own locality: blocks
- * allocated near each other (the common case) land in nearby slots, so a
- * replay touches few cache lines, and 16-byte-aligned addresses of one
- * region are spread one per slot. Bits from 256 MiB up are folded in so that
- * regions far apart (arenas, mmap'd blocks) do not pile onto the same slots.
- * Measured on bench's work trace (6.7M events, up to 400k live blocks): 1.0
- * probes per lookup, against 14.8 with the multiplicative hash used before,
- * and 35% less replay time. */
-static size_t lm_home(const struct livemap *m, uint64_t ptr)
-{
-    return (size_t)((ptr >> 4) ^ (ptr >> 28)) & (m->cap - 1);
-}
-
-static struct live *lm_find(struct livemap *m, uint64_t ptr)
-{
-    if (ptr == 0)
-        return m->has_zero ? &m->zero : NULL;
-    if (m->cap == 0)
-        return NULL;
-    for (size_t i = lm_home(m, ptr);; i = (i + 1) & (m->cap - 1)) {
-        if (m->slots[i].ptr == ptr)
-            return &m->slots[i];
-        if (m->slots[i].ptr == 0)
-            return NULL;
-    }
-}
-
-static void lm_put(struct livemap *m, const struct live *e)
-{
-    size_t i = lm_home(m, e->ptr);
-    while (m->slots[i].ptr != 0)
-        i = (i + 1) & (m->cap - 1);
-    m->slots[i] = *e;
-}
-
-/* Slots in zeroed memory of their own. A big map is looked up at random
- * (frees come in the program's order), so it asks for huge pages: with 4 KiB
- * pages nearly every lookup of a map of tens of MiB also missed the TLB. */
-static struct live *slots_alloc(size_t cap)
-{
-    size_t bytes = cap * sizeof(struct live);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    if (bytes >= (2u << 20))
-        madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without THP it is plain pages */
-    return p;
-}
-
-static void slots_free(struct live *slots, size_t cap)
-{
-    if (slots != NULL)
-        munmap(slots, cap * sizeof(struct live));
-}
-
-static int lm_grow(struct livemap *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 1024;
-    if (cap > SIZE_MAX / sizeof(struct live))
-        return -ENOMEM;
-    struct live *old = m->slots;
-    size_t old_cap = m->cap;
-    m->slots = slots_alloc(cap);
-    if (m->slots == NULL) {
-        m->slots = old;
-        return -ENOMEM;
-    }
-    m->cap = cap;
-    for (size_t i = 0; i < old_cap; i++)
-        if (old[i].ptr != 0)
-            lm_put(m, &old[i]);
-    slots_free(old, old_cap);
-    return 0;
-}
-
-/* Insert e, whose address is not in the map. */
-static int lm_insert(struct livemap *m, const struct live *e)
-{
-    if (e->ptr == 0) {
-        m->zero = *e;
-        m->has_zero = 1;
-        return 0;
-    }
-    /* Keep the load at most 1/2: probes stay short even for clustered addresses. */
-    if ((m->n + 1) * 2 > m->cap) {
-        int rc = lm_grow(m);
-        if (rc < 0)
-            return rc;
-    }
-    lm_put(m, e);
-    m->n++;
-    return 0;
-}
-
-/* Remove the block at ptr into *out. 1 = it was there, 0 = unknown address. */
-static int lm_remove(struct livemap *m, uint64_t ptr, struct live *out)
-{
-    if (ptr == 0) {
-        if (!m->has_zero)
-            return 0;
-        *out = m->zero;
-        m->has_zero = 0;
-        return 1;
-    }
-    struct live *e = lm_find(m, ptr);
-    if (e == NULL)
-        return 0;
-    *out = *e;
-    /* Backward shift: pull later entries of the probe run into the hole
-     * unless their home lies cyclically in (hole, j]. */
-    size_t mask = m->cap - 1, i = (size_t)(e - m->slots), j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        if (m->slots[j].ptr == 0)
-            break;
-        size_t h = lm_home(m, m->slots[j].ptr);
-        int stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-        if (!stays) {
-            m->slots[i] = m->slots[j];
-            i = j;
-        }
-    }
-    m->slots[i].ptr = 0;
-    m->n--;
-    return 1;
-}
 
 /* ---- key sets ---- */
 
@@ -326,7 +174,7 @@ static void ks_fini(struct kset *k)
 
 static struct freed *freed_set(struct ctx *c, uint64_t ptr)
 {
-    size_t set = (size_t)((ptr >> 4) ^ (ptr >> 28)) & (FREED_SETS - 1); /* as lm_home */
+    size_t set = (size_t)((ptr >> 4) ^ (ptr >> 28)) & (FREED_SETS - 1); /* keeps locality */
     return &c->freed[set * FREED_WAYS];
 }
 
@@ -1210,15 +1058,14 @@ static int leaked_block(struct ctx *c, const struct live *e)
     return chain_end(c, e);
 }
 
+static int leaked_block_cb(void *arg, const struct live *e)
+{
+    return leaked_block(arg, e);
+}
+
 static int leaks_over_time(struct ctx *c)
 {
-    struct livemap *m = &c->lm;
-    int rc = 0;
-    for (size_t i = 0; i < m->cap && rc == 0; i++)
-        if (m->slots[i].ptr != 0)
-            rc = leaked_block(c, &m->slots[i]);
-    if (rc == 0 && m->has_zero)
-        rc = leaked_block(c, &m->zero);
+    int rc = lm_each(&c->lm, leaked_block_cb, c);
     /* A leak grows when its blocks were allocated over at least a quarter
      * of the run, counted in events rather than time so that the verdict
      * does not depend on how fast the machine was. */
@@ -1354,7 +1201,7 @@ int an_sampling_note(const struct an_totals *t, char *buf, size_t cap)
 
 static void ctx_fini(struct ctx *c)
 {
-    slots_free(c->lm.slots, c->lm.cap);
+    lm_fini(&c->lm);
     free(c->th);
     free(c->freed);
     for (size_t i = 0; i < c->n_content; i++)
