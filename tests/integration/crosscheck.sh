@@ -61,3 +61,14 @@ crosscheck_case crosscheck-growth "process.complete=true summary.unmatched_frees
     findings[kind:pooling].stack[0].function=make_node
     findings[kind:realloc-growth].stack[0].function=buf_grow" \
     "$PROGS/growth"
+# Frames without a frame pointer, a realigned stack (DRAP), alloca, recursion
+# and a signal handler that allocates (tests/progs/frames.c): the recorder's
+# own walk by the .eh_frame rules, and libunwind's where it leaves off.
+crosscheck_case crosscheck-frames "process.complete=true process.lost_events=0
+    summary.unmatched_frees=0 summary.allocations=3103 summary.frees=3100
+    summary.leaked_bytes=666 summary.leaked_blocks=3
+    leaks[0].bytes=333 leaks[0].stack[0].function=leaf leaks[0].stack[1].function=alloca_caller
+    leaks[1].bytes=222 leaks[1].stack[1].function=drap_caller
+    leaks[2].bytes=111 leaks[2].stack[1].function=sp_mid leaks[2].stack[2].function=main
+    hotspots[0].allocations=100 hotspots[0].stack[1].function=on_usr1" \
+    "$PROGS/frames"
