@@ -143,8 +143,10 @@ check: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 
-bench: all
+# deps first: on a fresh machine the build itself needs them.
+bench:
 	@sh scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)
 
 # libFuzzer needs clang; the readers and everything that consumes their
