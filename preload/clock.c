@@ -68,13 +68,31 @@
  * a CLOCK_MONOTONIC stamp is always from before the switch. (Durations that
  * span the switch gain SWITCH_MARGIN_NS, 1 us, once.)
  *
+ * One thread alone needs no order between threads. Until a second thread
+ * takes a stamp, the first reads a bare rdtsc (~10 ns and no pipeline drain,
+ * where lfence;rdtsc waits for every outstanding cache miss: ~30 ns a stamp
+ * in a std::map-heavy program, 10% of its recorded run). The second thread
+ * to stamp, before its first stamp, sets clk.multi and calls
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): every other thread of the
+ * process is then interrupted (an interrupt completes every instruction
+ * before it, bare rdtsc included) or not running, and loads clk.multi
+ * afresh after it; so every bare stamp was read before the new thread's
+ * first stamp, and every later stamp of the first thread is an ordered read
+ * -- (a) holds for every event that another thread can order itself with.
+ * No membarrier (old kernel, a seccomp filter), or a second thread that
+ * stamps before rec_clock_init: ordered reads from the start. The recorder's
+ * own background thread (flusher.c) stamps ordered and does not count.
+ *
  * fork: the child keeps the mapping (the TSC runs on; a child forked while
  * another thread was switching calibrates again). exec: a new image, a new
  * calibration. Not followed: the kernel demoting the TSC during the run
  * (a TSC found out of step then); the stamps of such a run may misorder
  * events of different threads. */
 #include <cpuid.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -106,13 +124,22 @@ static struct {
     uint64_t calib_wait_ns;
     unsigned failures;
     int rdtscp; /* read with rdtscp, not lfence;rdtsc */
+    _Alignas(64) _Atomic int bare_ok; /* membarrier is registered: the first thread may read bare */
+    _Atomic int multi;                /* not 0: a second thread stamps, every read is ordered */
+    _Atomic uintptr_t first;          /* the first thread to stamp (its clk_seen's address) */
 } clk = {.calib_wait_ns = CALIB_NS};
+
+/* This thread: 0 before its first stamp, CLK_FIRST if it was the process's
+ * first thread to stamp, CLK_OTHER otherwise (and for the recorder's own). */
+enum { CLK_FIRST = 1, CLK_OTHER = 2 };
+static __thread int clk_seen __attribute__((tls_model("initial-exec")));
 
 /* The TSC, read in program order (see (a) above): lfence;rdtsc where lfence
  * waits for every earlier instruction (Intel; AMD from family 17h, Zen,
  * where it is always dispatch-serialising), rdtscp elsewhere. ~15-20 ns
- * either way here; a bare rdtsc (~10 ns) would not keep the order. */
-static inline uint64_t tsc_read(void)
+ * either way here, more when earlier loads miss the cache; a bare rdtsc
+ * (~10 ns, overlapping other work) would not keep the order. */
+static inline uint64_t tsc_read_ordered(void)
 {
     uint32_t lo, hi, aux;
     if (REC_LIKELY(!clk.rdtscp))
@@ -120,6 +147,18 @@ static inline uint64_t tsc_read(void)
     else
         __asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
     return ((uint64_t)hi << 32) | lo;
+}
+
+/* A stamp's read: bare while one thread alone stamps (see above). */
+static inline uint64_t tsc_read(void)
+{
+    if (clk_seen == CLK_FIRST && atomic_load_explicit(&clk.bare_ok, memory_order_relaxed) &&
+        !atomic_load_explicit(&clk.multi, memory_order_relaxed)) {
+        uint32_t lo, hi;
+        __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi)::"memory"); /* one thread: no order needed */
+        return ((uint64_t)hi << 32) | lo;
+    }
+    return tsc_read_ordered();
 }
 
 static inline uint64_t mono_ns(void)
@@ -143,9 +182,9 @@ static uint64_t pair_read(uint64_t *tsc, uint64_t *ns)
 {
     uint64_t best = UINT64_MAX;
     for (int i = 0; i < PAIR_TRIES; i++) {
-        uint64_t a = tsc_read();
+        uint64_t a = tsc_read_ordered();
         uint64_t m = mono_ns();
-        uint64_t b = tsc_read();
+        uint64_t b = tsc_read_ordered();
         if (b - a < best) {
             best = b - a;
             *tsc = a;
@@ -197,18 +236,64 @@ static __attribute__((noinline)) uint64_t now_slow(int s)
     return v;
 }
 
+/* Before the calling thread's first stamp: is it the first thread, or the
+ * second, which ends the bare reads of the first (see above)? */
+static __attribute__((noinline)) void clock_thread_first_stamp(void)
+{
+    uintptr_t expect = 0;
+    if (atomic_compare_exchange_strong(&clk.first, &expect, (uintptr_t)&clk_seen)) {
+        clk_seen = CLK_FIRST;
+        return;
+    }
+    clk_seen = CLK_OTHER;
+    /* multi: 0 one thread, 1 switching, 2 switched (a membarrier returned).
+     * A thread that finds 1 cannot know that the other's membarrier has
+     * returned: it makes its own. */
+    int m = atomic_load(&clk.multi);
+    if (m == 2)
+        return;
+    if (m == 0)
+        atomic_store(&clk.multi, 1);
+    if (atomic_load(&clk.bare_ok))
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    atomic_store(&clk.multi, 2);
+}
+
+void rec_clock_helper_thread(void)
+{
+    clk_seen = CLK_OTHER;
+}
+
 uint64_t rec_now_ns(void)
 {
+    if (REC_UNLIKELY(clk_seen == 0))
+        clock_thread_first_stamp();
     int s = atomic_load_explicit(&clk.state, memory_order_acquire);
     if (REC_LIKELY(s == CLK_TSC))
         return tsc_ns();
     return now_slow(s);
 }
 
+/* Let the first thread read the TSC bare, if membarrier can end that. */
+static void clock_allow_bare(void)
+{
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    int ok = q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+             syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    atomic_store(&clk.bare_ok, ok);
+    /* A second thread that stamped before this saw bare_ok 0 and made no
+     * membarrier: then no bare reads at all (both sides seq_cst). */
+    if (ok && atomic_load(&clk.multi))
+        atomic_store(&clk.bare_ok, 0);
+}
+
 /* In a fork child, a switch that another thread of the parent was making
- * will never finish: start the calibration over. */
+ * will never finish: start the calibration over. The child is a new
+ * process for membarrier: register again. */
 static void clock_after_fork_child(void)
 {
+    if (atomic_load(&clk.bare_ok))
+        clock_allow_bare();
     if (atomic_load(&clk.state) == CLK_SWITCHING) {
         clk.calib_width = pair_read(&clk.calib_tsc, &clk.calib_ns);
         atomic_store(&clk.state, CLK_CALIB);
@@ -265,6 +350,7 @@ void rec_clock_init(uint64_t calib_ns)
     clk.calib_wait_ns = calib_ns ? calib_ns : CALIB_NS;
     clk.calib_width = pair_read(&clk.calib_tsc, &clk.calib_ns);
     pthread_atfork(NULL, NULL, clock_after_fork_child);
+    clock_allow_bare();
     atomic_store(&clk.state, CLK_CALIB);
 }
 

@@ -160,6 +160,7 @@ static void wait_until(const struct timespec *next, int handoff)
 static void *flusher_main(void *arg)
 {
     (void)arg;
+    rec_clock_helper_thread();
     rec_guard_enter(); /* anything that allocates here is the recorder's */
     int handoff = rec_thread_handoff_start();
     struct timespec next;

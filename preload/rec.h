@@ -60,6 +60,9 @@ uint64_t rec_now_ns(void);
 void rec_clock_init(uint64_t calib_ns);
 /* 1 once timestamps come from the TSC. */
 int rec_clock_is_tsc(void);
+/* The calling thread is the recorder's own (the flusher): its stamps are
+ * ordered reads and do not end the first thread's bare ones (clock.c). */
+void rec_clock_helper_thread(void);
 
 /* Read a small /proc file with raw syscalls; returns bytes read or -1. */
 long rec_read_file(const char *path, char *buf, size_t cap);
