@@ -30,11 +30,6 @@
 #define EXPORT __attribute__((visibility("default")))
 #define MAX_EVENT_BYTES 128
 
-static __thread int guard __attribute__((tls_model("initial-exec")));
-/* Set while a signal handler of the target runs on top of a recorder call it
- * interrupted in the same thread (see rec_handler_enter). */
-static __thread int nested_in_signal __attribute__((tls_model("initial-exec")));
-
 static struct {
     void *(*malloc)(size_t);
     void (*free)(void *);
@@ -103,7 +98,7 @@ static void resolve(void)
      * runtime's constructor, before ours) is what brings us here. glibc
      * declares dlsym leaf (never calling back into this file), so the guard
      * is touched through volatile, or the compiler drops the ++ and --. */
-    volatile int *g = &guard;
+    volatile int *g = &rec_tls.guard;
     ++*g;
     /* POSIX guarantees a dlsym result converts to a function pointer; ISO C
      * does not, so copy the bits rather than cast. */
@@ -148,12 +143,12 @@ static void resolve(void)
 
 void rec_guard_enter(void)
 {
-    guard++;
+    rec_tls.guard++;
 }
 
 void rec_guard_leave(void)
 {
-    guard--;
+    rec_tls.guard--;
 }
 
 /* ---- recording ---- */
@@ -166,10 +161,10 @@ void rec_guard_leave(void)
  * and are counted as lost. Returns what rec_handler_leave() restores. */
 int rec_handler_enter(void)
 {
-    int saved = guard;
+    int saved = rec_tls.guard;
     if (saved) {
-        guard = 0;
-        nested_in_signal++;
+        rec_tls.guard = 0;
+        rec_tls.nested_in_signal++;
     }
     return saved;
 }
@@ -177,8 +172,8 @@ int rec_handler_enter(void)
 void rec_handler_leave(int saved)
 {
     if (saved) {
-        nested_in_signal--;
-        guard = saved;
+        rec_tls.nested_in_signal--;
+        rec_tls.guard = saved;
     }
 }
 
@@ -194,14 +189,17 @@ static void count_unrecorded(void)
 
 static int should_record(void)
 {
-    return !guard && atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_OFF;
+    return !rec_tls.guard && atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_OFF;
 }
 
 /* Under the guard the recorder itself allocates: remember the block, in case
- * libc frees it on our behalf later (see internal.c). */
+ * libc frees it on our behalf later (see internal.c). Not in sampling mode:
+ * there a free is recorded only for a block in the set of sampled blocks,
+ * which the recorder's own never join, and the frees of the program need not
+ * look at one more set. */
 static void *note_internal(void *p)
 {
-    if (REC_UNLIKELY(guard) && p)
+    if (REC_UNLIKELY(rec_tls.guard) && p && rec_config.sample_bytes == 0)
         rec_internal_add(p);
     return p;
 }
@@ -214,7 +212,7 @@ static inline int sample_keep(void *p, size_t size)
 {
     /* (In a signal handler on top of the recorder, which may hold the set's
      * lock, record_alloc counts the event lost instead.) */
-    if (REC_LIKELY(rec_config.sample_bytes == 0) || p == NULL || nested_in_signal)
+    if (REC_LIKELY(rec_config.sample_bytes == 0) || p == NULL || rec_tls.nested_in_signal)
         return 1;
     if (!rec_sample_take(size))
         return 0;
@@ -226,7 +224,7 @@ static inline int sample_keep(void *p, size_t size)
  * leaves the set now, before libc has it back). */
 static inline int sample_free_keep(void *p)
 {
-    if (REC_LIKELY(rec_config.sample_bytes == 0) || REC_UNLIKELY(nested_in_signal))
+    if (REC_LIKELY(rec_config.sample_bytes == 0) || REC_UNLIKELY(rec_tls.nested_in_signal))
         return 1; /* (nested: record_free counts it lost, without the set's lock) */
     return rec_sampled_take(p);
 }
@@ -245,7 +243,7 @@ static uint64_t slack_of(void *p, size_t size)
 
 static void record_alloc(uint8_t fn, void *p, size_t size, size_t align)
 {
-    if (REC_UNLIKELY(nested_in_signal)) {
+    if (REC_UNLIKELY(rec_tls.nested_in_signal)) {
         rec_lost_add(1);
         return;
     }
@@ -315,7 +313,7 @@ static __attribute__((noinline)) uint8_t *put_free_ex(struct rec_thread *t, uint
 
 static void record_free(uint8_t fn, void *p)
 {
-    if (REC_UNLIKELY(nested_in_signal)) {
+    if (REC_UNLIKELY(rec_tls.nested_in_signal)) {
         rec_lost_add(1);
         return;
     }
@@ -344,7 +342,7 @@ static void record_free(uint8_t fn, void *p)
 
 static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, size_t size)
 {
-    if (REC_UNLIKELY(nested_in_signal)) {
+    if (REC_UNLIKELY(rec_tls.nested_in_signal)) {
         rec_lost_add(1);
         return;
     }
@@ -377,24 +375,80 @@ static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, s
     errno = saved;
 }
 
+/* ---- sampling mode's fast path ----
+ *
+ * Nearly every call in sampling mode is an allocation the countdown passes
+ * over or the free of a block that was not sampled. Those take the two tests
+ * below and go to libc as a bare forwarding shim would: no guard, no errno
+ * save, no clock, no lock, no store but the countdown's. Every other call --
+ * a sample point, a sampled block, full mode, the recorder's own calls --
+ * fails the test and takes the general path after it, unchanged. */
+
+/* 1 if an allocation of n bytes by the program is not to be sampled; the
+ * countdown is then taken. n > sample_bytes is always sampled; the thread's
+ * first allocation (countdown 0) draws in rec_sample_take_slow. Full mode:
+ * sample_bytes is 0 and so is the countdown, so the test fails for every n.
+ * A positive countdown also means resolve() has run (sample.c draws only
+ * after it), so real.* is set. */
+static inline int sample_pass_alloc(size_t n)
+{
+    int64_t left = rec_tls.sample_left;
+    if (REC_LIKELY(n <= rec_config.sample_bytes && (int64_t)n < left && !rec_tls.guard)) {
+        rec_tls.sample_left = left - (int64_t)n;
+        return 1;
+    }
+    return 0;
+}
+
+/* 1 if the free of p goes to libc unrecorded: sampling mode, and p neither
+ * from the bootstrap pool nor in the set of sampled blocks (a lookup without
+ * a lock, rec.h). sample_bytes is set in resolve() after real.*. */
+static inline int sample_pass_free(const void *p)
+{
+    return REC_LIKELY(rec_config.sample_bytes != 0) && !boot_owns(p) && !rec_sampled_has(p);
+}
+
+/* The allocation the countdown passed over failed: failed calls are all
+ * recorded (docs/metrics.md, "Sampling mode"). */
+static __attribute__((noinline)) void *sample_failed(uint8_t fn, size_t n)
+{
+    if (should_record()) {
+        rec_tls.guard = 1;
+        record_alloc(fn, NULL, n, 0);
+        rec_tls.guard = 0;
+    }
+    return NULL;
+}
+
 /* ---- the interposed allocator ---- */
 
-EXPORT void *malloc(size_t n)
+/* The general path of malloc: full mode, a sample point, the recorder's own
+ * calls. (Out of line, so that the fast path in malloc needs no frame.) */
+static __attribute__((noinline)) void *malloc_general(size_t n)
 {
     ENSURE_REAL();
     if (REC_UNLIKELY(!real.malloc))
         return boot_alloc(n);
     if (!should_record())
         return note_internal(real.malloc(n));
-    guard = 1;
+    rec_tls.guard = 1;
     void *p = real.malloc(n);
     if (sample_keep(p, n))
         record_alloc(TR_FN_MALLOC, p, n, 0);
-    guard = 0;
+    rec_tls.guard = 0;
     return p;
 }
 
-EXPORT void free(void *p)
+EXPORT void *malloc(size_t n)
+{
+    if (REC_LIKELY(sample_pass_alloc(n))) {
+        void *p = real.malloc(n);
+        return REC_LIKELY(p != NULL) ? p : sample_failed(TR_FN_MALLOC, n);
+    }
+    return malloc_general(n);
+}
+
+static __attribute__((noinline)) void free_general(void *p)
 {
     if (p == NULL || boot_owns(p))
         return;
@@ -404,15 +458,23 @@ EXPORT void free(void *p)
         return;
     }
     if (should_record()) {
-        guard = 1; /* (also over the set's lock: a signal handler must know) */
+        rec_tls.guard = 1; /* (also over the set's lock: a signal handler must know) */
         if (sample_free_keep(p))
             record_free(TR_FN_FREE, p);
-        guard = 0;
+        rec_tls.guard = 0;
     }
     real.free(p);
 }
 
-EXPORT void *calloc(size_t nmemb, size_t size)
+EXPORT void free(void *p)
+{
+    if (REC_LIKELY(sample_pass_free(p)))
+        real.free(p);
+    else
+        free_general(p);
+}
+
+static __attribute__((noinline)) void *calloc_general(size_t nmemb, size_t size)
 {
     ENSURE_REAL();
     if (REC_UNLIKELY(!real.calloc)) {
@@ -423,15 +485,25 @@ EXPORT void *calloc(size_t nmemb, size_t size)
     }
     if (!should_record())
         return note_internal(real.calloc(nmemb, size));
-    guard = 1;
+    rec_tls.guard = 1;
     void *p = real.calloc(nmemb, size);
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         total = SIZE_MAX;
     if (sample_keep(p, total))
         record_alloc(TR_FN_CALLOC, p, total, 0);
-    guard = 0;
+    rec_tls.guard = 0;
     return p;
+}
+
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    size_t bytes;
+    if (!__builtin_mul_overflow(nmemb, size, &bytes) && REC_LIKELY(sample_pass_alloc(bytes))) {
+        void *p = real.calloc(nmemb, size);
+        return REC_LIKELY(p != NULL) ? p : sample_failed(TR_FN_CALLOC, bytes);
+    }
+    return calloc_general(nmemb, size);
 }
 
 static void *boot_realloc(void *old, size_t n)
@@ -457,14 +529,14 @@ static void *realloc_internal(uint8_t fn, void *old, size_t n,
             rec_internal_add(old);
         return p;
     }
-    if (guard || !should_record()) {
+    if (rec_tls.guard || !should_record()) {
         rec_internal_add(p);
         return p;
     }
-    guard = 1;
+    rec_tls.guard = 1;
     if (sample_keep(p, n))
         record_alloc(fn, p, n, 0);
-    guard = 0;
+    rec_tls.guard = 0;
     return p;
 }
 
@@ -479,17 +551,17 @@ static __attribute__((noinline)) void *realloc_sampled(uint8_t fn, void *old, si
                                                        void *(*call)(void *, size_t, size_t),
                                                        size_t a, size_t b)
 {
-    if (REC_UNLIKELY(nested_in_signal)) { /* the set's lock may be held under us */
+    if (REC_UNLIKELY(rec_tls.nested_in_signal)) { /* the set's lock may be held under us */
         rec_lost_add(1);
         return call(old, a, b);
     }
-    guard = 1;
+    rec_tls.guard = 1;
     void *p;
     if (!rec_sampled_take(old)) {
         p = call(old, a, b);
         if (p != NULL ? sample_keep(p, n) : n > 0)
             record_alloc(fn, p, n, 0);
-        guard = 0;
+        rec_tls.guard = 0;
         return p;
     }
     uint64_t before = rec_now_ns();
@@ -503,7 +575,7 @@ static __attribute__((noinline)) void *realloc_sampled(uint8_t fn, void *old, si
     } else {
         record_realloc(fn, before, old, NULL, 0);
     }
-    guard = 0;
+    rec_tls.guard = 0;
     return p;
 }
 
@@ -513,11 +585,11 @@ static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void 
     if (old == NULL) {
         if (!should_record())
             return note_internal(call(NULL, a, b));
-        guard = 1;
+        rec_tls.guard = 1;
         void *p = call(NULL, a, b);
         if (sample_keep(p, n))
             record_alloc(fn, p, n, 0);
-        guard = 0;
+        rec_tls.guard = 0;
         return p;
     }
     if (REC_UNLIKELY(rec_internal_take(old)))
@@ -526,11 +598,11 @@ static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void 
         return call(old, a, b);
     if (REC_UNLIKELY(rec_config.sample_bytes))
         return realloc_sampled(fn, old, n, call, a, b);
-    guard = 1;
+    rec_tls.guard = 1;
     uint64_t before = rec_now_ns();
     void *p = call(old, a, b);
     record_realloc(fn, before, old, p, n);
-    guard = 0;
+    rec_tls.guard = 0;
     return p;
 }
 
@@ -545,7 +617,7 @@ static void *call_reallocarray(void *old, size_t a, size_t b)
     return real.reallocarray(old, a, b);
 }
 
-EXPORT void *realloc(void *old, size_t n)
+static __attribute__((noinline)) void *realloc_general(void *old, size_t n)
 {
     ENSURE_REAL();
     if (REC_UNLIKELY(old && boot_owns(old)))
@@ -553,6 +625,18 @@ EXPORT void *realloc(void *old, size_t n)
     if (REC_UNLIKELY(!real.realloc))
         return old ? NULL : boot_alloc(n);
     return realloc_common(TR_FN_REALLOC, old, n, call_realloc, n, 0);
+}
+
+/* Sampling mode's fast path: neither the old block nor the new one sampled
+ * (realloc_sampled would record nothing but a failure). realloc(p, 0) that
+ * frees p returns NULL without failing. */
+EXPORT void *realloc(void *old, size_t n)
+{
+    if (REC_LIKELY(old == NULL || sample_pass_free(old)) && REC_LIKELY(sample_pass_alloc(n))) {
+        void *p = real.realloc(old, n);
+        return REC_LIKELY(p != NULL || n == 0) ? p : sample_failed(TR_FN_REALLOC, n);
+    }
+    return realloc_general(old, n);
 }
 
 EXPORT void *reallocarray(void *old, size_t nmemb, size_t size)
@@ -580,11 +664,11 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
             note_internal(*out);
         return rc;
     }
-    guard = 1;
+    rec_tls.guard = 1;
     int rc = real.posix_memalign(out, align, n);
     if (sample_keep(rc == 0 ? *out : NULL, n))
         record_alloc(TR_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, n, align);
-    guard = 0;
+    rec_tls.guard = 0;
     return rc;
 }
 
@@ -592,11 +676,11 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     ENSURE_REAL();                                                                                 \
     if (!should_record())                                                                          \
         return note_internal(real.name(__VA_ARGS__));                                              \
-    guard = 1;                                                                                     \
+    rec_tls.guard = 1;                                                                                     \
     void *p = real.name(__VA_ARGS__);                                                              \
     if (sample_keep(p, n))                                                                         \
         record_alloc(FN, p, n, align);                                                             \
-    guard = 0;                                                                                     \
+    rec_tls.guard = 0;                                                                                     \
     return p
 
 EXPORT void *aligned_alloc(size_t align, size_t n)
@@ -631,10 +715,10 @@ EXPORT void free_sized(void *p, size_t size)
         return;
     ENSURE_REAL();
     if (!rec_internal_take(p) && should_record()) {
-        guard = 1;
+        rec_tls.guard = 1;
         if (sample_free_keep(p))
             record_free(TR_FN_FREE_SIZED, p);
-        guard = 0;
+        rec_tls.guard = 0;
     }
     if (real.free_sized)
         real.free_sized(p, size);
@@ -648,10 +732,10 @@ EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
         return;
     ENSURE_REAL();
     if (!rec_internal_take(p) && should_record()) {
-        guard = 1;
+        rec_tls.guard = 1;
         if (sample_free_keep(p))
             record_free(TR_FN_FREE_ALIGNED_SIZED, p);
-        guard = 0;
+        rec_tls.guard = 0;
     }
     if (real.free_aligned_sized)
         real.free_aligned_sized(p, align, size);
@@ -678,18 +762,18 @@ EXPORT void memaudit_phase_impl(const char *name)
 {
     if (!should_record())
         return;
-    if (REC_UNLIKELY(nested_in_signal)) {
+    if (REC_UNLIKELY(rec_tls.nested_in_signal)) {
         rec_lost_add(1);
         return;
     }
     int saved = errno;
-    guard = 1;
+    rec_tls.guard = 1;
     uint8_t body[TR_MAX_PHASE_NAME + 16];
     size_t len = name != NULL ? strnlen(name, TR_MAX_PHASE_NAME) : 0;
     uint8_t *p = tr_put_u64(body, len);
     memcpy(p, name != NULL ? name : "", len);
     rec_thread_append_meta(TR_REC_PHASE, rec_now_ns(), body, (size_t)(p + len - body));
-    guard = 0;
+    rec_tls.guard = 0;
     errno = saved;
 }
 
@@ -768,7 +852,7 @@ static void after_fork_child(void)
 {
     if (atomic_load(&rec_state) != REC_ON)
         return;
-    guard++;
+    rec_tls.guard++;
     int parent_fd = trace_fd;
     rec_stack_after_fork_child();
     rec_sample_after_fork_child();
@@ -780,7 +864,7 @@ static void after_fork_child(void)
         atomic_store(&rec_state, REC_OFF);
     else
         rec_flusher_start(rec_config.interval_ms); /* threads do not survive fork */
-    guard--;
+    rec_tls.guard--;
 }
 
 /* The status the process leaves with, as its parent will see it (0..255),
@@ -795,7 +879,7 @@ static void shutdown_recorder(int sig)
     int on = REC_ON;
     if (!atomic_compare_exchange_strong(&rec_state, &on, REC_OFF))
         return;
-    guard++;
+    rec_tls.guard++;
     rec_modules_save_deleted(); /* before the buffers go: it writes a record */
     rec_thread_flush_all();
     uint8_t body[32];
@@ -811,29 +895,29 @@ static void shutdown_recorder(int sig)
         rec_say("trace written to ", trace_path, " (", events, " events)", NULL);
     }
     rec_stack_crosscheck_say(); /* asked for: said even when quiet */
-    guard--;
+    rec_tls.guard--;
 }
 
 __attribute__((constructor)) static void rec_init(void)
 {
-    guard++;
+    rec_tls.guard++;
     resolve();
     if (getauxval(AT_SECURE)) {
         /* set-uid/set-gid: never record, never write a file, say nothing. */
         atomic_store(&rec_state, REC_OFF);
-        guard--;
+        rec_tls.guard--;
         return;
     }
     if (rec_config_load() < 0 || rec_modules_init() < 0) {
         atomic_store(&rec_state, REC_OFF);
-        guard--;
+        rec_tls.guard--;
         return;
     }
     rec_clock_init(0);
     rec_stack_init();
     if (trace_start(0) < 0) {
         atomic_store(&rec_state, REC_OFF);
-        guard--;
+        rec_tls.guard--;
         return;
     }
     pthread_atfork(NULL, NULL, after_fork_child);
@@ -841,7 +925,7 @@ __attribute__((constructor)) static void rec_init(void)
     rec_flusher_start(rec_config.interval_ms);
     int early = REC_EARLY;
     atomic_compare_exchange_strong(&rec_state, &early, REC_ON);
-    guard--;
+    rec_tls.guard--;
 }
 
 __attribute__((destructor)) static void rec_fini(void)
@@ -910,16 +994,16 @@ EXPORT int dlclose(void *handle)
     if (should_record()) {
         /* A deleted library's symbols are only in its image: save them
          * while it is still mapped. */
-        guard = 1;
+        rec_tls.guard = 1;
         rec_modules_save_deleted();
-        guard = 0;
+        rec_tls.guard = 0;
     }
     int rc = real.dlclose(handle);
     if (should_record()) {
-        guard = 1;
+        rec_tls.guard = 1;
         atomic_fetch_add(&rec_epoch, 1);
         rec_modules_snapshot(rec_now_ns());
-        guard = 0;
+        rec_tls.guard = 0;
     }
     return rc;
 }
@@ -930,7 +1014,7 @@ EXPORT int dlclose(void *handle)
  * on unrecorded, and says so. */
 static void before_exec(void)
 {
-    if (!guard && atomic_load(&rec_state) == REC_ON && getpid() == rec_pid) {
+    if (!rec_tls.guard && atomic_load(&rec_state) == REC_ON && getpid() == rec_pid) {
         int q = rec_config.quiet;
         rec_config.quiet = 1;
         shutdown_recorder(0);

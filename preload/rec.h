@@ -70,11 +70,25 @@ long rec_read_file(const char *path, char *buf, size_t cap);
 void *rec_mmap(size_t bytes);
 void rec_munmap(void *p, size_t bytes);
 
+/* ---- the calling thread's state (hooks.c; defined in sample.c) ---- */
+/* What the hooks read on every call, in one thread-local block: one TLS
+ * offset to load (initial-exec, so touching it never allocates). */
+struct rec_tls {
+    /* Sampling mode: bytes this thread may still allocate before its next
+     * sample point (sample.c); 0 before its first draw and in full mode. */
+    int64_t sample_left;
+    /* The recorder is at work in this thread: its allocator calls pass
+     * through untracked. */
+    int guard;
+    /* A signal handler of the target runs on top of a recorder call it
+     * interrupted in this thread (see rec_handler_enter). */
+    int nested_in_signal;
+};
+extern __thread struct rec_tls rec_tls;
+
 /* ---- sampling mode (sample.c) ---- */
 /* Read MEMAUDIT_SAMPLE into rec_config.sample_bytes (once); 0 or -EINVAL. */
 int rec_sample_config(void);
-/* Bytes this thread may still allocate before its next sample point. */
-extern __thread int64_t rec_sample_left;
 int rec_sample_take_slow(size_t size);
 /* In sampling mode: 1 if an allocation of size bytes is to be recorded
  * (always when larger than the mean), else 0 -- a subtraction, no more. */
@@ -82,14 +96,15 @@ static inline int rec_sample_take(size_t size)
 {
     if (size > rec_config.sample_bytes)
         return 1;
-    if ((int64_t)size < rec_sample_left) {
-        rec_sample_left -= (int64_t)size;
+    if ((int64_t)size < rec_tls.sample_left) {
+        rec_tls.sample_left -= (int64_t)size;
         return 0;
     }
     return rec_sample_take_slow(size);
 }
-/* The set of sampled blocks still live: add one (before the pointer goes to
- * the program); take one out (before libc gets it back), 1 if it was there. */
+/* The set of sampled blocks still live (sample.c has the algorithm): add one
+ * (before the pointer goes to the program); take one out (before libc gets
+ * it back), 1 if it was there. */
 void rec_sampled_add(const void *p);
 extern _Atomic size_t rec_sampled_live;
 int rec_sampled_take_slow(const void *p);
@@ -99,7 +114,54 @@ static inline int rec_sampled_take(const void *p)
         return 0;
     return rec_sampled_take_slow(p);
 }
-int rec_sampled_has(const void *p);
+/* Open addressing, linear probing; a slot holds an address, 0 (never used)
+ * or REC_SSET_TOMB (removed). A table is written under sample.c's lock and
+ * read without it: tables replaced by a larger one stay mapped, and a table
+ * rebuilt in place bumps gen to odd before and to even after. */
+#define REC_SSET_TOMB ((uintptr_t)1)
+struct rec_sset {
+    size_t mask;
+    size_t used; /* keys and tombstones */
+    size_t live;
+    _Atomic uintptr_t slots[];
+};
+struct rec_sampled_index {
+    _Atomic(struct rec_sset *) table;
+    _Atomic unsigned gen;
+};
+extern struct rec_sampled_index rec_sampled;
+static inline size_t rec_sset_home(const struct rec_sset *s, uintptr_t p)
+{
+    return (size_t)(((uint64_t)p * 0x9e3779b97f4a7c15u) >> 20) & s->mask;
+}
+/* 0 if p is not in the set; 1 if it is, or may be (a rebuild ran meanwhile:
+ * ask again under the lock). No lock: the free of every block that is not
+ * sampled asks, so it is inline -- a multiply and two or three loads (the
+ * table is at most a quarter full, keys and tombstones together). A seqlock
+ * read: gen is loaded before (acquire) and after (behind an acquire fence)
+ * the probe, and pairs with the writer's release in sample.c. */
+static inline int rec_sampled_has(const void *p)
+{
+    unsigned gen = atomic_load_explicit(&rec_sampled.gen, memory_order_acquire);
+    struct rec_sset *s = atomic_load_explicit(&rec_sampled.table, memory_order_acquire);
+    if (s == NULL)
+        return 0;
+    int found = 0;
+    for (size_t i = rec_sset_home(s, (uintptr_t)p);; i = (i + 1) & s->mask) {
+        uintptr_t v = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
+        if (v == 0)
+            break;
+        if (v == (uintptr_t)p) {
+            found = 1;
+            break;
+        }
+    }
+    atomic_thread_fence(memory_order_acquire);
+    if (REC_UNLIKELY(atomic_load_explicit(&rec_sampled.gen, memory_order_relaxed) != gen ||
+                     (gen & 1)))
+        return 1;
+    return found;
+}
 void rec_sample_after_fork_child(void);
 
 /* ---- per-thread buffers (thread.c) ---- */

@@ -19,16 +19,14 @@
  * Frees: a free is recorded only if its block was sampled, which the
  * recorder must know without a word in the block. It keeps the addresses
  * of the sampled blocks still live in one hash set for the process: a free
- * looks its pointer up without a lock (one hash, one load when the set is
- * sparse, ~2 ns); inserting (a sampled allocation) and removing (the free
- * of a sampled block) take a mutex -- a few per BYTES bytes allocated. A
- * block leaves the set before libc gets it back, so an address reused by
+ * looks its pointer up without a lock (rec_sampled_has in rec.h: one hash,
+ * one or two loads); inserting (a sampled allocation) and removing (the
+ * free of a sampled block) take a mutex -- a few per BYTES bytes allocated.
+ * A block leaves the set before libc gets it back, so an address reused by
  * any thread is never mistaken for the old block. Growth builds a new
- * table under the mutex and publishes it whole (release; the lookup loads
- * it with acquire); old tables are never unmapped, so a lookup still
- * probing one stays safe, and it cannot miss: a thread frees a block only
- * after it learned the pointer, which happened after the block was
- * inserted into the table current then. */
+ * table under the mutex and publishes it whole; a table full of tombstones
+ * is rebuilt in place under a seqlock (grow_locked and rebuild_locked say
+ * why neither lets a lookup miss a block that is there). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -38,7 +36,10 @@
 
 /* ---- the countdown ---- */
 
-__thread int64_t rec_sample_left __attribute__((tls_model("initial-exec")));
+/* The hooks' thread state (rec.h), defined here beside the countdown it
+ * holds: the unit tests link preload/ without hooks.c. */
+__thread struct rec_tls rec_tls __attribute__((tls_model("initial-exec")));
+
 static __thread uint64_t rng __attribute__((tls_model("initial-exec")));
 static _Atomic uint64_t threads_seeded;
 
@@ -83,56 +84,34 @@ int rec_sample_take_slow(size_t size)
     if (rng == 0) { /* this thread's first draw */
         uint64_t n = atomic_fetch_add_explicit(&threads_seeded, 1, memory_order_relaxed) + 1;
         rng = n * 0xd1342543de82ef95u + 0x2545f4914f6cdd1du;
-        rec_sample_left = draw();
-        if ((int64_t)size < rec_sample_left) {
-            rec_sample_left -= (int64_t)size;
+        rec_tls.sample_left = draw();
+        if ((int64_t)size < rec_tls.sample_left) {
+            rec_tls.sample_left -= (int64_t)size;
             return 0;
         }
     }
-    rec_sample_left = draw(); /* memoryless: the next point is an Exp draw past this block */
+    rec_tls.sample_left = draw(); /* memoryless: the next point is an Exp draw past this block */
     return 1;
 }
 
 /* ---- the set of sampled blocks still live ---- */
 
-#define TOMB ((uintptr_t)1)
+#define TOMB REC_SSET_TOMB
+#define MIN_SLOTS 1024
 
-struct sset {
-    size_t mask;
-    size_t used; /* keys and tombstones */
-    size_t live;
-    _Atomic uintptr_t slots[];
-};
-
-static _Atomic(struct sset *) set;
+_Alignas(64) struct rec_sampled_index rec_sampled;
 /* Sampled blocks live now, for the lookup's first test. Written under
  * set_lock; read without it: a thread that frees a sampled block learned
  * the pointer after the block was added, so it sees a count of 1 at least. */
 _Alignas(64) _Atomic size_t rec_sampled_live;
 static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The live keys of a table being rebuilt in place, under set_lock. */
+static uintptr_t *scratch;
+static size_t scratch_slots;
 
-static size_t home(const struct sset *s, uintptr_t p)
+static void put_locked(struct rec_sset *s, uintptr_t p)
 {
-    return (size_t)(((uint64_t)p * 0x9e3779b97f4a7c15u) >> 20) & s->mask;
-}
-
-int rec_sampled_has(const void *p)
-{
-    struct sset *s = atomic_load_explicit(&set, memory_order_acquire); /* pairs with grow */
-    if (s == NULL)
-        return 0;
-    for (size_t i = home(s, (uintptr_t)p);; i = (i + 1) & s->mask) {
-        uintptr_t v = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
-        if (v == (uintptr_t)p)
-            return 1;
-        if (v == 0)
-            return 0;
-    }
-}
-
-static void put_locked(struct sset *s, uintptr_t p)
-{
-    for (size_t i = home(s, p);; i = (i + 1) & s->mask) {
+    for (size_t i = rec_sset_home(s, p);; i = (i + 1) & s->mask) {
         uintptr_t v = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
         if (v == p)
             return;
@@ -146,13 +125,26 @@ static void put_locked(struct sset *s, uintptr_t p)
     }
 }
 
-/* A table with room for twice the live keys, at least 1024 slots. */
-static struct sset *grow_locked(struct sset *old)
+/* The slots a table needs for live keys: 8 per key, at least MIN_SLOTS. A
+ * lookup of a pointer that is not there (the free of every block not
+ * sampled) then probes 1.2 slots on average, until keys and tombstones fill
+ * a quarter of the table and rec_sampled_add rebuilds it. */
+static size_t slots_for(size_t live)
 {
-    size_t want = 1024;
-    while (old && want < old->live * 4)
+    size_t want = MIN_SLOTS;
+    while (want < live * 8)
         want *= 2;
-    struct sset *s = rec_mmap(sizeof(*s) + want * sizeof(s->slots[0]));
+    return want;
+}
+
+/* A larger table, published whole (release; rec_sampled_has loads it with
+ * acquire). The old one is never unmapped, so a lookup still probing it
+ * stays safe; it cannot miss: a thread frees a block only after it learned
+ * the pointer, which happened after the block was inserted into the table
+ * current then. Tables double, so all of them take at most twice the last. */
+static struct rec_sset *grow_locked(struct rec_sset *old, size_t want)
+{
+    struct rec_sset *s = rec_mmap(sizeof(*s) + want * sizeof(s->slots[0]));
     if (s == NULL)
         return NULL;
     s->mask = want - 1;
@@ -161,16 +153,56 @@ static struct sset *grow_locked(struct sset *old)
         if (v != 0 && v != TOMB)
             put_locked(s, v);
     }
-    atomic_store_explicit(&set, s, memory_order_release); /* pairs with rec_sampled_has */
+    atomic_store_explicit(&rec_sampled.table, s, memory_order_release); /* pairs with rec_sampled_has */
     return s;
+}
+
+/* The same table without its tombstones, in place: a new table each time
+ * would leave one mapped table behind per rebuild, and a long run rebuilds
+ * without end. Lookups meanwhile see gen odd or changed, and retry under
+ * the lock (rec_sampled_has returns "maybe"). -1 without memory. */
+static int rebuild_locked(struct rec_sset *s)
+{
+    size_t slots = s->mask + 1;
+    if (scratch_slots < slots) {
+        uintptr_t *m = rec_mmap(slots * sizeof(*m));
+        if (m == NULL)
+            return -1;
+        if (scratch != NULL)
+            rec_munmap(scratch, scratch_slots * sizeof(*scratch));
+        scratch = m;
+        scratch_slots = slots;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < slots; i++) {
+        uintptr_t v = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
+        if (v != 0 && v != TOMB)
+            scratch[n++] = v;
+    }
+    unsigned gen = atomic_load_explicit(&rec_sampled.gen, memory_order_relaxed);
+    atomic_store_explicit(&rec_sampled.gen, gen + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* odd before any slot changes */
+    for (size_t i = 0; i < slots; i++)
+        atomic_store_explicit(&s->slots[i], 0, memory_order_relaxed);
+    s->used = 0;
+    s->live = 0;
+    for (size_t i = 0; i < n; i++)
+        put_locked(s, scratch[i]);
+    atomic_store_explicit(&rec_sampled.gen, gen + 2, memory_order_release); /* pairs with rec_sampled_has */
+    return 0;
 }
 
 void rec_sampled_add(const void *p)
 {
     pthread_mutex_lock(&set_lock);
-    struct sset *s = atomic_load_explicit(&set, memory_order_relaxed);
-    if (s == NULL || (s->used + 1) * 2 > s->mask + 1)
-        s = grow_locked(s);
+    struct rec_sset *s = atomic_load_explicit(&rec_sampled.table, memory_order_relaxed);
+    if (s == NULL || (s->used + 1) * 4 > s->mask + 1) {
+        size_t want = slots_for(s != NULL ? s->live + 1 : 1);
+        if (s == NULL || want > s->mask + 1)
+            s = grow_locked(s, want);
+        else if (rebuild_locked(s) < 0)
+            s = NULL;
+    }
     if (s != NULL) {
         put_locked(s, (uintptr_t)p);
         /* (not in put_locked: a growing table passes through smaller counts) */
@@ -181,17 +213,39 @@ void rec_sampled_add(const void *p)
         rec_fail("out of memory for the set of sampled blocks", NULL);
 }
 
+/* Empty slot i. A tombstone keeps the chains through i intact; but when the
+ * next slot is empty no chain goes through i (a key lies at the end of an
+ * unbroken run from its home), so i becomes empty, and so do the tombstones
+ * just before it, for the same reason. A lookup probing meanwhile stops
+ * earlier, at a slot no key it could be looking for lies beyond. Keeps the
+ * table nearly free of tombstones when few blocks are live, and the lookup of
+ * an absent pointer at one probe. */
+static void remove_locked(struct rec_sset *s, size_t i)
+{
+    if (atomic_load_explicit(&s->slots[(i + 1) & s->mask], memory_order_relaxed) != 0) {
+        atomic_store_explicit(&s->slots[i], TOMB, memory_order_relaxed);
+        return;
+    }
+    for (;;) {
+        atomic_store_explicit(&s->slots[i], 0, memory_order_relaxed);
+        s->used--;
+        i = (i - 1) & s->mask;
+        if (atomic_load_explicit(&s->slots[i], memory_order_relaxed) != TOMB)
+            return;
+    }
+}
+
 int rec_sampled_take_slow(const void *p)
 {
-    if (!rec_sampled_has(p))
+    if ((uintptr_t)p <= TOMB || !rec_sampled_has(p))
         return 0;
     int found = 0;
     pthread_mutex_lock(&set_lock);
-    struct sset *s = atomic_load_explicit(&set, memory_order_relaxed);
-    for (size_t i = home(s, (uintptr_t)p);; i = (i + 1) & s->mask) {
+    struct rec_sset *s = atomic_load_explicit(&rec_sampled.table, memory_order_relaxed);
+    for (size_t i = rec_sset_home(s, (uintptr_t)p);; i = (i + 1) & s->mask) {
         uintptr_t v = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
         if (v == (uintptr_t)p) {
-            atomic_store_explicit(&s->slots[i], TOMB, memory_order_relaxed);
+            remove_locked(s, i);
             s->live--;
             atomic_store_explicit(&rec_sampled_live, s->live, memory_order_relaxed);
             found = 1;

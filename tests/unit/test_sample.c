@@ -1,0 +1,140 @@
+/* test_sample.c — sampling mode's two parts (preload/sample.c): the set of
+ * sampled blocks still live, which every free in sampling mode asks, and the
+ * countdown that decides which allocations are sampled.
+ *
+ * Links the preload objects (not hooks.c, which would interpose this test's
+ * own malloc). Addresses are made up: the set never dereferences them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "rec.h"
+
+/* A fake block address, 16-byte aligned like malloc's. */
+static const void *addr(uint64_t i)
+{
+    return (const void *)(uintptr_t)(0x7f0000000000u + 16 * i);
+}
+
+/* The set answers for what is in it, and is empty again once its blocks left. */
+static void set_holds_what_was_added(void **state)
+{
+    (void)state;
+    assert_int_equal(rec_sampled_has(addr(1)), 0);
+    assert_int_equal(rec_sampled_take(addr(1)), 0);
+    assert_int_equal(atomic_load(&rec_sampled_live), 0);
+    for (uint64_t i = 1; i <= 5000; i++)
+        rec_sampled_add(addr(i));
+    assert_int_equal(atomic_load(&rec_sampled_live), 5000);
+    for (uint64_t i = 1; i <= 5000; i++) {
+        assert_int_equal(rec_sampled_has(addr(i)), 1);
+        /* between two keys: never there */
+        assert_int_equal(rec_sampled_has((const char *)addr(i) + 8), 0);
+    }
+    assert_int_equal(rec_sampled_has(NULL), 0);
+    for (uint64_t i = 1; i <= 5000; i += 2)
+        assert_int_equal(rec_sampled_take(addr(i)), 1);
+    for (uint64_t i = 1; i <= 5000; i++)
+        assert_int_equal(rec_sampled_has(addr(i)), (int)(i % 2 == 0));
+    for (uint64_t i = 1; i <= 5000; i++)
+        assert_int_equal(rec_sampled_take(addr(i)), (int)(i % 2 == 0));
+    assert_int_equal(atomic_load(&rec_sampled_live), 0);
+    for (uint64_t i = 1; i <= 5000; i++)
+        assert_int_equal(rec_sampled_has(addr(i)), 0);
+}
+
+/* The next fake address after *next whose home slot lies in the 16 slots
+ * from `first` on: keys that crowd into one unbroken run of slots. */
+static uint64_t near(const struct rec_sset *t, size_t first, uint64_t *next)
+{
+    for (;; (*next)++) {
+        size_t home = rec_sset_home(t, (uintptr_t)addr(*next));
+        if (home >= first && home < first + 16)
+            return (*next)++;
+    }
+}
+
+static size_t slot_of(const struct rec_sset *t, uint64_t key)
+{
+    for (size_t i = 0;; i++)
+        if (atomic_load(&t->slots[i]) == (uintptr_t)addr(key))
+            return i;
+}
+
+/* A long run with few blocks live: adds and removes without end must
+ * neither lose a key nor map a new table each time tombstones fill the old
+ * one (the table is rebuilt in place: the same table, the same size). The
+ * worst case for tombstones: a crowd of keys in one region, all removed but
+ * the one at the end of their run, so that every removal leaves one; the
+ * next crowd in another region. Runs first, on a new set: 1024 slots. */
+static void set_churn_keeps_one_table(void **state)
+{
+    (void)state;
+    enum { CROWD = 100, CROWDS = 40 };
+    uint64_t keys[CROWD], kept[CROWDS];
+    uint64_t next = 1000000;
+    assert_null(atomic_load(&rec_sampled.table));
+    rec_sampled_add(addr(next));
+    struct rec_sset *table = atomic_load(&rec_sampled.table);
+    assert_int_equal(rec_sampled_take(addr(next)), 1);
+    assert_int_equal(table->mask + 1, 1024);
+    unsigned gen_before = atomic_load(&rec_sampled.gen);
+    for (int c = 0; c < CROWDS; c++) {
+        for (int i = 0; i < CROWD; i++) {
+            keys[i] = near(table, (size_t)(c % 8) * 128, &next);
+            rec_sampled_add(addr(keys[i]));
+        }
+        int last = 0;
+        for (int i = 1; i < CROWD; i++)
+            if (slot_of(table, keys[i]) > slot_of(table, keys[last]))
+                last = i;
+        kept[c] = keys[last];
+        for (int i = 0; i < CROWD; i++) {
+            if (i == last)
+                continue;
+            assert_int_equal(rec_sampled_take(addr(keys[i])), 1);
+            assert_int_equal(rec_sampled_has(addr(keys[i])), 0);
+        }
+        for (int k = 0; k <= c; k++)
+            assert_int_equal(rec_sampled_has(addr(kept[k])), 1);
+    }
+    assert_ptr_equal(atomic_load(&rec_sampled.table), table);
+    assert_int_equal(table->mask + 1, 1024);
+    /* rebuilt several times (gen even: no rebuild in progress) */
+    unsigned gen = atomic_load(&rec_sampled.gen);
+    assert_true(gen - gen_before >= 2 * 5);
+    assert_int_equal(gen % 2, 0);
+    assert_int_equal(atomic_load(&rec_sampled_live), CROWDS);
+    for (int k = 0; k < CROWDS; k++)
+        assert_int_equal(rec_sampled_take(addr(kept[k])), 1);
+    assert_int_equal(atomic_load(&rec_sampled_live), 0);
+}
+
+/* The countdown samples an allocation of s bytes with probability
+ * 1 - exp(-s/m), blocks larger than m always. m = 1000, s = 10: p =
+ * 0.00995, 9950 of 1e6 expected, standard deviation 99.5; +-500 is 5. */
+static void countdown_samples_at_the_rate(void **state)
+{
+    (void)state;
+    rec_config.sample_bytes = 1000;
+    int sampled = 0;
+    for (int i = 0; i < 1000000; i++)
+        sampled += rec_sample_take(10);
+    assert_in_range(sampled, 9450, 10450);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(rec_sample_take(1001), 1);
+    rec_config.sample_bytes = 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(set_churn_keeps_one_table),
+        cmocka_unit_test(set_holds_what_was_added),
+        cmocka_unit_test(countdown_samples_at_the_rate),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
