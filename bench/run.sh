@@ -4,8 +4,10 @@
 #   sh bench/run.sh [BUILD_DIR]        (from the repository root; `make bench`)
 #
 # Builds the target programs of bench/progs/ into BUILD_DIR/bench/, then runs
-# each of them natively, under `memaudit run` and under `heaptrack`, and reads
-# each recording back with `memaudit report` and `heaptrack_print`. Prints one
+# each of them natively, under `memaudit run` and under `heaptrack`, with the
+# recorder alone and with the recorder in sampling mode, and reads each
+# recording back with `memaudit report` and `heaptrack_print`; compares the
+# sampled per-site estimates with the full recording's figures. Prints one
 # Markdown page of medians and writes it to bench/RESULTS.md.
 #
 # Environment:
@@ -16,7 +18,7 @@
 #   BENCH_RESULTS=F    where to write the page instead
 #
 # Method, and why:
-# - The four variants alternate within a round, and the order rotates from
+# - The five variants alternate within a round, and the order rotates from
 #   one round to the next, so that slow drift of the machine (other load,
 #   frequency, page cache) spreads over all variants instead of biasing one.
 # - Figures are medians over the rounds: robust to one disturbed run.
@@ -137,14 +139,17 @@ build_targets() {
     build_c work || exit 2
     build_c prodcons -pthread || exit 2
     build_threads
+    build_c sites || exit 2
     if [ "$QUICK" = 1 ]; then
         TARGETS="loop 200000 20
 work 1 50000 16
-prodcons 200000"
+prodcons 200000
+sites 4 12"
     else
         TARGETS="loop 5000000 20
 work 8 200000 16
-prodcons 2000000"
+prodcons 2000000
+sites 64 12"
     fi
 
     if have g++; then
@@ -433,6 +438,202 @@ run_recorder() {
     return 0
 }
 
+# ---------------------------------------------------------------- sampling mode
+#
+# The fifth variant: the recorder in sampling mode (issue 7), preloaded
+# directly like the recorder alone, MEMAUDIT_SAMPLE=$SAMPLE_BYTES. Its time
+# goes into the "Sampling mode" table; round 1 also compares its per-site
+# byte estimates with the exact figures of the same round's full recording
+# (memaudit run), for every site that allocated at least $SAMPLE_SITE_MIN
+# bytes in full mode: the "Sampling accuracy" table.
+
+SAMPLE_BYTES=524288
+SAMPLE_SITE_MIN=67108864 # 64 MiB
+SAMPLE_BOUND_PCT=10
+
+# run_sampled NAME ROUND CMD...: leaves its trace in $OUT/sampled.ROUND/ and
+# sets SAMPLED_TRACE to it (empty when there is not exactly one).
+run_sampled() {
+    rs_name=$1
+    rs_dir=$OUT/sampled.$2
+    shift 2
+    SAMPLED_TRACE=
+    rm -rf "$rs_dir"
+    mkdir -p "$rs_dir"
+    measure "$OUT/sampled.out" "$OUT/sampled.err" env LD_PRELOAD="$TOOL/libaudit.so" \
+        MEMAUDIT_SAMPLE=$SAMPLE_BYTES MEMAUDIT_OUTPUT="$rs_dir/memaudit.%e.%p.trace" \
+        MEMAUDIT_QUIET=1 "$@"
+    if [ "$m_status" -ne 0 ]; then
+        fail "$rs_name" "exit status $m_status in sampling mode, 0 natively$(first_line "$OUT/sampled.err")"
+        return 1
+    fi
+    if ! cmp -s "$OUT/sampled.out" "$OUT/data/$rs_name.stdout"; then
+        fail "$rs_name" "output in sampling mode differs from the native output"
+        return 1
+    fi
+    record "$rs_name" sampled.wall "$m_wall"
+    set -- "$rs_dir"/*.trace
+    [ "$#" -eq 1 ] && [ -s "$1" ] && SAMPLED_TRACE=$1
+    return 0
+}
+
+# json_sites JSON: one line per site of the hotspots[] of a report made with
+# --top large enough for all of them: bytes, the variance of a sampled
+# estimate of those bytes, the site's key and a label, separated by tabs. A
+# site is its stack (memaudit report merges events by stack); the key spells
+# each frame as module basename + offset, which is the same in every run of
+# the same binaries (addresses are not: ASLR). The label is the two
+# innermost frames' functions. The variance is that of the Horvitz-Thompson
+# estimate (docs/metrics.md, "Sampling mode"): a block of s <= m bytes adds
+# s^2 (1-p)/p, p = 1 - exp(-s/m), taken at the middle of each size class of
+# the site's histogram; larger blocks are exact. The reporter prints one key
+# per line, indented by depth, which is what the patterns rely on.
+json_sites() {
+    awk -v m=$SAMPLE_BYTES '
+        function emit() {
+            if (have)
+                printf "%s\t%.6g\t%s\t%s\n", bytes, var, (key == "" ? "-" : key), (label == "" ? "(no stack)" : label)
+            have = 0; key = ""; label = ""; var = 0; frames = 0; inhist = 0
+        }
+        function value(line) {
+            sub(/^[^:]*:[ \t]*/, "", line); sub(/,$/, "", line); gsub(/"/, "", line)
+            return line
+        }
+        /^\t"hotspots":/ { inh = 1; next }
+        inh && /^\t"/ { emit(); inh = 0 }
+        !inh { next }
+        /^\t\t\t"allocations":/ { emit(); have = 1; next }
+        /^\t\t\t"bytes":/ { bytes = value($0); next }
+        /^\t\t\t"size_histogram":/ { inhist = 1; next }
+        /^\t\t\t"stack":/ { inhist = 0; next }
+        inhist && /"min":/ { lo = value($0); next }
+        inhist && /"max":/ { hi = value($0); next }
+        inhist && /"count":/ {
+            s = (lo + hi) / 2
+            if (lo < m) {
+                p = 1 - exp(-s / m)
+                var += value($0) * s * s * (1 - p) / p
+            }
+            next
+        }
+        /^\t\t\t\t\t"function":/ { fn = value($0); next }
+        /^\t\t\t\t\t"module":/ { n = split(value($0), part, "/"); mod = part[n]; next }
+        /^\t\t\t\t\t"offset":/ {
+            off = value($0)
+            key = key (key == "" ? "" : ";") mod "+" off
+            if (frames < 2) {
+                f = (fn == "null" || fn == "") ? mod "+" off : fn
+                gsub(/[|\t]/, "/", f)
+                label = label (label == "" ? "" : " < ") f
+            }
+            frames++
+            next
+        }
+        END { emit() }
+    ' "$1"
+}
+
+# sampling_accuracy NAME: the sites of round 1's full trace ($TRACE) that
+# allocated at least $SAMPLE_SITE_MIN bytes, each with the estimate of the
+# sampled trace ($SAMPLED_TRACE), into $OUT/data/NAME.accuracy: full bytes,
+# estimate, relative error, its standard error, label (tabs).
+sampling_accuracy() {
+    sa_name=$1
+    if [ -z "$TRACE" ] || [ -z "$SAMPLED_TRACE" ]; then
+        note "$sa_name: no full and sampled trace of round 1; no sampling accuracy"
+        return 1
+    fi
+    for sa_which in full sampled; do
+        if [ $sa_which = full ]; then sa_trace=$TRACE; else sa_trace=$SAMPLED_TRACE; fi
+        if ! timeout "$LIMIT" "$MEMAUDIT" report --format json --top 100000 \
+            -o "$OUT/accuracy.$sa_which.json" "$sa_trace" 2>"$OUT/report.err"; then
+            note "$sa_name: memaudit report --format json of the $sa_which trace failed$(first_line "$OUT/report.err")"
+            return 1
+        fi
+        json_sites "$OUT/accuracy.$sa_which.json" >"$OUT/accuracy.$sa_which.sites"
+    done
+    # Sites absent from the sampled report were estimated at 0 bytes.
+    awk -F '\t' -v min=$SAMPLE_SITE_MIN '
+        NR == FNR { est[$3] = $1; next }
+        $1 >= min {
+            e = ($3 in est) ? est[$3] : 0
+            printf "%s\t%s\t%.6f\t%.6f\t%s\n", $1, e, (e - $1) / $1, sqrt($2) / $1, $4
+        }
+    ' "$OUT/accuracy.sampled.sites" "$OUT/accuracy.full.sites" | sort -g -r -k1,1 \
+        >"$OUT/data/$sa_name.accuracy"
+    rm -f "$OUT"/accuracy.*
+}
+
+# write_sampling_tables: the page's "Sampling mode" and "Sampling accuracy".
+write_sampling_tables() {
+    cat <<EOF
+
+## Sampling mode
+
+The recorder in sampling mode, preloaded directly
+(\`MEMAUDIT_SAMPLE=$SAMPLE_BYTES LD_PRELOAD=libaudit.so PROG\`: one sample
+point per 512 KiB allocated on average), beside the native run and the full
+recorder alone. Issue 7's bar: at most 1.3x native on the loop, under 1.05x
+on the programs with real work.
+
+| target | native s | sampled s | full recorder s | sampled ÷ native | sampled fastest-slowest s |
+|---|---:|---:|---:|---:|---:|
+EOF
+    echo "$TARGETS" | while read -r name args; do
+        [ -e "$OUT/data/$name.failed" ] && continue
+        nw=$(median "$name" native.wall)
+        sw=$(median "$name" sampled.wall)
+        echo "| $name | $(fmt %.3f "$nw") | $(fmt %.3f "$sw") |" \
+            "$(fmt %.3f "$(median "$name" recorder.wall)") | $(ratio2 "$sw" "$nw") |" \
+            "$(range "$name" sampled.wall) |"
+    done
+    cat <<EOF
+
+## Sampling accuracy
+
+Every site (call stack) that allocated at least 64 MiB in round 1's full
+recording, with the bytes that the same round's sampled recording estimates
+for it (\`memaudit report --format json --top 100000\` of both traces; sites
+matched by their stacks, module + offset per frame). SE is the standard
+error of the estimate, from the site's size histogram in the full report:
+about sqrt(512 KiB / bytes) when the blocks are small (8.8% at 64 MiB,
+3.1% at 512 MiB), so a bound of ±$SAMPLE_BOUND_PCT% is about 1.1 SE at 64 MiB
+and 3.2 SE at 512 MiB. The recorder's draws are seeded by thread order, not
+the time: a single-threaded program samples the same blocks in every run,
+so each row is one draw of the estimator, not the best of several.
+
+| target | site (innermost frames) | full MiB | estimate MiB | error | SE | error ÷ SE | within ±$SAMPLE_BOUND_PCT% |
+|---|---|---:|---:|---:|---:|---:|---|
+EOF
+    echo "$TARGETS" | while read -r name args; do
+        [ -s "$OUT/data/$name.accuracy" ] || continue
+        awk -F '\t' -v t="$name" -v b=$SAMPLE_BOUND_PCT '{
+            printf "| %s | %s | %.1f | %.1f | %+.1f%% | %.1f%% | %+.1f | %s |\n", t, $5,
+                $1 / 1048576, $2 / 1048576, 100 * $3, 100 * $4, ($4 > 0 ? $3 / $4 : 0),
+                (100 * ($3 < 0 ? -$3 : $3) <= b ? "yes" : "NO")
+        }' "$OUT/data/$name.accuracy"
+    done
+    cat <<EOF
+
+| target | sites >= 64 MiB | worst error | within ±$SAMPLE_BOUND_PCT% | within 3 SE |
+|---|---:|---:|---|---|
+EOF
+    echo "$TARGETS" | while read -r name args; do
+        if [ ! -e "$OUT/data/$name.accuracy" ]; then
+            echo "| $name | n/a | n/a | n/a | n/a |"
+            continue
+        fi
+        awk -F '\t' -v t="$name" -v b=$SAMPLE_BOUND_PCT '
+            { n++; a = ($3 < 0 ? -$3 : $3); if (n == 1 || a > worst) { worst = a; signed = $3 }
+              if (a > 3 * $4) out3++ }
+            END {
+                if (n == 0) { printf "| %s | 0 | - | - | - |\n", t; exit }
+                printf "| %s | %d | %+.1f%% | %s | %s |\n", t, n, 100 * signed,
+                    (100 * worst <= b ? "PASS" : "FAIL"), (out3 ? "NO (" out3 " sites)" : "yes")
+            }' "$OUT/data/$name.accuracy"
+    done
+}
+
 # run_heaptrack NAME ROUND CMD...: records into $OUT/heaptrack.ROUND/. A
 # heaptrack failure is heaptrack's, not the target's: a note, not a FAIL.
 run_heaptrack() {
@@ -561,7 +762,8 @@ bench_target() {
         HTFILE=
         # A failed variant stops the target only if it is a FAIL (native or
         # memaudit); a heaptrack failure leaves a note and the others go on.
-        for variant in $(rotate $((round - 1)) native memaudit heaptrack recorder); do
+        SAMPLED_TRACE=
+        for variant in $(rotate $((round - 1)) native memaudit heaptrack recorder sampled); do
             case $variant in
             native) run_native "$bt_name" "$round" "$bt_prog" "$@" ;;
             memaudit) run_memaudit "$bt_name" "$round" "$bt_prog" "$@" ;;
@@ -570,6 +772,10 @@ bench_target() {
                 [ -e "$OUT/data/$bt_name.stdout" ] || continue
                 run_recorder "$bt_name" "$round" "$bt_prog" "$@"
                 ;;
+            sampled)
+                [ -e "$OUT/data/$bt_name.stdout" ] || continue
+                run_sampled "$bt_name" "$round" "$bt_prog" "$@"
+                ;;
             heaptrack) run_heaptrack "$bt_name" "$round" "$bt_prog" "$@" ;;
             esac
             [ -e "$OUT/data/$bt_name.failed" ] && break
@@ -577,6 +783,7 @@ bench_target() {
         [ -e "$OUT/data/$bt_name.failed" ] && break
         if [ "$round" = 1 ] && [ -n "$TRACE" ]; then
             count_events "$bt_name"
+            sampling_accuracy "$bt_name"
         fi
         for tool in $(rotate $((round - 1)) memaudit heaptrack); do
             case $tool in
@@ -584,11 +791,11 @@ bench_target() {
             heaptrack) report_heaptrack "$bt_name" ;;
             esac
         done
-        rm -rf "$OUT/trace.$round" "$OUT/heaptrack.$round"
+        rm -rf "$OUT/trace.$round" "$OUT/heaptrack.$round" "$OUT/sampled.$round"
         [ -e "$OUT/data/$bt_name.failed" ] && break
         round=$((round + 1))
     done
-    rm -rf "$OUT"/trace.* "$OUT"/heaptrack.*
+    rm -rf "$OUT"/trace.* "$OUT"/heaptrack.* "$OUT"/sampled.*
 }
 
 # ---------------------------------------------------------------- threads: 1 vs 4
@@ -816,6 +1023,7 @@ EOF
         echo "| $name | $(fmt %.3f "$nw") | $(fmt %.3f "$rw") | $(fmt %.3f "$hw") | $(ratio "$rw" "$nw") | $ex |"
     done
     threads_table
+    write_sampling_tables
     cat <<EOF
 
 ## Recorded data and reading it back
@@ -851,9 +1059,10 @@ EOF
 ## Method
 
 Each target (bench/progs/, built with gcc/g++ -O2 -g, rustc -C opt-level=2 -g)
-ran $RUNS time(s) in each of four variants: natively, under
-\`memaudit run -o DIR -- PROG\`, under \`heaptrack -o FILE PROG\`, and with the
-recorder alone (\`LD_PRELOAD=libaudit.so PROG\`). The four
+ran $RUNS time(s) in each of five variants: natively, under
+\`memaudit run -o DIR -- PROG\`, under \`heaptrack -o FILE PROG\`, with the
+recorder alone (\`LD_PRELOAD=libaudit.so PROG\`) and with the recorder in
+sampling mode (\`MEMAUDIT_SAMPLE=$SAMPLE_BYTES LD_PRELOAD=libaudit.so PROG\`). The five
 alternate within each round and their order rotates from round to round, so
 that drift of the machine does not favour one of them. Right after a round's
 recordings, \`memaudit report TRACE >/dev/null\` (the text report) and
@@ -921,7 +1130,7 @@ case $LOAD_BEFORE in
 esac
 setup_tools
 mkdir -p "$OUT" || exit 2
-rm -rf "$OUT/data" "$OUT"/trace.* "$OUT"/heaptrack.*
+rm -rf "$OUT/data" "$OUT"/trace.* "$OUT"/heaptrack.* "$OUT"/sampled.*
 mkdir -p "$OUT/data" || exit 2
 build_targets
 [ "$HAVE_TIME" = 1 ] || note "/usr/bin/time (GNU) not found: RSS is n/a"
