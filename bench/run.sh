@@ -506,13 +506,13 @@ json_sites() {
         /^\t\t\t"bytes":/ { bytes = value($0); next }
         /^\t\t\t"size_histogram":/ { inhist = 1; next }
         /^\t\t\t"stack":/ { inhist = 0; next }
-        inhist && /"min":/ { lo = value($0); next }
-        inhist && /"max":/ { hi = value($0); next }
+        inhist && /"min":/ { lo = value($0) + 0; next }
+        inhist && /"max":/ { hi = value($0) + 0; next }
         inhist && /"count":/ {
             s = (lo + hi) / 2
             if (lo < m) {
                 p = 1 - exp(-s / m)
-                var += value($0) * s * s * (1 - p) / p
+                var += (value($0) + 0) * s * s * (1 - p) / p
             }
             next
         }
@@ -533,25 +533,24 @@ json_sites() {
     ' "$1"
 }
 
-# sampling_accuracy NAME: the sites of round 1's full trace ($TRACE) that
-# allocated at least $SAMPLE_SITE_MIN bytes, each with the estimate of the
-# sampled trace ($SAMPLED_TRACE), into $OUT/data/NAME.accuracy: full bytes,
-# estimate, relative error, its standard error, label (tabs).
+# sampling_accuracy NAME: the sites of round 1's full trace that allocated
+# at least $SAMPLE_SITE_MIN bytes, each with the estimate of the sampled
+# trace ($SAMPLED_TRACE), into $OUT/data/NAME.accuracy: full bytes,
+# estimate, relative error, its standard error, label (tabs). The full
+# trace's report is count_events's $OUT/report.json (made with --top 100000).
 sampling_accuracy() {
     sa_name=$1
-    if [ -z "$TRACE" ] || [ -z "$SAMPLED_TRACE" ]; then
+    if [ ! -s "$OUT/report.json" ] || [ -z "$SAMPLED_TRACE" ]; then
         note "$sa_name: no full and sampled trace of round 1; no sampling accuracy"
         return 1
     fi
-    for sa_which in full sampled; do
-        if [ $sa_which = full ]; then sa_trace=$TRACE; else sa_trace=$SAMPLED_TRACE; fi
-        if ! timeout "$LIMIT" "$MEMAUDIT" report --format json --top 100000 \
-            -o "$OUT/accuracy.$sa_which.json" "$sa_trace" 2>"$OUT/report.err"; then
-            note "$sa_name: memaudit report --format json of the $sa_which trace failed$(first_line "$OUT/report.err")"
-            return 1
-        fi
-        json_sites "$OUT/accuracy.$sa_which.json" >"$OUT/accuracy.$sa_which.sites"
-    done
+    if ! timeout "$LIMIT" "$MEMAUDIT" report --format json --top 100000 \
+        -o "$OUT/accuracy.sampled.json" "$SAMPLED_TRACE" 2>"$OUT/report.err"; then
+        note "$sa_name: memaudit report --format json of the sampled trace failed$(first_line "$OUT/report.err")"
+        return 1
+    fi
+    json_sites "$OUT/report.json" >"$OUT/accuracy.full.sites"
+    json_sites "$OUT/accuracy.sampled.json" >"$OUT/accuracy.sampled.sites"
     # Sites absent from the sampled report were estimated at 0 bytes.
     awk -F '\t' -v min=$SAMPLE_SITE_MIN '
         NR == FNR { est[$3] = $1; next }
@@ -709,7 +708,8 @@ json_summary() {
 # at exit when MEMAUDIT_QUIET is unset; `memaudit run` sets it.
 count_events() {
     ce_json=$OUT/report.json
-    if ! timeout "$LIMIT" "$MEMAUDIT" report --format json -o "$ce_json" "$TRACE" 2>"$OUT/report.err"; then
+    # (--top 100000: every site, which sampling_accuracy reads from it too)
+    if ! timeout "$LIMIT" "$MEMAUDIT" report --format json --top 100000 -o "$ce_json" "$TRACE" 2>"$OUT/report.err"; then
         fail "$1" "memaudit report --format json failed$(first_line "$OUT/report.err")"
         return 1
     fi
@@ -782,6 +782,7 @@ bench_target() {
         done
         [ -e "$OUT/data/$bt_name.failed" ] && break
         if [ "$round" = 1 ] && [ -n "$TRACE" ]; then
+            rm -f "$OUT/report.json"
             count_events "$bt_name"
             sampling_accuracy "$bt_name"
         fi
