@@ -55,7 +55,7 @@ pprof_total() {
 }
 
 ex_record leaks "$PROGS/leaks"
-ex_record wordfreq "$BUILD/examples/wordfreq"
+ex_record wordfreq "$BUILD/examples/wordfreq" 60000 # ~30 ms: a dozen samples or more, also on a slow machine
 ex_record peak "$PROGS/peak"
 
 # ---------------------------------------------------------------- pprof
