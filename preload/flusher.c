@@ -24,7 +24,14 @@
  * - it stops touching anything once recording is off (shutdown, failure);
  *   exit kills it wherever it is, and nothing it holds is needed then:
  *   shutdown waits out a buffer in state 3, which lasts one writev.
- * After fork the child has no flusher; hooks.c starts a new one. */
+ * After fork the child has no flusher; hooks.c starts a new one.
+ *
+ * In sampling mode there is no thread (rec.h, rec_flusher_tick): a second
+ * thread makes glibc lock its arena on every malloc and free, which costs
+ * more than sampling does. The recording threads do its work when they
+ * record an event and the period is due; so a sampled program that goes
+ * idle keeps the events of its last period in memory until it exits, and a
+ * kill -9 then loses them. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
@@ -55,6 +62,7 @@ static struct rec_mallinfo2 (*mallinfo2_fn)(void);
 static unsigned interval_ms;
 static uint64_t mallinfo_cost_ns; /* the last call's duration */
 static uint64_t mallinfo_next_ns; /* not before this time */
+_Atomic uint64_t rec_tick_next_ns = UINT64_MAX;
 
 /* mallinfo2 describes glibc's allocator: only worth reporting when the
  * malloc the recorder forwards to is glibc's own (not jemalloc, tcmalloc ...
@@ -188,14 +196,36 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
+/* One period's work, in a recording thread (sampling mode): the thread that
+ * moves the deadline does it. Its buffer is idle (rec_thread_end), and no
+ * lock of glibc's is held: the hooks record outside the real calls. */
+void rec_flusher_tick_slow(uint64_t ts)
+{
+    uint64_t due = atomic_load_explicit(&rec_tick_next_ns, memory_order_relaxed);
+    if (ts < due || !atomic_compare_exchange_strong(&rec_tick_next_ns, &due,
+                                                    ts + (uint64_t)interval_ms * 1000000u))
+        return;
+    if (atomic_load_explicit(&rec_state, memory_order_acquire) != REC_ON)
+        return;
+    rec_guard_enter();
+    write_sample();
+    rec_thread_flush_idle();
+    rec_guard_leave();
+}
+
 void rec_flusher_start(unsigned ms)
 {
     interval_ms = ms;
+    atomic_store(&rec_tick_next_ns, UINT64_MAX);
     if (ms == 0)
         return;
     if (!mallinfo2_fn)
         mallinfo_resolve();
     mallinfo_next_ns = 0;
+    if (rec_config.sample_bytes != 0) {
+        atomic_store(&rec_tick_next_ns, 0); /* the first recorded event ticks */
+        return;
+    }
     /* The new thread inherits the creator's mask: block everything around
      * the create, so it never runs with a signal open, not even briefly. */
     sigset_t all, old;

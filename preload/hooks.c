@@ -276,6 +276,7 @@ static void record_alloc(uint8_t fn, void *p, size_t size, size_t align)
     }
     rec_thread_commit(t, c, 0);
     rec_thread_end(t);
+    rec_flusher_tick(ts);
     errno = saved;
 }
 
@@ -337,6 +338,7 @@ static void record_free(uint8_t fn, void *p)
     }
     rec_thread_commit(t, c, 0);
     rec_thread_end(t);
+    rec_flusher_tick(ts);
     errno = saved;
 }
 
@@ -372,6 +374,7 @@ static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, s
     c = tr_put_u64(c, p ? slack_of(p, size) : 0);
     rec_thread_commit(t, c, 0);
     rec_thread_end(t);
+    rec_flusher_tick(ts_after);
     errno = saved;
 }
 

@@ -279,6 +279,19 @@ extern uintptr_t rec_self_lo, rec_self_hi;
 /* Start the thread that flushes buffers and writes a SAMPLE every ms
  * milliseconds (nothing when ms is 0). Call under the guard. */
 void rec_flusher_start(unsigned ms);
+/* Sampling mode has no background thread: a thread would make glibc's
+ * malloc take its arena lock on every call (~10 ns, 5-10% of an
+ * allocation-heavy program, more than sampling itself costs). Its work is
+ * done by the recording threads instead: after an event stamped ts, when
+ * the period is due, a memory sample and a flush of the idle buffers.
+ * rec_tick_next_ns is UINT64_MAX when the thread does that work. */
+extern _Atomic uint64_t rec_tick_next_ns;
+void rec_flusher_tick_slow(uint64_t ts);
+static inline void rec_flusher_tick(uint64_t ts)
+{
+    if (REC_UNLIKELY(ts >= atomic_load_explicit(&rec_tick_next_ns, memory_order_relaxed)))
+        rec_flusher_tick_slow(ts);
+}
 
 /* ---- life cycle (hooks.c) and fatal signals (signal.c) ---- */
 /* The calling thread's guard: its allocator calls pass through untracked. */
