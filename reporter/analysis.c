@@ -3,7 +3,7 @@
  * Reporter stage. The definitions implemented here are DESIGN.md's
  * "Definitions" made precise in docs/metrics.md; keep the three in step.
  *
- * One pass over trd_next(), O(1) expected work per event (plus a binary
+ * One pass over trd_next_run(), O(1) expected work per event (plus a binary
  * search over the threads when the event's thread differs from the last):
  * - live blocks sit in a packed open-addressing map keyed by address
  *   (livemap.c); memory grows with live blocks, never with events;
@@ -1218,7 +1218,7 @@ int an_run(struct trd_trace *t, struct analysis *a)
 int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_progress *progress)
 {
     struct ctx c = {0};
-    struct trd_event ev;
+    const struct trd_event *evs;
     uint64_t records = 0;
     int rc;
 
@@ -1248,14 +1248,19 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
     rc = trd_rewind(t);
     if (rc < 0)
         goto fail;
-    while ((rc = trd_next(t, &ev)) > 0) {
-        rc = on_event(&c, &ev);
-        if (rc < 0)
-            goto fail;
-        /* One record per ALLOC/FREE/REALLOC/FAIL: a realloc is yielded twice. */
-        if (progress != NULL && ev.type != TR_REC_PHASE && ev.part != TRD_REALLOC_ACQUIRE &&
-            ++records % AN_PROGRESS_STEPS == 0)
-            progress->fn(progress->arg, records, trd_event_records(t));
+    while ((rc = trd_next_run(t, &evs)) > 0) {
+        for (int i = 0; i < rc; i++) {
+            const struct trd_event *ev = &evs[i];
+            int erc = on_event(&c, ev);
+            if (erc < 0) {
+                rc = erc;
+                goto fail;
+            }
+            /* One record per ALLOC/FREE/REALLOC/FAIL: a realloc is yielded twice. */
+            if (progress != NULL && ev->type != TR_REC_PHASE &&
+                ev->part != TRD_REALLOC_ACQUIRE && ++records % AN_PROGRESS_STEPS == 0)
+                progress->fn(progress->arg, records, trd_event_records(t));
+        }
     }
     if (rc < 0)
         goto fail;

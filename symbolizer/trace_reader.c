@@ -12,10 +12,16 @@
  * END — plus one small index entry per block. Metadata is collected from
  * whichever block holds it; TR_BLOCK_HAS_META is treated as a hint.
  *
- * trd_next() merges the per-thread streams with a binary heap keyed by
+ * trd_next_run() merges the per-thread streams with a binary heap keyed by
  * (time, release before acquire, thread serial). Each thread has one cursor
- * holding at most one block payload; a REALLOC record is yielded as two
- * points, the acquisition waiting in its cursor, keyed by its own time.
+ * holding at most one block payload and the next CUR_EVENTS events decoded
+ * from it; a REALLOC record is decoded as two points, the acquisition keyed
+ * by its own time. The cursor with the least head hands out its events up to
+ * the next cursor's head in one run, so a long run of one thread costs no
+ * heap step and no copy per event (trd_next() hands the same out one by one).
+ *
+ * Event records (nearly all of a trace) are decoded by one inlined function,
+ * ev_decode(), in both passes; the metadata records by rec_decode().
  *
  * Invariants:
  * - nothing read is trusted: a count is checked against the bytes that are
@@ -69,7 +75,12 @@ struct thr {
     size_t n_blk;
 };
 
-/* Merge cursor of one thread: at most one block payload in memory. */
+/* Events a cursor decodes at a time (a REALLOC takes two): about 20 KiB a
+ * thread, small enough to stay in cache while the replay reads them. */
+#define CUR_EVENTS 256u
+
+/* Merge cursor of one thread: at most one block payload in memory, and the
+ * next events decoded from it. */
 struct cur {
     size_t next_blk; /* relative to the thread's first block */
     uint8_t *buf;
@@ -79,9 +90,9 @@ struct cur {
     uint32_t seq;         /* of the loaded block */
     uint64_t clock;
     uint64_t prev_ptr;
-    struct trd_event head; /* the cursor's next event, the merge key */
-    struct trd_event pend; /* realloc acquisition waiting behind head */
-    int has_pend;
+    struct trd_event *evs; /* [cap_ev]: decoded, all from the loaded block */
+    size_t n_ev, i_ev;     /* evs[i_ev] is the head, the merge key; n_ev: end */
+    size_t cap_ev;
 };
 
 struct stkdef { /* a STACK record, before the dense table is built */
@@ -149,7 +160,9 @@ struct trd_trace {
     size_t *heap;     /* cursor indices, a min-heap on the merge key */
     size_t heap_n;
     int started;
-    int popped; /* heap[0] was handed out and must advance first */
+    int popped; /* heap[0] handed out a run and must advance first */
+    const struct trd_event *run; /* trd_next(): the rest of the current run */
+    size_t run_left;
     int fail;   /* sticky replay error (negative errno) */
     char err[256];
 };
@@ -165,18 +178,13 @@ struct collect {
     uint32_t max_ref_stack;
 };
 
-/* One decoded record. Metadata records hand their contents over through the
- * owned pointers when decoded with keep != 0 (pass 1). */
+/* One decoded record that is not an event (those are a struct evrec).
+ * Metadata records hand their contents over through the owned pointers when
+ * decoded with keep != 0 (pass 1). */
 struct rec {
     uint8_t type;
-    uint8_t fn;
-    uint64_t dt, dt2;
-    uint64_t ptr, old_ptr;
-    uint64_t size, slack, align;
-    uint32_t stack;
+    uint64_t dt;
     uint32_t tid;
-    int has_hash;
-    uint64_t hash;
     const uint8_t *name; /* PHASE: borrowed from the block */
     uint32_t name_len;
     int exit_status;
@@ -583,65 +591,143 @@ fail:
     return rc;
 }
 
-static int get_fn(struct tr_cursor *c, struct rec *r)
+/* ---- event records: the hot path ----
+ *
+ * Nearly every record is an ALLOC, FREE or REALLOC, and both passes decode
+ * all of them: these are decoded inline into a small struct, with varints
+ * read without a bounds check per byte where 10 bytes remain. The results
+ * and the checks are exactly those of tr_get_u64() and friends. */
+
+/* One event record's fields (ALLOC, FREE, FREE_EX, REALLOC, FAIL). */
+struct evrec {
+    uint64_t dt, dt2;
+    uint64_t ptr, old_ptr;
+    uint64_t size, slack, align;
+    uint64_t hash;
+    uint32_t stack;
+    uint8_t fn;
+    uint8_t has_hash;
+};
+
+__attribute__((noinline)) static int rd_u64_slow(struct tr_cursor *c, uint64_t *out)
 {
-    if (tr_get_u8(c, &r->fn) < 0 || r->fn == 0 || r->fn >= TR_FN_COUNT_)
-        return -1;
-    return 0;
+    return tr_get_u64(c, out);
 }
 
-static int get_ptr(struct tr_cursor *c, uint64_t *prev, uint64_t *out)
+/* tr_get_u64(), inline: one byte, or up to 10 when 10 remain. */
+static inline __attribute__((always_inline)) int rd_u64(struct tr_cursor *c, uint64_t *out)
 {
-    int64_t d;
-    if (tr_get_i64(c, &d) < 0)
+    const uint8_t *p = c->p;
+    if (__builtin_expect(c->end - p >= 10, 1)) {
+        uint64_t b = p[0];
+        if (b < 0x80) {
+            *out = b;
+            c->p = p + 1;
+            return 0;
+        }
+        uint64_t v = b & 0x7f;
+        for (unsigned i = 1; i < 9; i++) {
+            b = p[i];
+            v |= (b & 0x7f) << (7 * i);
+            if (b < 0x80) {
+                *out = v;
+                c->p = p + i + 1;
+                return 0;
+            }
+        }
+        b = p[9]; /* bit 63 alone */
+        if (b > 1)
+            return -1;
+        *out = v | b << 63;
+        c->p = p + 10;
+        return 0;
+    }
+    return rd_u64_slow(c, out);
+}
+
+/* A delta-coded pointer (docs/trace-format.md): prev moves to it. */
+static inline __attribute__((always_inline)) int rd_ptr(struct tr_cursor *c, uint64_t *prev,
+                                                        uint64_t *out)
+{
+    uint64_t v;
+    if (rd_u64(c, &v) < 0)
         return -1;
-    *prev += (uint64_t)d;
+    *prev += (uint64_t)tr_unzigzag(v);
     *out = *prev;
     return 0;
 }
 
-static int get_stack_id(struct tr_cursor *c, uint32_t *out)
+static inline __attribute__((always_inline)) int rd_stack(struct tr_cursor *c, uint32_t *out)
 {
-    if (get_u32(c, out) < 0 || *out >= STACK_ID_CAP)
+    uint64_t v;
+    if (rd_u64(c, &v) < 0 || v >= STACK_ID_CAP)
         return -1;
+    *out = (uint32_t)v;
     return 0;
 }
 
-/* Decode one record at c. prev is the block's pointer-delta state. With keep,
- * metadata contents are allocated into r and owned by the caller. Returns 0,
- * RD_CORRUPT (with *why), RD_UNKNOWN (r->type says which) or -ENOMEM. */
-static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int keep,
-                      const char **why)
+static inline __attribute__((always_inline)) int rd_fn(struct tr_cursor *c, uint8_t *out)
 {
-    /* Only the scalar fields: the metadata parts (hundreds of bytes) are
-     * cleared by the cases that fill them, not for every event. */
-    memset(r, 0, offsetof(struct rec, smp));
-    *why = "truncated record";
-    if (tr_get_u8(c, &r->type) < 0)
-        return RD_CORRUPT;
-    switch (r->type) {
+    if (c->p >= c->end || *c->p == 0 || *c->p >= TR_FN_COUNT_)
+        return -1;
+    *out = *c->p++;
+    return 0;
+}
+
+static int is_event(uint8_t type)
+{
+    return (type >= TR_REC_ALLOC && type <= TR_REC_FAIL) || type == TR_REC_FREE_EX;
+}
+
+/* Decode the event record of type (is_event(), its type byte already read)
+ * at c into *r. prev is the block's pointer-delta state. 0 or RD_CORRUPT
+ * with *why. */
+static inline __attribute__((always_inline)) int ev_decode(struct tr_cursor *c, uint8_t type,
+                                                           uint64_t *prev, struct evrec *r,
+                                                           const char **why)
+{
+    r->dt2 = r->old_ptr = r->size = r->slack = r->align = r->hash = 0;
+    r->ptr = 0;
+    r->stack = 0;
+    r->has_hash = 0;
+    switch (type) {
     case TR_REC_ALLOC:
-        *why = "ALLOC";
-        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || get_ptr(c, prev, &r->ptr) < 0 ||
-            tr_get_u64(c, &r->size) < 0 || get_stack_id(c, &r->stack) < 0 ||
-            tr_get_u64(c, &r->slack) < 0)
+        if (rd_fn(c, &r->fn) < 0 || rd_u64(c, &r->dt) < 0 || rd_ptr(c, prev, &r->ptr) < 0 ||
+            rd_u64(c, &r->size) < 0 || rd_stack(c, &r->stack) < 0 || rd_u64(c, &r->slack) < 0 ||
+            (r->fn >= TR_FN_POSIX_MEMALIGN && r->fn <= TR_FN_MEMALIGN &&
+             rd_u64(c, &r->align) < 0)) {
+            *why = "ALLOC";
             return RD_CORRUPT;
-        if (r->fn >= TR_FN_POSIX_MEMALIGN && r->fn <= TR_FN_MEMALIGN &&
-            tr_get_u64(c, &r->align) < 0)
-            return RD_CORRUPT;
+        }
         return 0;
     case TR_REC_FREE:
-        *why = "FREE";
-        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || get_ptr(c, prev, &r->ptr) < 0)
+        if (rd_fn(c, &r->fn) < 0 || rd_u64(c, &r->dt) < 0 || rd_ptr(c, prev, &r->ptr) < 0) {
+            *why = "FREE";
             return RD_CORRUPT;
+        }
         return 0;
-    case TR_REC_FREE_EX: {
+    case TR_REC_REALLOC:
+        if (rd_fn(c, &r->fn) < 0 || rd_u64(c, &r->dt) < 0 || rd_u64(c, &r->dt2) < 0 ||
+            rd_ptr(c, prev, &r->old_ptr) < 0 || rd_ptr(c, prev, &r->ptr) < 0 ||
+            rd_u64(c, &r->size) < 0 || rd_stack(c, &r->stack) < 0 || rd_u64(c, &r->slack) < 0) {
+            *why = "REALLOC";
+            return RD_CORRUPT;
+        }
+        return 0;
+    case TR_REC_FAIL:
+        if (rd_fn(c, &r->fn) < 0 || rd_u64(c, &r->dt) < 0 || rd_u64(c, &r->size) < 0 ||
+            rd_stack(c, &r->stack) < 0) {
+            *why = "FAIL";
+            return RD_CORRUPT;
+        }
+        return 0;
+    default: { /* TR_REC_FREE_EX */
         uint64_t flags;
         *why = "FREE_EX";
-        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || get_ptr(c, prev, &r->ptr) < 0 ||
-            tr_get_u64(c, &flags) < 0 || (flags & ~(uint64_t)(TR_FREE_STACK | TR_FREE_HASH)))
+        if (rd_fn(c, &r->fn) < 0 || rd_u64(c, &r->dt) < 0 || rd_ptr(c, prev, &r->ptr) < 0 ||
+            rd_u64(c, &flags) < 0 || (flags & ~(uint64_t)(TR_FREE_STACK | TR_FREE_HASH)))
             return RD_CORRUPT;
-        if ((flags & TR_FREE_STACK) && get_stack_id(c, &r->stack) < 0)
+        if ((flags & TR_FREE_STACK) && rd_stack(c, &r->stack) < 0)
             return RD_CORRUPT;
         if (flags & TR_FREE_HASH) {
             const uint8_t *h;
@@ -653,6 +739,21 @@ static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int ke
         }
         return 0;
     }
+    }
+}
+
+/* Decode one record at c that is not an event (those go to ev_decode()).
+ * With keep, metadata contents are allocated into r and owned by the caller. Returns 0, RD_CORRUPT (with
+ * *why), RD_UNKNOWN (r->type says which) or -ENOMEM. */
+static int rec_decode(struct tr_cursor *c, struct rec *r, int keep, const char **why)
+{
+    /* Only the scalar fields: the metadata parts (hundreds of bytes) are
+     * cleared by the cases that fill them, not for every event. */
+    memset(r, 0, offsetof(struct rec, smp));
+    *why = "truncated record";
+    if (tr_get_u8(c, &r->type) < 0)
+        return RD_CORRUPT;
+    switch (r->type) {
     case TR_REC_PHASE: {
         uint64_t len;
         *why = "PHASE";
@@ -662,20 +763,6 @@ static int rec_decode(struct tr_cursor *c, uint64_t *prev, struct rec *r, int ke
         r->name_len = (uint32_t)len;
         return 0;
     }
-    case TR_REC_REALLOC:
-        *why = "REALLOC";
-        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || tr_get_u64(c, &r->dt2) < 0 ||
-            get_ptr(c, prev, &r->old_ptr) < 0 || get_ptr(c, prev, &r->ptr) < 0 ||
-            tr_get_u64(c, &r->size) < 0 || get_stack_id(c, &r->stack) < 0 ||
-            tr_get_u64(c, &r->slack) < 0)
-            return RD_CORRUPT;
-        return 0;
-    case TR_REC_FAIL:
-        *why = "FAIL";
-        if (get_fn(c, r) < 0 || tr_get_u64(c, &r->dt) < 0 || tr_get_u64(c, &r->size) < 0 ||
-            get_stack_id(c, &r->stack) < 0)
-            return RD_CORRUPT;
-        return 0;
     case TR_REC_STACK:
         memset(&r->stk, 0, sizeof r->stk);
         return parse_stack(c, keep, &r->stk, why);
@@ -755,19 +842,14 @@ static int sample_keep(struct trd_trace *t, const struct trd_sample *s)
     return 0;
 }
 
-static int is_event(uint8_t type)
-{
-    return (type >= TR_REC_ALLOC && type <= TR_REC_FAIL) || type == TR_REC_FREE_EX;
-}
-
-static void fmt_decode_err(char *err, size_t len, int rc, const struct rec *r, const char *why,
+static void fmt_decode_err(char *err, size_t len, int rc, uint8_t type, const char *why,
                            uint32_t seq, uint32_t thread, uint64_t off)
 {
     if (rc == RD_UNKNOWN)
         set_err(err, len,
                 "unknown record type %u in block %" PRIu32 " of thread %" PRIu32
                 " at offset %" PRIu64,
-                r->type, seq, thread, off);
+                type, seq, thread, off);
     else
         set_err(err, len,
                 "corrupt record in block %" PRIu32 " of thread %" PRIu32 " at offset %" PRIu64
@@ -853,35 +935,48 @@ static int scan_block(struct trd_trace *t, struct collect *col, const uint8_t *b
 {
     struct tr_cursor c = {buf, buf + b->rec_bytes};
     uint64_t clock = b->first_ns, prev = 0;
-    uint32_t n = 0;
+    uint32_t n = 0, max_stack = col->max_ref_stack;
     struct rec r;
+    int rc;
 
     while (c.p < c.end) {
-        uint64_t at = b->offset + (uint64_t)(c.p - buf);
+        const uint8_t *at = c.p;
         const char *why;
-        int rc = rec_decode(&c, &prev, &r, 1, &why);
-        if (rc == -ENOMEM)
-            return rc;
-        if (rc < 0) {
-            fmt_decode_err(err, errlen, rc, &r, why, b->seq, b->thread, at);
-            return -EINVAL;
-        }
-        n++;
-        clock += r.dt;
-        if (is_event(r.type)) {
+        uint8_t type = *c.p;
+        if (is_event(type)) {
+            struct evrec e;
+            c.p++;
+            rc = ev_decode(&c, type, &prev, &e, &why);
+            if (rc < 0)
+                goto bad;
+            n++;
+            clock += e.dt;
             if (b->n_events == 0)
                 b->ev_first_ns = clock;
-            clock += r.dt2;
+            clock += e.dt2;
             b->n_events++;
             b->ev_last_ns = clock;
-            if (r.stack > col->max_ref_stack)
-                col->max_ref_stack = r.stack;
-        } else {
-            rc = collect_meta(t, col, &r, b->thread, clock);
-            if (rc < 0)
-                return rc;
+            if (e.stack > max_stack)
+                max_stack = e.stack;
+            continue;
         }
+        rc = rec_decode(&c, &r, 1, &why);
+        if (rc < 0)
+            goto bad;
+        n++;
+        clock += r.dt;
+        rc = collect_meta(t, col, &r, b->thread, clock);
+        if (rc < 0)
+            return rc;
+        continue;
+    bad:
+        if (rc == -ENOMEM)
+            return rc;
+        fmt_decode_err(err, errlen, rc, type, why, b->seq, b->thread,
+                       b->offset + (uint64_t)(at - buf));
+        return -EINVAL;
     }
+    col->max_ref_stack = max_stack;
     if (n != n_records) {
         set_err(err, errlen,
                 "corrupt block %" PRIu32 " of thread %" PRIu32 " at offset %" PRIu64
@@ -1272,9 +1367,12 @@ void trd_close(struct trd_trace *t)
     for (size_t i = 0; i < t->n_symtabs; i++)
         symtab_fini(&t->symtabs[i]);
     free(t->symtabs);
-    if (t->curs != NULL)
-        for (size_t i = 0; i < t->n_threads; i++)
+    if (t->curs != NULL) {
+        for (size_t i = 0; i < t->n_threads; i++) {
             free(t->curs[i].buf);
+            free(t->curs[i].evs);
+        }
+    }
     free(t->curs);
     free(t->heap);
     free(t->threads);
@@ -1302,9 +1400,12 @@ static int cur_load(struct trd_trace *t, size_t k)
     struct cur *c = &t->curs[k];
     const struct thr *th = &t->threads[k];
     if (c->next_blk >= th->n_blk) {
-        free(c->buf); /* done with this thread: give its buffer back early */
+        free(c->buf); /* done with this thread: give its buffers back early */
         c->buf = NULL;
         c->cap = 0;
+        free(c->evs);
+        c->evs = NULL;
+        c->cap_ev = 0;
         return 0;
     }
     struct blk b = t->blocks[th->first_blk + c->next_blk];
@@ -1335,60 +1436,101 @@ static int cur_load(struct trd_trace *t, size_t k)
     return 1;
 }
 
-/* Make the cursor's head its next event. 1 = head set, 0 = thread done, <0 error. */
-static int cur_advance(struct trd_trace *t, size_t k)
+/* Decode the cursor's next events into c->evs, up to CUR_EVENTS and never
+ * past the end of the loaded block (a PHASE event's name points into it).
+ * 1 = some decoded, 0 = thread done, <0 error. A record that fails to decode
+ * after some events were decoded is left for the next call, so that the error
+ * comes when the stream reaches it, as trd_next() promises. */
+static int cur_fill(struct trd_trace *t, size_t k)
 {
     struct cur *c = &t->curs[k];
-    if (c->has_pend) {
-        c->head = c->pend;
-        c->has_pend = 0;
-        return 1;
-    }
+    uint32_t serial = t->threads[k].pub.serial;
+    c->n_ev = c->i_ev = 0;
     for (;;) {
-        while (c->buf == NULL || c->c.p >= c->c.end) {
+        if (c->buf == NULL || c->c.p >= c->c.end) {
+            if (c->n_ev > 0)
+                return 1;
             int rc = cur_load(t, k);
             if (rc <= 0)
                 return rc;
-        }
-        uint64_t at = c->payload_off + (uint64_t)(c->c.p - c->buf);
-        const char *why;
-        struct rec r;
-        int rc = rec_decode(&c->c, &c->prev_ptr, &r, 0, &why);
-        if (rc == -ENOMEM)
-            return rc;
-        if (rc < 0) {
-            fmt_decode_err(t->err, sizeof t->err, rc, &r, why, c->seq, t->threads[k].pub.serial,
-                           at);
-            return -EINVAL;
-        }
-        c->clock += r.dt;
-        if (!is_event(r.type) && r.type != TR_REC_PHASE)
             continue;
-        struct trd_event *e = &c->head;
-        memset(e, 0, sizeof *e);
-        e->type = r.type == TR_REC_FREE_EX ? TR_REC_FREE : r.type;
-        e->has_hash = r.has_hash;
-        e->hash = r.hash;
-        e->name = (const char *)r.name;
-        e->name_len = r.name_len;
-        e->fn = r.fn;
-        e->thread = t->threads[k].pub.serial;
-        e->time_ns = c->clock;
-        e->ptr = r.ptr;
-        e->old_ptr = r.old_ptr;
-        e->size = r.size;
-        e->slack = r.slack;
-        e->align = r.align;
-        e->stack = r.stack;
-        if (r.type == TR_REC_REALLOC) {
-            e->part = TRD_REALLOC_RELEASE;
-            c->clock += r.dt2;
-            c->pend = *e;
-            c->pend.part = TRD_REALLOC_ACQUIRE;
-            c->pend.time_ns = c->clock;
-            c->has_pend = 1;
         }
-        return 1;
+        if (c->n_ev + 2 > c->cap_ev) {
+            if (c->cap_ev >= CUR_EVENTS)
+                return 1;
+            size_t cap = c->cap_ev ? c->cap_ev * 2 : 16;
+            struct trd_event *p = realloc(c->evs, cap * sizeof *p);
+            if (p == NULL)
+                return c->n_ev > 0 ? 1 : -ENOMEM;
+            c->evs = p;
+            c->cap_ev = cap;
+        }
+        const uint8_t *at = c->c.p;
+        uint64_t clock0 = c->clock, prev0 = c->prev_ptr;
+        uint8_t type = *at;
+        const char *why;
+        int rc;
+        if (is_event(type)) {
+            struct evrec r;
+            c->c.p++;
+            rc = ev_decode(&c->c, type, &c->prev_ptr, &r, &why);
+            if (rc < 0)
+                goto bad;
+            c->clock += r.dt;
+            struct trd_event *e = &c->evs[c->n_ev++];
+            e->type = type == TR_REC_FREE_EX ? TR_REC_FREE : type;
+            e->fn = r.fn;
+            e->part = TRD_WHOLE;
+            e->has_hash = r.has_hash;
+            e->thread = serial;
+            e->time_ns = c->clock;
+            e->ptr = r.ptr;
+            e->old_ptr = r.old_ptr;
+            e->size = r.size;
+            e->slack = r.slack;
+            e->align = r.align;
+            e->hash = r.hash;
+            e->name = NULL;
+            e->stack = r.stack;
+            e->name_len = 0;
+            if (type == TR_REC_REALLOC) {
+                /* Two points: the release now, the acquisition at dt2 later. */
+                e->part = TRD_REALLOC_RELEASE;
+                c->clock += r.dt2;
+                struct trd_event *e2 = &c->evs[c->n_ev++];
+                *e2 = *e;
+                e2->part = TRD_REALLOC_ACQUIRE;
+                e2->time_ns = c->clock;
+            }
+            continue;
+        }
+        struct rec r;
+        rc = rec_decode(&c->c, &r, 0, &why);
+        if (rc < 0)
+            goto bad;
+        c->clock += r.dt;
+        if (type == TR_REC_PHASE) {
+            struct trd_event *e = &c->evs[c->n_ev++];
+            memset(e, 0, sizeof *e);
+            e->type = TR_REC_PHASE;
+            e->thread = serial;
+            e->time_ns = c->clock;
+            e->name = (const char *)r.name;
+            e->name_len = r.name_len;
+        }
+        continue;
+    bad:
+        if (rc == -ENOMEM)
+            return c->n_ev > 0 ? 1 : rc;
+        if (c->n_ev > 0) {
+            c->c.p = at;
+            c->clock = clock0;
+            c->prev_ptr = prev0;
+            return 1;
+        }
+        fmt_decode_err(t->err, sizeof t->err, rc, type, why, c->seq, serial,
+                       c->payload_off + (uint64_t)(at - c->buf));
+        return -EINVAL;
     }
 }
 
@@ -1401,15 +1543,24 @@ static int ev_rank(const struct trd_event *e)
     return e->type == TR_REC_FREE || e->part == TRD_REALLOC_RELEASE ? 0 : 1;
 }
 
-static int key_less(const struct trd_trace *t, size_t a, size_t b)
+static int ev_less(const struct trd_event *x, const struct trd_event *y)
 {
-    const struct trd_event *x = &t->curs[a].head, *y = &t->curs[b].head;
     if (x->time_ns != y->time_ns)
         return x->time_ns < y->time_ns;
     int rx = ev_rank(x), ry = ev_rank(y);
     if (rx != ry)
         return rx < ry;
     return x->thread < y->thread;
+}
+
+static const struct trd_event *head_of(const struct trd_trace *t, size_t k)
+{
+    return &t->curs[k].evs[t->curs[k].i_ev];
+}
+
+static int key_less(const struct trd_trace *t, size_t a, size_t b)
+{
+    return ev_less(head_of(t, a), head_of(t, b));
 }
 
 static void heap_down(struct trd_trace *t, size_t i)
@@ -1443,14 +1594,18 @@ static void heap_up(struct trd_trace *t, size_t i)
     }
 }
 
-int trd_next(struct trd_trace *t, struct trd_event *ev)
+/* The merge: the cursor with the least head goes next, for as long as its
+ * events stay below every other cursor's head (the least of those is one of
+ * the root's two children). So a run is exactly what trd_next() would give
+ * one by one, and a trace of one thread is a run per CUR_EVENTS events. */
+static int next_run(struct trd_trace *t, const struct trd_event **evs)
 {
     if (t->fail)
         return t->fail;
     if (!t->started) {
         t->started = 1;
         for (size_t k = 0; k < t->n_threads; k++) {
-            int rc = cur_advance(t, k);
+            int rc = cur_fill(t, k);
             if (rc < 0)
                 return replay_fail(t, rc);
             if (rc > 0) {
@@ -1459,20 +1614,60 @@ int trd_next(struct trd_trace *t, struct trd_event *ev)
             }
         }
     } else if (t->popped) {
-        /* Advance the cursor whose event the caller got last time; done here
+        /* Refill the cursor whose run the caller got last time; done here
          * so that an error is reported by the call that cannot yield. */
         t->popped = 0;
-        int rc = cur_advance(t, t->heap[0]);
-        if (rc < 0)
-            return replay_fail(t, rc);
-        if (rc == 0)
-            t->heap[0] = t->heap[--t->heap_n];
+        const struct cur *c = &t->curs[t->heap[0]];
+        if (c->i_ev == c->n_ev) {
+            int rc = cur_fill(t, t->heap[0]);
+            if (rc < 0)
+                return replay_fail(t, rc);
+            if (rc == 0)
+                t->heap[0] = t->heap[--t->heap_n];
+        }
         heap_down(t, 0);
     }
     if (t->heap_n == 0)
         return 0;
-    *ev = t->curs[t->heap[0]].head;
+    struct cur *c = &t->curs[t->heap[0]];
+    size_t i = c->i_ev + 1, end = c->n_ev;
+    if (t->heap_n > 1) {
+        const struct trd_event *limit = head_of(t, t->heap[1]);
+        if (t->heap_n > 2 && key_less(t, t->heap[2], t->heap[1]))
+            limit = head_of(t, t->heap[2]);
+        while (i < end && ev_less(&c->evs[i], limit))
+            i++;
+    } else {
+        i = end;
+    }
+    *evs = &c->evs[c->i_ev];
+    int n = (int)(i - c->i_ev);
+    c->i_ev = i;
     t->popped = 1;
+    return n;
+}
+
+int trd_next_run(struct trd_trace *t, const struct trd_event **evs)
+{
+    if (t->run_left > 0) { /* what trd_next() left of the current run */
+        int n = (int)t->run_left;
+        *evs = t->run;
+        t->run_left = 0;
+        return n;
+    }
+    return next_run(t, evs);
+}
+
+int trd_next(struct trd_trace *t, struct trd_event *ev)
+{
+    if (t->run_left == 0) {
+        int n = next_run(t, &t->run);
+        if (n <= 0)
+            return n;
+        t->run_left = (size_t)n;
+    }
+    *ev = *t->run++;
+    t->run_left--;
     return 1;
 }
 
@@ -1481,10 +1676,11 @@ int trd_rewind(struct trd_trace *t)
     for (size_t k = 0; k < t->n_threads; k++) {
         struct cur *c = &t->curs[k];
         c->next_blk = 0;
-        c->c.p = c->c.end = c->buf; /* keep the buffer for reuse */
-        c->has_pend = 0;
+        c->c.p = c->c.end = c->buf; /* keep the buffers for reuse */
+        c->n_ev = c->i_ev = 0;
     }
     t->heap_n = 0;
+    t->run_left = 0;
     t->started = 0;
     t->popped = 0;
     t->fail = 0;

@@ -28,11 +28,14 @@ enum trd_part {
     TRD_REALLOC_ACQUIRE = 2,
 };
 
+/* 80 bytes without padding (fields ordered so), so that events compare and
+ * copy as plain memory. */
 struct trd_event {
     uint8_t type;      /* TR_REC_ALLOC, TR_REC_FREE (also for FREE_EX), TR_REC_REALLOC,
                           TR_REC_FAIL, or TR_REC_PHASE (a phase mark) */
     uint8_t fn;        /* enum tr_fn */
     uint8_t part;      /* enum trd_part (realloc only) */
+    uint8_t has_hash;  /* FREE: the recorder hashed the block's content (MEMAUDIT_CONTENT) */
     uint32_t thread;   /* thread serial */
     uint64_t time_ns;  /* monotonic, the merge key */
     uint64_t ptr;      /* ALLOC, FREE: the block; REALLOC: the new block (0 = failed) */
@@ -40,11 +43,11 @@ struct trd_event {
     uint64_t size;     /* requested bytes */
     uint64_t slack;    /* usable size - requested size */
     uint64_t align;    /* memalign family, else 0 */
-    uint32_t stack;    /* stack id, 0 = none (a FREE has one only with MEMAUDIT_FREE_STACKS) */
-    int has_hash;      /* FREE: the recorder hashed the block's content (MEMAUDIT_CONTENT) */
-    uint64_t hash;     /* ... its tr_content_hash over the usable size */
+    uint64_t hash;     /* FREE with has_hash: its tr_content_hash over the usable size */
     const char *name;  /* PHASE: the name, name_len bytes, not NUL-terminated; valid until
-                          the next trd_next() call. name_len 0: the end of a phase */
+                          the next trd_next() or trd_next_run() call. name_len 0: the end
+                          of a phase */
+    uint32_t stack;    /* stack id, 0 = none (a FREE has one only with MEMAUDIT_FREE_STACKS) */
     uint32_t name_len;
 };
 
@@ -81,6 +84,11 @@ void trd_close(struct trd_trace *t);
 
 /* Next event in global order: 1 = *ev filled, 0 = end, <0 = error (see trd_error). */
 int trd_next(struct trd_trace *t, struct trd_event *ev);
+/* The next run of events in global order, all of one thread: *evs points to
+ * n of them, valid until the next trd_next_run(), trd_next() or trd_rewind().
+ * Returns n >= 1, 0 = end, <0 = error (see trd_error). The same events in the
+ * same order as trd_next() gives one by one, without a copy each. */
+int trd_next_run(struct trd_trace *t, const struct trd_event **evs);
 /* Restart the event stream from the beginning. */
 int trd_rewind(struct trd_trace *t);
 

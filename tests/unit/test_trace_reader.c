@@ -1419,6 +1419,123 @@ static void test_compressed_corrupt(void **state)
     free(m.p);
 }
 
+/* A PHASE record: dt, name length, name. */
+static void rec_phase(struct blkb *k, uint64_t t, const char *name)
+{
+    buf_byte(&k->pay, TR_REC_PHASE);
+    blk_dt(k, t);
+    buf_v(&k->pay, strlen(name));
+    buf_put(&k->pay, name, strlen(name));
+    k->nrec++;
+}
+
+/* trd_next_run() gives the same events as trd_next(), in runs of one thread
+ * each, also where a thread's block holds more events than a cursor decodes
+ * at a time; a phase's name stays readable while its run is in hand. */
+static void test_runs(void **state)
+{
+    (void)state;
+    for (unsigned n_threads = 1; n_threads <= 3; n_threads++) {
+        struct buf f = {0};
+        struct blkb k;
+        rng_state = 777 + n_threads;
+        file_header(&f, 0);
+        for (unsigned th = 1; th <= n_threads; th++) {
+            uint64_t t = rnd(5);
+            blk_begin(&k, th, 0, t);
+            for (unsigned i = 0; i < 1500; i++) {
+                t += rnd(4); /* equal times across threads too */
+                uint64_t p = 0x10000 * th + 16 * rnd(64);
+                switch (rnd(5)) {
+                case 0:
+                    rec_realloc(&k, t, t + rnd(3), p, p + 16, 24, 1, 0);
+                    t += 2;
+                    break;
+                case 1:
+                    rec_free(&k, t, p);
+                    break;
+                case 2:
+                    if (i % 100 == 0) {
+                        rec_phase(&k, t, i % 200 ? "even" : "odd");
+                        break;
+                    }
+                    /* fall through */
+                default:
+                    rec_malloc(&k, t, p, 8 + i, 1);
+                    break;
+                }
+            }
+            file_block(&f, &k);
+        }
+        struct trd_trace *t = open_ok(file_write(&f, "runs.trace"));
+        struct evs v = {0};
+        assert_int_equal(read_all(t, &v), 0);
+        assert_true(v.n >= 1500 * n_threads);
+        assert_int_equal(trd_rewind(t), 0);
+        const struct trd_event *run;
+        size_t at = 0, longest = 0;
+        int n;
+        while ((n = trd_next_run(t, &run)) > 0) {
+            assert_true(at + (size_t)n <= v.n);
+            for (int i = 0; i < n; i++) {
+                assert_int_equal(run[i].thread, run[0].thread);
+                if (run[i].type == TR_REC_PHASE) {
+                    assert_int_equal(run[i].name_len, v.e[at + i].name_len);
+                    assert_memory_equal(run[i].name, run[i].name_len == 3 ? "odd" : "even",
+                                        run[i].name_len);
+                }
+            }
+            /* The names were checked above: pointers into a block may differ. */
+            for (int i = 0; i < n; i++)
+                if (run[i].type != TR_REC_PHASE)
+                    assert_memory_equal(&run[i], &v.e[at + i], sizeof *run);
+            at += (size_t)n;
+            if ((size_t)n > longest)
+                longest = (size_t)n;
+        }
+        assert_int_equal(n, 0);
+        assert_int_equal(at, v.n);
+        if (n_threads == 1)
+            assert_true(longest > 100); /* one thread: long runs, not one event each */
+        assert_int_equal(trd_next_run(t, &run), 0);
+        free(v.e);
+        trd_close(t);
+        free(f.p);
+    }
+}
+
+/* A record that no longer decodes (the file was rewritten after it was
+ * opened) fails the replay when the stream reaches it, after the events
+ * before it, however many of those a cursor decoded ahead. */
+static void test_changed_after_open(void **state)
+{
+    (void)state;
+    struct buf f = {0};
+    struct blkb k;
+    file_header(&f, 0);
+    blk_begin(&k, 1, 0, 0);
+    for (unsigned i = 0; i < 100; i++)
+        rec_free(&k, 1 + i, 0x10); /* 4 bytes each: type, fn, dt, ptr delta */
+    file_block(&f, &k);
+    const char *path = file_write(&f, "changed.trace");
+    struct trd_trace *t = open_ok(path);
+    /* The 51st record's type byte becomes an unknown type. */
+    size_t rec50 = f.len - 50 * 4;
+    assert_int_equal(f.p[rec50], TR_REC_FREE);
+    f.p[rec50] = 0x77;
+    file_write(&f, "changed.trace");
+    struct evs v = {0};
+    assert_true(read_all(t, &v) < 0);
+    assert_int_equal(v.n, 50);
+    assert_int_equal(v.e[49].time_ns, 50);
+    assert_non_null(strstr(trd_error(t), "unknown record type 119"));
+    const struct trd_event *run;
+    assert_true(trd_next_run(t, &run) < 0); /* sticky */
+    free(v.e);
+    trd_close(t);
+    free(f.p);
+}
+
 static int rm_tmpdir(void)
 {
     char cmd[128];
@@ -1448,6 +1565,8 @@ int main(void)
         cmocka_unit_test(test_random_merge),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_shrunk_after_open),
+        cmocka_unit_test(test_runs),
+        cmocka_unit_test(test_changed_after_open),
         cmocka_unit_test(test_compressed_blocks),
         cmocka_unit_test(test_compressed_corrupt),
     };
