@@ -2,7 +2,8 @@
 #
 #   make            build/libaudit.so and build/memaudit
 #   make demo       install missing packages, build, record examples/ and print the report
-#   make check      build and run every test (unit, golden, integration)
+#   make check      build and run every test (unit, golden, integration, and the
+#                   integration suite again with MEMAUDIT_CROSSCHECK=1)
 #   make bench      side-by-side speed benchmark (see bench/)
 #   make fuzz       libFuzzer targets for the trace and profile readers
 #                   (clang; FUZZ_TIME=600 seconds each, see fuzz/run.sh)
@@ -62,7 +63,7 @@ STRSET_BIN  := $(BUILD)/examples/strset/test_strset $(BUILD)/examples/strset/lea
                $(BUILD)/examples/strset/peak/test_strset
 EXAMPLE_BIN += $(STRSET_BIN)
 
-.PHONY: all deps demo check unit integration bench fuzz install clean format
+.PHONY: all deps demo check unit integration crosscheck bench fuzz install clean format
 all: $(BUILD)/libaudit.so $(BUILD)/memaudit
 
 $(BUILD)/libaudit.so: $(PRELOAD_OBJ)
@@ -138,10 +139,15 @@ unit: $(UNIT_BIN)
 integration: all $(PROG_BIN) $(TOOL_BIN) $(EXAMPLE_BIN)
 	@sh tests/integration/run.sh $(BUILD)
 
+# The integration suite again with every stack cross-checked (issue 7).
+crosscheck: all $(PROG_BIN) $(TOOL_BIN) $(EXAMPLE_BIN)
+	@sh tests/integration/crosscheck-all.sh $(BUILD)
+
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN) $(PROG_BIN) $(TOOL_BIN) $(EXAMPLE_BIN)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory crosscheck
 
 # deps first: on a fresh machine the build itself needs them.
 bench:
