@@ -172,7 +172,7 @@ static void ks_fini(struct kset *k)
 
 /* ---- recently freed addresses ---- */
 
-static struct freed *freed_set(struct ctx *c, uint64_t ptr)
+static struct freed *freed_set(const struct ctx *c, uint64_t ptr)
 {
     size_t set = (size_t)((ptr >> 4) ^ (ptr >> 28)) & (FREED_SETS - 1); /* keeps locality */
     return &c->freed[set * FREED_WAYS];
@@ -1210,6 +1210,27 @@ static void ctx_fini(struct ctx *c)
     ks_fini(&c->phase_sites);
 }
 
+/* Events ahead of the one being applied whose memory is asked for: a large
+ * heap's live map is far bigger than the cache, and the events of a run are
+ * known in advance. Below PREFETCH_MIN_BLOCKS live blocks the map mostly
+ * stays in cache and asking costs more than it saves (measured on bench's
+ * sqlite3 trace, 19 k blocks at its peak: 5% more CPU; python3's, 1.28 M:
+ * 20% less). */
+#define PREFETCH_AHEAD 8
+#define PREFETCH_MIN_BLOCKS 32768u
+
+/* Ask for what applying ev will read first: its block's slot in the live
+ * map, and for an acquisition its set of freed addresses. */
+static void prefetch(const struct ctx *c, const struct trd_event *ev)
+{
+    uint64_t ptr = ev->part == TRD_REALLOC_RELEASE ? ev->old_ptr : ev->ptr;
+    lm_prefetch(&c->lm, ptr);
+    if (ev->type != TR_REC_ALLOC && ev->part != TRD_REALLOC_ACQUIRE)
+        return;
+    if (c->freed != NULL)
+        __builtin_prefetch(freed_set(c, ptr));
+}
+
 int an_run(struct trd_trace *t, struct analysis *a)
 {
     return an_run_progress(t, a, NULL);
@@ -1249,8 +1270,13 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
     if (rc < 0)
         goto fail;
     while ((rc = trd_next_run(t, &evs)) > 0) {
+        int ahead = c.cur_blocks >= PREFETCH_MIN_BLOCKS ? PREFETCH_AHEAD : 0;
+        for (int i = 0; i < rc && i < ahead; i++)
+            prefetch(&c, &evs[i]);
         for (int i = 0; i < rc; i++) {
             const struct trd_event *ev = &evs[i];
+            if (i + ahead < rc && ahead > 0)
+                prefetch(&c, &evs[i + ahead]);
             int erc = on_event(&c, ev);
             if (erc < 0) {
                 rc = erc;

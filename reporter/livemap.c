@@ -77,12 +77,18 @@ static struct lm_shard *shard_of(struct livemap *m, uint64_t granule)
     return &m->shards[region_mix(granule) >> 58];
 }
 
+__extension__ typedef unsigned __int128 u128;
+
 /* A shard's capacity is not a power of two (growth by 3/2 and 4/3 wastes
- * less than doubling), so this is a modulo: a division, cheaper than the
- * cache miss that follows it. */
+ * less than doubling), so this is a modulo, of the low 32 bits (a wrap
+ * every 64 GiB of addresses costs no locality to speak of) by Lemire's
+ * method: two multiplications instead of a division, which took a tenth of
+ * the replay's time, every probe and every shifted entry paying one. */
 static size_t slot_home(const struct lm_shard *s, uint64_t granule)
 {
-    return (size_t)((granule + (region_mix(granule) >> 24)) % s->cap);
+    uint32_t x = (uint32_t)(granule + (region_mix(granule) >> 24));
+    uint64_t low = s->cap_inv * x;
+    return (size_t)(((u128)low * s->cap) >> 64);
 }
 
 static size_t slot_next(const struct lm_shard *s, size_t i)
@@ -266,7 +272,7 @@ static int shard_grow(struct lm_shard *sh)
 {
     /* 256, 384, 512, 768, 1024 ...: from 3/4 load to 1/2 or 9/16. */
     size_t cap = sh->cap == 0 ? 256 : (sh->cap & (sh->cap - 1)) == 0 ? sh->cap / 2 * 3 : sh->cap / 3 * 4;
-    if (cap > SIZE_MAX / 2 / sizeof(struct lm_slot))
+    if (cap > UINT32_MAX || cap > SIZE_MAX / 2 / sizeof(struct lm_slot))
         return -ENOMEM;
     struct lm_shard old = *sh;
     sh->slots = table_alloc(cap * sizeof *sh->slots);
@@ -275,6 +281,7 @@ static int shard_grow(struct lm_shard *sh)
         return -ENOMEM;
     }
     sh->cap = cap;
+    sh->cap_inv = UINT64_MAX / cap + 1;
     for (size_t i = 0; i < old.cap; i++)
         if (slot_key(&old.slots[i]) != 0)
             shard_put(sh, &old.slots[i]);
@@ -333,6 +340,14 @@ int lm_remove(struct livemap *m, uint64_t ptr, struct live *out)
     memset(&sh->slots[i], 0, sizeof sh->slots[i]);
     sh->n--;
     return 1;
+}
+
+void lm_prefetch(const struct livemap *m, uint64_t ptr)
+{
+    uint64_t g = granule_of(ptr);
+    const struct lm_shard *sh = &m->shards[region_mix(g) >> 58];
+    if (g != 0 && sh->cap != 0)
+        __builtin_prefetch(&sh->slots[slot_home(sh, g)]);
 }
 
 int lm_each(const struct livemap *m, int (*fn)(void *arg, const struct live *e), void *arg)

@@ -29,6 +29,7 @@ struct live {
 struct lm_shard {
     struct lm_slot *slots; /* [cap]: 0, or 256 times a power of two, or 3/2 of that */
     size_t cap;
+    uint64_t cap_inv; /* UINT64_MAX / cap + 1, for x % cap without a division */
     size_t n;
 };
 
@@ -58,6 +59,10 @@ int lm_remove(struct livemap *m, uint64_t ptr, struct live *out);
  * returns non-zero; returns that value, or 0. */
 int lm_each(const struct livemap *m, int (*fn)(void *arg, const struct live *e), void *arg);
 size_t lm_count(const struct livemap *m);
+/* A hint: the slot where a lookup of ptr starts is about to be used. The
+ * replay asks a few events ahead, so that the cache miss overlaps the work
+ * in between (a large heap's map is far bigger than the cache). */
+void lm_prefetch(const struct livemap *m, uint64_t ptr);
 void lm_fini(struct livemap *m);
 
 #endif
