@@ -691,15 +691,6 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
     struct live old;
     int rc;
 
-    if (lm_remove(&c->lm, ev->ptr, &old)) {
-        /* The address is still live: a free we never saw, or events out of
-         * order. The old block is gone either way; count the anomaly. */
-        tot->unmatched_frees++;
-        rc = live_sub(c, &old);
-        if (rc < 0)
-            return rc;
-    }
-    freed_forget(c, ev->ptr);
     uint64_t n = represented(c, ev);
     rc = phase_alloc(c, ev->stack, ev->size, n);
     if (rc < 0)
@@ -714,9 +705,20 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
         .chain = chain,
         .phase = c->phase,
     };
-    rc = lm_insert(&c->lm, &e);
+    /* One walk of the map finds a block still at the address and puts the
+     * new one in. */
+    rc = lm_replace(&c->lm, &e, &old);
     if (rc < 0)
         return rc;
+    if (rc == 1) {
+        /* The address was still live: a free we never saw, or events out of
+         * order. The old block is gone either way; count the anomaly. */
+        tot->unmatched_frees++;
+        rc = live_sub(c, &old);
+        if (rc < 0)
+            return rc;
+    }
+    freed_forget(c, ev->ptr);
     rc = live_add(c, &e);
     if (rc < 0)
         return rc;

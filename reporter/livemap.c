@@ -308,6 +308,41 @@ int lm_insert(struct livemap *m, const struct live *e)
     return 0;
 }
 
+int lm_replace(struct livemap *m, const struct live *e, struct live *old)
+{
+    struct lm_slot s;
+    int rc = pack(m, e, &s);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        int had = lm_remove(m, e->ptr, old);
+        rc = wide_insert(&m->wide, e);
+        return rc < 0 ? rc : had;
+    }
+    uint64_t g = e->ptr >> 4;
+    struct lm_shard *sh = shard_of(m, g);
+    if ((sh->n + 1) * 4 > sh->cap * 3) {
+        rc = shard_grow(sh);
+        if (rc < 0)
+            return rc;
+    }
+    size_t i = slot_home(sh, g);
+    for (;;) {
+        uint64_t key = slot_key(&sh->slots[i]);
+        if (key == 0)
+            break;
+        if ((key & GRANULE_MASK) == g) {
+            unpack(m, &sh->slots[i], old);
+            sh->slots[i] = s;
+            return 1;
+        }
+        i = slot_next(sh, i);
+    }
+    sh->slots[i] = s;
+    sh->n++;
+    return wide_remove(&m->wide, e->ptr, old); /* a block there that did not pack */
+}
+
 int lm_remove(struct livemap *m, uint64_t ptr, struct live *out)
 {
     uint64_t g = granule_of(ptr);

@@ -53,6 +53,9 @@ struct livemap {
 
 /* Insert e, whose address is not in the map. 0 or -ENOMEM. */
 int lm_insert(struct livemap *m, const struct live *e);
+/* Insert e; a block already at e's address is taken out into *old first, in
+ * the same walk. 1 = there was one, 0 = there was none, or -ENOMEM. */
+int lm_replace(struct livemap *m, const struct live *e, struct live *old);
 /* Remove the block at ptr into *out. 1 = it was there, 0 = unknown address. */
 int lm_remove(struct livemap *m, uint64_t ptr, struct live *out);
 /* Call fn(arg, e) for every live block, in no particular order, until fn

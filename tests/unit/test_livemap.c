@@ -4,7 +4,8 @@
  * kept whole: the cases at each packing limit (and one past it), then a long
  * random history of inserts and removals, with addresses dense enough to make
  * long probe runs, shards grow, and backward shifts wrap around the end of a
- * table, checked against a plain array after every step. */
+ * table, checked against a plain array after every step; lm_replace() of
+ * live and free addresses among them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,11 +140,10 @@ static void test_random(void **state)
              * blocks sit in neighbouring slots; now and then an odd one. */
             uint64_t region = x % 7 == 0 ? 0x7f0000000000ull : 0x555555550000ull;
             e.ptr = region + ((x >> 8) % 300000) * 16 + (x % 97 == 0 ? 8 : 0);
-            int dup = 0;
-            for (size_t i = 0; i < r.n && !dup; i++)
-                dup = r.e[i].ptr == e.ptr;
-            if (dup)
-                continue;
+            size_t dup = SIZE_MAX;
+            for (size_t i = 0; i < r.n && dup == SIZE_MAX; i++)
+                if (r.e[i].ptr == e.ptr)
+                    dup = i;
             e.size = x % 53 == 0 ? (1u << 20) + (x >> 40) : (x >> 32) % 4096;
             e.alloc_no = now;
             e.time_ns = time_ns;
@@ -151,8 +151,21 @@ static void test_random(void **state)
             e.slack = (uint32_t)((x >> 24) % 40);
             e.chain = (uint32_t)((x >> 30) % 11);
             e.phase = (uint32_t)((x >> 36) % 18);
-            assert_int_equal(lm_insert(&m, &e), 0);
-            r.e[r.n++] = e;
+            if (dup != SIZE_MAX) {
+                /* The address is live: lm_replace() hands the old block
+                 * back, packed or whole, and the new one takes its place. */
+                struct live old;
+                assert_int_equal(lm_replace(&m, &e, &old), 1);
+                assert_live_equal(&old, &r.e[dup]);
+                r.e[dup] = e;
+            } else if (x % 2 == 0) {
+                struct live old;
+                assert_int_equal(lm_replace(&m, &e, &old), 0);
+                r.e[r.n++] = e;
+            } else {
+                assert_int_equal(lm_insert(&m, &e), 0);
+                r.e[r.n++] = e;
+            }
         } else {
             size_t k = (size_t)((x >> 16) % r.n);
             struct live out;
