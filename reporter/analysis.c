@@ -1241,7 +1241,6 @@ int an_run(struct trd_trace *t, struct analysis *a)
 int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_progress *progress)
 {
     struct ctx c = {0};
-    const struct trd_event *evs;
     uint64_t records = 0;
     int rc;
 
@@ -1268,28 +1267,33 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
     rc = timeline_init(&c, t);
     if (rc < 0)
         goto fail;
-    rc = trd_rewind(t);
+    /* A second thread decodes while this one replays, if a CPU is idle. */
+    rc = trd_stream_begin(t, TRD_STREAM_AUTO);
     if (rc < 0)
         goto fail;
-    while ((rc = trd_next_run(t, &evs)) > 0) {
-        int ahead = c.cur_blocks >= PREFETCH_MIN_BLOCKS ? PREFETCH_AHEAD : 0;
-        for (int i = 0; i < rc && i < ahead; i++)
+    for (;;) {
+        const struct trd_event *evs;
+        size_t n;
+        rc = trd_stream_next(t, &evs, &n);
+        if (rc <= 0)
+            break;
+        size_t ahead = c.cur_blocks >= PREFETCH_MIN_BLOCKS ? PREFETCH_AHEAD : 0;
+        for (size_t i = 0; i < n && i < ahead; i++)
             prefetch(&c, &evs[i]);
-        for (int i = 0; i < rc; i++) {
+        for (size_t i = 0; i < n; i++) {
             const struct trd_event *ev = &evs[i];
-            if (i + ahead < rc && ahead > 0)
+            if (i + ahead < n && ahead > 0)
                 prefetch(&c, &evs[i + ahead]);
-            int erc = on_event(&c, ev);
-            if (erc < 0) {
-                rc = erc;
+            rc = on_event(&c, ev);
+            if (rc < 0)
                 goto fail;
-            }
             /* One record per ALLOC/FREE/REALLOC/FAIL: a realloc is yielded twice. */
             if (progress != NULL && ev->type != TR_REC_PHASE &&
                 ev->part != TRD_REALLOC_ACQUIRE && ++records % AN_PROGRESS_STEPS == 0)
                 progress->fn(progress->arg, records, trd_event_records(t));
         }
     }
+    trd_stream_end(t);
     if (rc < 0)
         goto fail;
     rc = finish(&c, t);
@@ -1298,6 +1302,7 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
     ctx_fini(&c);
     return 0;
 fail:
+    trd_stream_end(t);
     ctx_fini(&c);
     an_fini(a);
     a->trace = t;

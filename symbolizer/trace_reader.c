@@ -23,6 +23,10 @@
  * Event records (nearly all of a trace) are decoded by one inlined function,
  * ev_decode(), in both passes; the metadata records by rec_decode().
  *
+ * trd_stream_*() can run the decoding and the merge in a second thread,
+ * handing the caller batches of events through a ring (enum
+ * trd_stream_mode says when it pays).
+ *
  * Invariants:
  * - nothing read is trusted: a count is checked against the bytes that are
  *   really there before anything is allocated for it, and every cap of
@@ -38,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +125,31 @@ struct tiddef {
     uint32_t tid;
 };
 
+/* Batches of events on their way from the decoding thread to the caller
+ * (trd_stream_*): a ring of STREAM_BATCHES, each owned by one side at a time. */
+#define STREAM_BATCH_EVENTS 2048u
+#define STREAM_BATCHES 4u
+
+struct batch {
+    struct trd_event ev[STREAM_BATCH_EVENTS];
+    size_t n;
+    int rc; /* after the events: 1 more to come, 0 end, <0 error */
+    char name[TR_MAX_PHASE_NAME + 1]; /* a PHASE event ends its batch; its name */
+};
+
+struct stream {
+    struct batch *ring; /* [STREAM_BATCHES] */
+    pthread_t thread;
+    int threaded;
+    pthread_mutex_t lock; /* guards the three below */
+    pthread_cond_t filled, emptied;
+    size_t head, count; /* batches ready for the caller: ring[head .. head + count) */
+    int stop;           /* the caller is done: the thread returns */
+    int holding;        /* the caller holds ring[head] */
+    int done;           /* the last batch was handed out ... */
+    int final_rc;       /* ... and this is what comes after it: 0 or <0 */
+};
+
 struct trd_trace {
     int fd;
     struct tr_file_header hdr;
@@ -165,6 +195,7 @@ struct trd_trace {
     size_t run_left;
     int fail;   /* sticky replay error (negative errno) */
     char err[256];
+    struct stream *stream; /* trd_stream_begin() .. trd_stream_end() */
 };
 
 /* What pass 1 accumulates besides the block index. */
@@ -1355,6 +1386,7 @@ void trd_close(struct trd_trace *t)
 {
     if (t == NULL)
         return;
+    trd_stream_end(t);
     if (t->fd >= 0)
         close(t->fd);
     for (uint32_t i = 0; i < t->n_stacks; i++)
@@ -1686,6 +1718,162 @@ int trd_rewind(struct trd_trace *t)
     t->fail = 0;
     t->err[0] = '\0';
     return 0;
+}
+
+/* ---- decoding in a second thread ---- */
+
+/* Decode the next events into b, by runs (what does not fit waits in
+ * t->run for the next batch); a PHASE event ends the batch, its name copied
+ * into the batch. */
+static void batch_fill(struct trd_trace *t, struct batch *b)
+{
+    b->n = 0;
+    b->rc = 1;
+    while (b->n < STREAM_BATCH_EVENTS) {
+        const struct trd_event *run;
+        int rc = trd_next_run(t, &run);
+        if (rc <= 0) {
+            b->rc = rc;
+            return;
+        }
+        size_t n = (size_t)rc, room = STREAM_BATCH_EVENTS - b->n;
+        if (n > room)
+            n = room;
+        for (size_t i = 0; i < n; i++) {
+            if (run[i].type == TR_REC_PHASE) {
+                n = i + 1;
+                break;
+            }
+        }
+        memcpy(&b->ev[b->n], run, n * sizeof *run);
+        b->n += n;
+        t->run = run + n; /* the rest of the run, for the next call */
+        t->run_left = (size_t)rc - n;
+        struct trd_event *e = &b->ev[b->n - 1];
+        if (e->type == TR_REC_PHASE) {
+            if (e->name_len > 0)
+                memcpy(b->name, e->name, e->name_len);
+            e->name = b->name;
+            return;
+        }
+    }
+}
+
+/* The decoding thread: fills free batches until the stream ends or the
+ * caller stops it. */
+static void *stream_main(void *arg)
+{
+    struct trd_trace *t = arg;
+    struct stream *s = t->stream;
+    size_t tail = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (s->count == STREAM_BATCHES && !s->stop)
+            pthread_cond_wait(&s->emptied, &s->lock);
+        int stop = s->stop;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            return NULL;
+        /* ring[tail] is free: neither ready nor held (count < STREAM_BATCHES). */
+        struct batch *b = &s->ring[tail];
+        batch_fill(t, b);
+        pthread_mutex_lock(&s->lock);
+        s->count++;
+        pthread_cond_signal(&s->filled);
+        pthread_mutex_unlock(&s->lock);
+        if (b->rc <= 0)
+            return NULL;
+        tail = (tail + 1) % STREAM_BATCHES;
+    }
+}
+
+/* A CPU to spare for a second thread (enum trd_stream_mode). */
+static int cpu_idle(void)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double load;
+    return ncpu >= 2 && getloadavg(&load, 1) == 1 && load < (double)ncpu - 0.5;
+}
+
+int trd_stream_begin(struct trd_trace *t, enum trd_stream_mode mode)
+{
+    trd_stream_end(t);
+    int rc = trd_rewind(t);
+    if (rc < 0)
+        return rc;
+    int thread = mode == TRD_STREAM_THREAD || (mode == TRD_STREAM_AUTO && cpu_idle());
+    struct stream *s = calloc(1, sizeof *s);
+    if (s != NULL && thread)
+        s->ring = malloc(STREAM_BATCHES * sizeof *s->ring);
+    if (s == NULL || (thread && s->ring == NULL)) {
+        free(s);
+        return replay_fail(t, -ENOMEM);
+    }
+    t->stream = s;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->filled, NULL);
+    pthread_cond_init(&s->emptied, NULL);
+    if (thread)
+        s->threaded = pthread_create(&s->thread, NULL, stream_main, t) == 0;
+    return 0;
+}
+
+int trd_stream_next(struct trd_trace *t, const struct trd_event **batch, size_t *n)
+{
+    struct stream *s = t->stream;
+    *n = 0;
+    if (s == NULL)
+        return -EINVAL;
+    if (!s->threaded) { /* the runs themselves: no copy */
+        int rc = trd_next_run(t, batch);
+        if (rc <= 0)
+            return rc;
+        *n = (size_t)rc;
+        return 1;
+    }
+    if (s->done)
+        return s->final_rc;
+    pthread_mutex_lock(&s->lock);
+    if (s->holding) {
+        /* The caller is done with the previous batch: the thread may refill it. */
+        s->holding = 0;
+        s->head = (s->head + 1) % STREAM_BATCHES;
+        s->count--;
+        pthread_cond_signal(&s->emptied);
+    }
+    while (s->count == 0)
+        pthread_cond_wait(&s->filled, &s->lock);
+    s->holding = 1;
+    pthread_mutex_unlock(&s->lock);
+    const struct batch *b = &s->ring[s->head];
+    *batch = b->ev;
+    *n = b->n;
+    if (b->rc <= 0) {
+        s->done = 1;
+        s->final_rc = b->rc;
+    }
+    /* Events before an end or an error come first; the status next time. */
+    return b->n > 0 ? 1 : b->rc;
+}
+
+void trd_stream_end(struct trd_trace *t)
+{
+    struct stream *s = t->stream;
+    if (s == NULL)
+        return;
+    if (s->threaded) {
+        pthread_mutex_lock(&s->lock);
+        s->stop = 1;
+        pthread_cond_signal(&s->emptied);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->filled);
+    pthread_cond_destroy(&s->emptied);
+    free(s->ring);
+    free(s);
+    t->stream = NULL;
 }
 
 /* ---- accessors ---- */

@@ -92,6 +92,30 @@ int trd_next_run(struct trd_trace *t, const struct trd_event **evs);
 /* Restart the event stream from the beginning. */
 int trd_rewind(struct trd_trace *t);
 
+/* How trd_stream_begin() decodes: in a second thread, or in the caller's
+ * trd_stream_next() calls (as trd_next_run(), without a copy). AUTO takes
+ * the thread when a CPU looks idle: the 1-minute load average is below the
+ * number of CPUs less one half. The thread costs CPU time (the events are
+ * copied, and read on another core) to save wall time, so it only pays
+ * with a CPU to spare; on a busy machine it would make the replay slower. */
+enum trd_stream_mode {
+    TRD_STREAM_INLINE = 0,
+    TRD_STREAM_THREAD = 1,
+    TRD_STREAM_AUTO = 2,
+};
+
+/* The same stream from the beginning, decoded and merged while the caller
+ * works on earlier events (mode above): trd_stream_next() hands out the
+ * next batch of events (1 = *batch[0..*n) filled, 0 = end, <0 = error, see
+ * trd_error), valid until the next call. A PHASE event's name stays valid as
+ * long as its batch. If the thread cannot be started the batches are decoded
+ * by the calls themselves. trd_stream_end() stops the thread; call it before
+ * anything else uses t, after an error too. Not to be mixed with trd_next()
+ * in between. */
+int trd_stream_begin(struct trd_trace *t, enum trd_stream_mode mode);
+int trd_stream_next(struct trd_trace *t, const struct trd_event **batch, size_t *n);
+void trd_stream_end(struct trd_trace *t);
+
 const struct tr_file_header *trd_header(const struct trd_trace *t);
 const char *trd_error(const struct trd_trace *t);
 

@@ -1166,6 +1166,60 @@ static void test_random_merge(void **state)
     }
 }
 
+/* trd_stream_*: the same events as trd_next(), batch after batch from the
+ * decoding thread or from the calls themselves; an error after some events
+ * comes after them; stopping half-way does not hang. */
+static void test_stream(void **state)
+{
+    (void)state;
+    struct buf f = {0};
+    rng_state = 777;
+    size_t n = build_random(&f, 3, 6000); /* several batches */
+    const char *path = file_write(&f, "stream.trace");
+    struct trd_trace *t = open_ok(path);
+    struct evs v = {0};
+    assert_int_equal(read_all(t, &v), 0);
+    assert_int_equal(v.n, n);
+    for (int pass = 0; pass < 4; pass++) {
+        const struct trd_event *batch;
+        size_t got = 0, k;
+        int rc;
+        assert_int_equal(trd_stream_begin(t, pass < 2 ? TRD_STREAM_THREAD : TRD_STREAM_INLINE), 0);
+        while ((rc = trd_stream_next(t, &batch, &k)) > 0) {
+            assert_true(k > 0 && got + k <= v.n);
+            assert_memory_equal(batch, &v.e[got], k * sizeof *batch);
+            got += k;
+            if (pass % 2 == 1 && got > v.n / 2)
+                break; /* the caller stops early */
+        }
+        if (pass % 2 == 0) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(got, v.n);
+            assert_int_equal(trd_stream_next(t, &batch, &k), 0);
+        }
+        trd_stream_end(t);
+    }
+    /* The file shrinks: the events before the cut, then the error, sticky. */
+    assert_int_equal(truncate(path, (off_t)(f.len * 3 / 4)), 0);
+    for (int mode = TRD_STREAM_INLINE; mode <= TRD_STREAM_THREAD; mode++) {
+        const struct trd_event *batch;
+        size_t got = 0, k;
+        int rc;
+        assert_int_equal(trd_stream_begin(t, (enum trd_stream_mode)mode), 0);
+        while ((rc = trd_stream_next(t, &batch, &k)) > 0) {
+            assert_memory_equal(batch, &v.e[got], k * sizeof *batch);
+            got += k;
+        }
+        assert_true(rc < 0);
+        assert_true(got < v.n);
+        assert_non_null(strstr(trd_error(t), "shrank"));
+        assert_true(trd_stream_next(t, &batch, &k) < 0);
+    }
+    trd_close(t); /* ends the stream itself */
+    free(v.e);
+    free(f.p);
+}
+
 /* Hostile input: random byte changes and cuts of a valid trace. Whatever the
  * outcome, no crash, no hang, no leak, a one-line error. */
 static void test_mutations(void **state)
@@ -1563,6 +1617,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_blocks),
         cmocka_unit_test(test_metadata_anywhere),
         cmocka_unit_test(test_random_merge),
+        cmocka_unit_test(test_stream),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_shrunk_after_open),
         cmocka_unit_test(test_runs),
