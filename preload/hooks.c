@@ -615,9 +615,19 @@ static void *call_realloc(void *old, size_t n, size_t unused)
     return real.realloc(old, n);
 }
 
+/* reallocarray as realloc of the product, not glibc's reallocarray: that one
+ * calls realloc through the PLT, i.e. our hook, under the guard, which took
+ * the new block for one of the recorder's own (internal.c) -- its free was
+ * then never recorded, and a later reallocarray of it recorded a release of
+ * a block the trace had not seen (ls: 2 unmatched frees, a false leak). */
 static void *call_reallocarray(void *old, size_t a, size_t b)
 {
-    return real.reallocarray(old, a, b);
+    size_t total;
+    if (__builtin_mul_overflow(a, b, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return real.realloc(old, total);
 }
 
 static __attribute__((noinline)) void *realloc_general(void *old, size_t n)

@@ -202,6 +202,15 @@ src_line() {
     grep -n "$2" "$SRC/$1" | head -n 1 | cut -d: -f1
 }
 
+# ---------------------------------------------------------------- reallocarray.c
+if record reallocarray 0 "$PROGS/reallocarray"; then
+    expect reallocarray reallocarray \
+        process.complete=true summary.unmatched_frees=0 summary.allocations=4 \
+        summary.frees=3 summary.reallocs=1 summary.bytes_allocated=349 \
+        summary.leaked_bytes=9 summary.leaked_blocks=1 \
+        'leaks[0].stack[0].function=leak_one'
+fi
+
 # ---------------------------------------------------------------- leaks.c
 if record leaks 0 "$PROGS/leaks"; then
     expect leaks leaks \
