@@ -265,26 +265,34 @@ static int th_get(struct ctx *c, uint32_t serial, struct thstate **out)
 
 /* ---- sites and accounting ---- */
 
-static int site_get(struct ctx *c, uint32_t id, struct an_site **out)
+/* The reader sizes the site table to every id it saw; this is a backstop. */
+__attribute__((noinline)) static int site_grow(struct ctx *c, uint32_t id, struct an_site **out)
 {
     struct analysis *a = c->a;
-    if (id >= a->n_sites) {
-        /* The reader sizes the table to every id it saw; this is a backstop. */
-        uint64_t n = (uint64_t)a->n_sites * 2;
-        if (n <= id)
-            n = (uint64_t)id + 1;
-        if (n > UINT32_MAX || n > SIZE_MAX / sizeof *a->sites)
-            return -ENOMEM;
-        struct an_site *p = realloc(a->sites, (size_t)n * sizeof *p);
-        if (p == NULL)
-            return -ENOMEM;
-        memset(p + a->n_sites, 0, (size_t)(n - a->n_sites) * sizeof *p);
-        for (uint64_t i = a->n_sites; i < n; i++)
-            p[i].stack = (uint32_t)i;
-        a->sites = p;
-        a->n_sites = (uint32_t)n;
-    }
+    uint64_t n = (uint64_t)a->n_sites * 2;
+    if (n <= id)
+        n = (uint64_t)id + 1;
+    if (n > UINT32_MAX || n > SIZE_MAX / sizeof *a->sites)
+        return -ENOMEM;
+    struct an_site *p = realloc(a->sites, (size_t)n * sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    memset(p + a->n_sites, 0, (size_t)(n - a->n_sites) * sizeof *p);
+    for (uint64_t i = a->n_sites; i < n; i++)
+        p[i].stack = (uint32_t)i;
+    a->sites = p;
+    a->n_sites = (uint32_t)n;
     *out = &a->sites[id];
+    return 0;
+}
+
+/* The site of stack id; the table grows only for an id the reader did not
+ * size it for (site_grow(), out of the way of every event's path). */
+static inline int site_get(struct ctx *c, uint32_t id, struct an_site **out)
+{
+    if (__builtin_expect(id >= c->a->n_sites, 0))
+        return site_grow(c, id, out);
+    *out = &c->a->sites[id];
     return 0;
 }
 
@@ -319,10 +327,9 @@ static double one_minus_exp_neg(double x)
  * probability frac(w), by a hash of its size and event number (the same
  * run gives the same figures: no address, no time), so that the
  * estimate stays unbiased and every figure stays a whole number. */
-static uint64_t weight_of(const struct ctx *c, uint64_t size, uint64_t no)
+__attribute__((noinline)) static uint64_t sampled_weight(const struct ctx *c, uint64_t size,
+                                                          uint64_t no)
 {
-    if (c->sample_bytes == 0 || size > c->sample_bytes)
-        return 1;
     double x = (double)(size ? size : 1) / (double)c->sample_bytes;
     double w = 1.0 / one_minus_exp_neg(x);
     if (w >= 0x1p62)
@@ -332,6 +339,14 @@ static uint64_t weight_of(const struct ctx *c, uint64_t size, uint64_t no)
     h ^= h >> 31;
     double u = (double)(h >> 11) * 0x1p-53;
     return whole + (u < w - (double)whole);
+}
+
+/* sampled_weight() above; full mode (and blocks over the mean) inline. */
+static inline uint64_t weight_of(const struct ctx *c, uint64_t size, uint64_t no)
+{
+    if (c->sample_bytes == 0 || size > c->sample_bytes)
+        return 1;
+    return sampled_weight(c, size, no);
 }
 
 /* The event being applied (number c->now). */
