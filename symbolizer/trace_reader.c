@@ -43,11 +43,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -1787,12 +1789,42 @@ static void *stream_main(void *arg)
     }
 }
 
-/* A CPU to spare for a second thread (enum trd_stream_mode). */
+/* Threads runnable now, system-wide, this one included (/proc/loadavg's
+ * fourth field, "running/total"); -1 if unknown. */
+static long procs_running(void)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f == NULL)
+        return -1;
+    long running = -1, total;
+    if (fscanf(f, "%*f %*f %*f %ld/%ld", &running, &total) != 2)
+        running = -1;
+    fclose(f);
+    return running;
+}
+
+/* A CPU to spare for a second thread (enum trd_stream_mode): fewer threads
+ * runnable than CPUs this process may use, at the least of five looks 1 ms
+ * apart (short-lived kernel work makes one look flicker). Not the load
+ * average: it trails by a minute, and `memaudit run` reads right after its
+ * target kept a CPU busy. */
 static int cpu_idle(void)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    double load;
-    return ncpu >= 2 && getloadavg(&load, 1) == 1 && load < (double)ncpu - 0.5;
+    cpu_set_t set;
+    int ncpu = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+    if (ncpu < 2)
+        return 0;
+    long least = -1;
+    for (int i = 0; i < 5; i++) {
+        long r = procs_running();
+        if (r >= 1 && (least < 0 || r < least))
+            least = r;
+        if (least == 1)
+            break;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return least >= 1 && least < ncpu;
 }
 
 int trd_stream_begin(struct trd_trace *t, enum trd_stream_mode mode)
