@@ -418,23 +418,40 @@ run_memaudit() {
 # run_recorder NAME ROUND CMD...: the recorder alone, preloaded directly
 # (no profile written afterwards, unlike memaudit run): what recording costs.
 run_recorder() {
-    rr_name=$1
     rr_dir=$OUT/rec.$2
+    rr_name=$1
     shift 2
+    run_preloaded "$rr_name" "$rr_dir" "under the recorder" recorder.wall "" "$@" || return 1
     rm -rf "$rr_dir"
-    mkdir -p "$rr_dir"
-    measure "$OUT/rec.out" "$OUT/rec.err" env LD_PRELOAD="$TOOL/libaudit.so" \
-        MEMAUDIT_OUTPUT="$rr_dir/memaudit.%e.%p.trace" MEMAUDIT_QUIET=1 "$@"
+    return 0
+}
+
+# run_preloaded NAME DIR WHAT KEY SAMPLE CMD...: CMD with libaudit.so
+# preloaded (and MEMAUDIT_SAMPLE=SAMPLE unless SAMPLE is empty), its trace
+# written into DIR (made afresh); its exit status and output must be the
+# native run's (WHAT says how it ran, in the failure); its wall time is
+# recorded under KEY.
+run_preloaded() {
+    rp_name=$1
+    rp_dir=$2
+    rp_what=$3
+    rp_key=$4
+    rp_sample=$5
+    shift 5
+    rm -rf "$rp_dir"
+    mkdir -p "$rp_dir"
+    measure "$rp_dir.out" "$rp_dir.err" env LD_PRELOAD="$TOOL/libaudit.so" \
+        ${rp_sample:+MEMAUDIT_SAMPLE=$rp_sample} MEMAUDIT_OUTPUT="$rp_dir/memaudit.%e.%p.trace" \
+        MEMAUDIT_QUIET=1 "$@"
     if [ "$m_status" -ne 0 ]; then
-        fail "$rr_name" "exit status $m_status under the recorder, 0 natively$(first_line "$OUT/rec.err")"
+        fail "$rp_name" "exit status $m_status $rp_what, 0 natively$(first_line "$rp_dir.err")"
         return 1
     fi
-    if ! cmp -s "$OUT/rec.out" "$OUT/data/$rr_name.stdout"; then
-        fail "$rr_name" "output under the recorder differs from the native output"
+    if ! cmp -s "$rp_dir.out" "$OUT/data/$rp_name.stdout"; then
+        fail "$rp_name" "output $rp_what differs from the native output"
         return 1
     fi
-    record "$rr_name" recorder.wall "$m_wall"
-    rm -rf "$rr_dir"
+    record "$rp_name" "$rp_key" "$m_wall"
     return 0
 }
 
@@ -454,24 +471,12 @@ SAMPLE_BOUND_PCT=10
 # run_sampled NAME ROUND CMD...: leaves its trace in $OUT/sampled.ROUND/ and
 # sets SAMPLED_TRACE to it (empty when there is not exactly one).
 run_sampled() {
-    rs_name=$1
     rs_dir=$OUT/sampled.$2
+    rs_name=$1
     shift 2
     SAMPLED_TRACE=
-    rm -rf "$rs_dir"
-    mkdir -p "$rs_dir"
-    measure "$OUT/sampled.out" "$OUT/sampled.err" env LD_PRELOAD="$TOOL/libaudit.so" \
-        MEMAUDIT_SAMPLE=$SAMPLE_BYTES MEMAUDIT_OUTPUT="$rs_dir/memaudit.%e.%p.trace" \
-        MEMAUDIT_QUIET=1 "$@"
-    if [ "$m_status" -ne 0 ]; then
-        fail "$rs_name" "exit status $m_status in sampling mode, 0 natively$(first_line "$OUT/sampled.err")"
+    run_preloaded "$rs_name" "$rs_dir" "in sampling mode" sampled.wall "$SAMPLE_BYTES" "$@" ||
         return 1
-    fi
-    if ! cmp -s "$OUT/sampled.out" "$OUT/data/$rs_name.stdout"; then
-        fail "$rs_name" "output in sampling mode differs from the native output"
-        return 1
-    fi
-    record "$rs_name" sampled.wall "$m_wall"
     set -- "$rs_dir"/*.trace
     [ "$#" -eq 1 ] && [ -s "$1" ] && SAMPLED_TRACE=$1
     return 0
