@@ -408,7 +408,12 @@ static inline int sample_pass_alloc(size_t n)
  * a lock, rec.h). sample_bytes is set in resolve() after real.*. */
 static inline int sample_pass_free(const void *p)
 {
-    return REC_LIKELY(rec_config.sample_bytes != 0) && !boot_owns(p) && !rec_sampled_has(p);
+    /* No sampled block live (most of the time in a program whose sampled
+     * blocks are short-lived): p is none, without a look at the set. A block
+     * handed over from another thread was counted there before the handover. */
+    return REC_LIKELY(rec_config.sample_bytes != 0) && !boot_owns(p) &&
+           (atomic_load_explicit(&rec_sampled_live, memory_order_relaxed) == 0 ||
+            !rec_sampled_has(p));
 }
 
 /* The allocation the countdown passed over failed: failed calls are all
