@@ -330,8 +330,22 @@ struct vc_entry {
     uint32_t pad_;
 };
 
+/* The walk over the recorder's own frames, remembered (vc_key_of): the
+ * same few chains (hook, record function, rec_stack_capture) every time. */
+#define VC_HOPS 4
+#define VC_HOP_FRAMES 8
+struct vc_hop {
+    uintptr_t ip[VC_HOP_FRAMES]; /* the recorder's return addresses, inner first */
+    int32_t at[VC_HOP_FRAMES];   /* where each lies, - cfa (at[0] = -8) */
+    uint32_t n;                  /* how many; 0: empty */
+    uint32_t epoch;
+    int32_t sp_off;  /* the first frame outside the recorder: its SP - cfa */
+    int32_t rbp_off; /* where its RBP was read, - cfa */
+};
+
 struct vc {
     struct vc_entry set[VC_SETS][VC_WAYS];
+    struct vc_hop hop[VC_HOPS];
     uint64_t rule_key[VC_RULES]; /* pc | epoch << 47, as cfi.c keys them */
     uint64_t rule[VC_RULES];
     uint64_t head; /* next free ring position; positions below head - VC_RING are gone */
@@ -401,15 +415,50 @@ static int vc_key_of(struct vc *c, uintptr_t cfa, struct vc_key *k)
 {
     typedef uintptr_t __attribute__((may_alias)) word;
     uint32_t epoch = atomic_load_explicit(&rec_epoch, memory_order_relaxed);
-    uintptr_t sp = cfa, ip = *(const word *)(cfa - 8), rbp = *(const word *)(cfa - 16), at;
-    for (int hop = 0; in_self(ip); hop++)
-        if (hop == 8 || !step_cfi(c, epoch, &ip, &sp, &rbp, &at))
-            return 0;
+    uintptr_t sp = cfa, ip = *(const word *)(cfa - 8), rbp, at;
+    /* The recorder's frames: as remembered, if every return address is. */
+    struct vc_hop *h = &c->hop[(ip >> 4) & (VC_HOPS - 1)];
+    uint32_t i = 0;
+    if (h->n != 0 && h->epoch == epoch)
+        for (i = 0; i < h->n && *(const word *)(cfa + (intptr_t)h->at[i]) == h->ip[i]; i++)
+            ;
+    if (h->n != 0 && i == h->n) {
+        sp = cfa + (intptr_t)h->sp_off;
+        ip = *(const word *)(sp - 8);
+        rbp = *(const word *)(cfa + (intptr_t)h->rbp_off);
+    } else {
+        /* Walk them, and remember the walk if every step's CFA came from
+         * the stack pointer (then it is fixed by the return addresses). */
+        struct vc_hop walked = {.n = 0, .epoch = epoch};
+        int fixed = 1;
+        uintptr_t rbp_at = cfa - 16;
+        rbp = *(const word *)rbp_at;
+        for (int hop = 0; in_self(ip); hop++) {
+            if (hop == VC_HOP_FRAMES)
+                return 0;
+            walked.ip[hop] = ip;
+            walked.at[hop] = (int32_t)(sp - 8 - cfa);
+            walked.n = (uint32_t)hop + 1;
+            at = 0;
+            uint64_t rule = step_cfi(c, epoch, &ip, &sp, &rbp, &at);
+            if (rule == 0)
+                return 0;
+            if (rule & REC_CFI_CFA_RBP)
+                fixed = 0;
+            if (at != 0)
+                rbp_at = at;
+        }
+        if (fixed && walked.n != 0 && sp - cfa < 65536 && rbp_at - cfa + 16 < 65536) {
+            walked.sp_off = (int32_t)(sp - cfa);
+            walked.rbp_off = (int32_t)(rbp_at - cfa);
+            *h = walked;
+        }
+    }
     k->cfa = cfa;
     k->ra[0] = ip;
     k->ra[1] = k->ra[2] = 0;
-    for (int i = 1; i < 3 && k->ra[i - 1] != 0 && step_cfi(c, epoch, &ip, &sp, &rbp, &at); i++)
-        k->ra[i] = ip;
+    for (int j = 1; j < 3 && k->ra[j - 1] != 0 && step_cfi(c, epoch, &ip, &sp, &rbp, &at); j++)
+        k->ra[j] = ip;
     return 1;
 }
 
