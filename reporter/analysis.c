@@ -104,6 +104,20 @@ static size_t ks_slot(const struct kset *k, uint64_t key)
     return i;
 }
 
+/* arr (n elements of elem bytes, cap allocated) with room for one more:
+ * arr itself, or arr moved to twice the room (first when it had none), *cap
+ * updated. NULL without memory; arr is then unchanged. */
+static void *room_for_one(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return arr;
+    size_t want = *cap ? *cap * 2 : first;
+    void *p = realloc(arr, want * elem);
+    if (p != NULL)
+        *cap = want;
+    return p;
+}
+
 static int ks_grow(struct kset *k)
 {
     size_t cap = k->cap ? k->cap * 2 : 64;
@@ -245,14 +259,10 @@ static int th_get(struct ctx *c, uint32_t serial, struct thstate **out)
     }
     if (lo == c->n_th || c->th[lo].serial != serial) {
         /* A thread's first event: insert in order (rare, O(threads)). */
-        if (c->n_th == c->cap_th) {
-            size_t cap = c->cap_th ? c->cap_th * 2 : 16;
-            struct thstate *p = realloc(c->th, cap * sizeof *p);
-            if (p == NULL)
-                return -ENOMEM;
-            c->th = p;
-            c->cap_th = cap;
-        }
+        struct thstate *grown = room_for_one(c->th, c->n_th, &c->cap_th, sizeof *grown, 16);
+        if (grown == NULL)
+            return -ENOMEM;
+        c->th = grown;
         memmove(&c->th[lo + 1], &c->th[lo], (c->n_th - lo) * sizeof *c->th);
         memset(&c->th[lo], 0, sizeof *c->th);
         c->th[lo].serial = serial;
@@ -460,14 +470,10 @@ static int phase_index(struct ctx *c, const char *name, uint32_t len, size_t *ou
         *out = AN_MAX_PHASES - 1;
         return 0;
     }
-    if (a->n_phases == c->cap_phases) {
-        size_t cap = c->cap_phases ? c->cap_phases * 2 : 8;
-        struct an_phase *p = realloc(a->phases, cap * sizeof *p);
-        if (p == NULL)
-            return -ENOMEM;
-        a->phases = p;
-        c->cap_phases = cap;
-    }
+    struct an_phase *grown = room_for_one(a->phases, a->n_phases, &c->cap_phases, sizeof *grown, 8);
+    if (grown == NULL)
+        return -ENOMEM;
+    a->phases = grown;
     struct an_phase *ph = &a->phases[a->n_phases];
     memset(ph, 0, sizeof *ph);
     memcpy(ph->name, clean, len + 1);
@@ -500,14 +506,11 @@ static int phase_mark(struct ctx *c, const struct trd_event *ev)
     c->phase = (uint32_t)idx + 1;
     c->phase_since = ev->time_ns;
     if (a->n_spans < AN_MAX_PHASE_SPANS) {
-        if (a->n_spans == c->cap_spans) {
-            size_t cap = c->cap_spans ? c->cap_spans * 2 : 16;
-            struct an_phase_span *p = realloc(a->spans, cap * sizeof *p);
-            if (p == NULL)
-                return -ENOMEM;
-            a->spans = p;
-            c->cap_spans = cap;
-        }
+        struct an_phase_span *grown =
+            room_for_one(a->spans, a->n_spans, &c->cap_spans, sizeof *grown, 16);
+        if (grown == NULL)
+            return -ENOMEM;
+        a->spans = grown;
         a->spans[a->n_spans++] = (struct an_phase_span){at, UINT64_MAX, idx};
     }
     return 0;
