@@ -442,12 +442,18 @@ static uint64_t rule_compute(uintptr_t pc)
 #define RULE_PROBES 16
 
 struct rule_slot {
-    _Atomic uint64_t key; /* pc | epoch << 47; 0: free */
+    _Atomic uint64_t key; /* rec_cfi_key (walks never ask for address 0); 0: free */
     _Atomic uint64_t rule; /* 0 until written */
 };
 
 static _Atomic(struct rule_slot *) rules;
 static _Atomic int rules_state; /* 0: not made, 1: being made, 2: ready, 3: failed */
+
+/* A key's first probe. */
+static size_t rule_home(uint64_t key)
+{
+    return (size_t)((key * 0x9e3779b97f4a7c15u) >> 47) & (RULE_SLOTS - 1);
+}
 
 static struct rule_slot *rules_get(void)
 {
@@ -472,9 +478,8 @@ __attribute__((noinline)) static uint64_t cfi_rule_slow(uintptr_t pc, uint32_t e
     uint64_t rule = rule_compute(pc);
     if (!t)
         return rule;
-    uint64_t key = (uint64_t)pc | ((uint64_t)(epoch & 0xffff) << 47);
-    size_t i = (size_t)((key * 0x9e3779b97f4a7c15u) >> 47) & (RULE_SLOTS - 1);
-    for (int n = 0; n < RULE_PROBES; n++, i = (i + 1) & (RULE_SLOTS - 1)) {
+    uint64_t key = rec_cfi_key(pc, epoch);
+    for (size_t n = 0, i = rule_home(key); n < RULE_PROBES; n++, i = (i + 1) & (RULE_SLOTS - 1)) {
         uint64_t have = atomic_load_explicit(&t[i].key, memory_order_relaxed);
         if (have == 0 &&
             atomic_compare_exchange_strong_explicit(&t[i].key, &have, key, memory_order_relaxed,
@@ -492,9 +497,8 @@ uint64_t rec_cfi_rule(uintptr_t pc, uint32_t epoch)
 {
     struct rule_slot *t = atomic_load_explicit(&rules, memory_order_acquire);
     if (REC_LIKELY(t != NULL)) {
-        uint64_t key = (uint64_t)pc | ((uint64_t)(epoch & 0xffff) << 47);
-        size_t i = (size_t)((key * 0x9e3779b97f4a7c15u) >> 47) & (RULE_SLOTS - 1);
-        for (int n = 0; n < RULE_PROBES; n++, i = (i + 1) & (RULE_SLOTS - 1)) {
+        uint64_t key = rec_cfi_key(pc, epoch);
+        for (size_t n = 0, i = rule_home(key); n < RULE_PROBES; n++, i = (i + 1) & (RULE_SLOTS - 1)) {
             uint64_t have = atomic_load_explicit(&t[i].key, memory_order_acquire);
             if (have == key) {
                 uint64_t rule = atomic_load_explicit(&t[i].rule, memory_order_acquire);

@@ -259,6 +259,12 @@ extern _Atomic uint32_t rec_epoch;
 #define REC_CFI_RBP_OFF(r) ((int64_t)(int16_t)(uint16_t)((r) >> 16))
 #define REC_CFI_CFA_OFF(r) ((int64_t)(int32_t)(uint32_t)((r) >> 32))
 uint64_t rec_cfi_rule(uintptr_t pc, uint32_t epoch);
+/* What the rules are kept by: the address, and the module epoch
+ * above it (a user-space address is below 2^47). */
+static inline uint64_t rec_cfi_key(uintptr_t pc, uint32_t epoch)
+{
+    return (uint64_t)pc | ((uint64_t)(epoch & 0xffff) << 47);
+}
 
 /* ---- module map (module.c) ---- */
 /* Write a MODULES snapshot of the current epoch, stamped ts, into the calling thread. */

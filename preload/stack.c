@@ -346,7 +346,7 @@ struct vc_hop {
 struct vc {
     struct vc_entry set[VC_SETS][VC_WAYS];
     struct vc_hop hop[VC_HOPS];
-    uint64_t rule_key[VC_RULES]; /* pc | epoch << 47, as cfi.c keys them */
+    uint64_t rule_key[VC_RULES]; /* rec_cfi_key */
     uint64_t rule[VC_RULES];
     uint64_t head; /* next free ring position; positions below head - VC_RING are gone */
     int32_t off[VC_RING]; /* address - cfa of each word, in the order they are checked */
@@ -367,7 +367,7 @@ static uint64_t rule_at(struct vc *c, uintptr_t pc, uint32_t epoch)
 {
     if ((uintptr_t)c <= (uintptr_t)VC_DEAD)
         return rec_cfi_rule(pc, epoch);
-    uint64_t key = (uint64_t)pc | ((uint64_t)(epoch & 0xffff) << 47);
+    uint64_t key = rec_cfi_key(pc, epoch);
     size_t i = (size_t)((key * 0x9e3779b97f4a7c15u) >> 54) & (VC_RULES - 1);
     if (REC_LIKELY(c->rule_key[i] == key))
         return c->rule[i];
