@@ -135,6 +135,10 @@ build_c() {
 # "name args..." line per target, in the order they are run.
 build_targets() {
     echo "building targets into $OUT"
+    # (not a target: reads traces, see trace_bits)
+    gcc -std=c11 -O2 -g -Wall -Wextra -D_GNU_SOURCE -I"$ROOT/common" -I"$ROOT/symbolizer" \
+        -o "$OUT/tracebits" "$ROOT/bench/tracebits.c" "$ROOT/symbolizer/trace_reader.c" \
+        "$ROOT/symbolizer/modmap.c" -lzstd -lpthread || exit 2
     build_c loop || exit 2
     build_c work || exit 2
     build_c prodcons -pthread || exit 2
@@ -426,8 +430,8 @@ run_recorder() {
     return 0
 }
 
-# run_preloaded NAME DIR WHAT KEY SAMPLE CMD...: CMD with libaudit.so
-# preloaded (and MEMAUDIT_SAMPLE=SAMPLE unless SAMPLE is empty), its trace
+# run_preloaded NAME DIR WHAT KEY SETTING CMD...: CMD with libaudit.so
+# preloaded (and the environment setting SETTING, VAR=VALUE, unless empty), its trace
 # written into DIR (made afresh); its exit status and output must be the
 # native run's (WHAT says how it ran, in the failure); its wall time is
 # recorded under KEY.
@@ -436,12 +440,12 @@ run_preloaded() {
     rp_dir=$2
     rp_what=$3
     rp_key=$4
-    rp_sample=$5
+    rp_setting=$5
     shift 5
     rm -rf "$rp_dir"
     mkdir -p "$rp_dir"
     measure "$rp_dir.out" "$rp_dir.err" env LD_PRELOAD="$TOOL/libaudit.so" \
-        ${rp_sample:+MEMAUDIT_SAMPLE=$rp_sample} MEMAUDIT_OUTPUT="$rp_dir/memaudit.%e.%p.trace" \
+        ${rp_setting:+"$rp_setting"} MEMAUDIT_OUTPUT="$rp_dir/memaudit.%e.%p.trace" \
         MEMAUDIT_QUIET=1 "$@"
     if [ "$m_status" -ne 0 ]; then
         fail "$rp_name" "exit status $m_status $rp_what, 0 natively$(first_line "$rp_dir.err")"
@@ -475,7 +479,8 @@ run_sampled() {
     rs_name=$1
     shift 2
     SAMPLED_TRACE=
-    run_preloaded "$rs_name" "$rs_dir" "in sampling mode" sampled.wall "$SAMPLE_BYTES" "$@" ||
+    run_preloaded "$rs_name" "$rs_dir" "in sampling mode" sampled.wall \
+        "MEMAUDIT_SAMPLE=$SAMPLE_BYTES" "$@" ||
         return 1
     set -- "$rs_dir"/*.trace
     [ "$#" -eq 1 ] && [ -s "$1" ] && SAMPLED_TRACE=$1
@@ -680,6 +685,18 @@ report_memaudit() {
     fi
     record "$1" report.wall "$m_wall"
     record "$1" report.rss "$m_rss"
+    # The profile memaudit run wrote beside the trace: what a run leaves to
+    # report from later, as heaptrack's file is heaptrack's.
+    rm_profile=${TRACE%.trace}.profile
+    [ -s "$rm_profile" ] || return 0
+    measure /dev/null "$OUT/report.err" "$MEMAUDIT" report "$rm_profile"
+    if [ "$m_status" -ne 0 ]; then
+        fail "$1" "memaudit report of the profile exited with status $m_status$(first_line "$OUT/report.err")"
+        return 1
+    fi
+    record "$1" profile.bytes "$(wc -c <"$rm_profile")"
+    record "$1" profreport.wall "$m_wall"
+    record "$1" profreport.rss "$m_rss"
 }
 
 # report_heaptrack NAME: heaptrack_print of this round's file, timed.
@@ -741,6 +758,25 @@ count_events() {
     fi
 }
 
+# trace_bits NAME CMD...: round 1 only. The size of this round's trace
+# compressed (a recording with MEMAUDIT_COMPRESS=1, the recorder preloaded as
+# for the recorder alone), and what each kind of information in it costs
+# compressed (bench/tracebits.c): the "What a trace holds" table.
+trace_bits() {
+    tb_name=$1
+    shift
+    if run_preloaded "$tb_name" "$OUT/ztrace" "with MEMAUDIT_COMPRESS=1" zrecorder.wall \
+        MEMAUDIT_COMPRESS=1 "$@"; then
+        set -- "$OUT/ztrace"/*.trace
+        [ "$#" -eq 1 ] && [ -s "$1" ] && record "$tb_name" ztrace.bytes "$(wc -c <"$1")"
+    fi
+    rm -rf "$OUT/ztrace"
+    if ! timeout "$LIMIT" "$OUT/tracebits" "$TRACE" >"$OUT/data/$tb_name.bits" 2>"$OUT/report.err"; then
+        note "$tb_name: tracebits failed$(first_line "$OUT/report.err")"
+        rm -f "$OUT/data/$tb_name.bits"
+    fi
+}
+
 # rotate N WORDS...: WORDS rotated left by N mod their count.
 rotate() {
     ro_n=$1
@@ -790,6 +826,7 @@ bench_target() {
             rm -f "$OUT/report.json"
             count_events "$bt_name"
             sampling_accuracy "$bt_name"
+            trace_bits "$bt_name" "$bt_prog" "$@"
         fi
         for tool in $(rotate $((round - 1)) memaudit heaptrack); do
             case $tool in
@@ -971,6 +1008,52 @@ the_command() {
         echo "${vars}sh bench/run.sh $1"
     fi
 }
+# trace_bits_table: the "What a trace holds" table from the .bits files.
+trace_bits_table() {
+    cat <<EOF
+
+## What a trace holds, compressed
+
+Issue 7 asks for a compressed trace no larger than heaptrack's file. The
+two do not hold the same information. heaptrack's file has, per event, the
+index of the event's (size, stack) pair — a free names the pair of the
+block it released, not the block — and a timestamp every 10 ms. A trace
+from which reports are exact also says which block each free released,
+the blocks' addresses (memory errors, realloc moves, leaked blocks), each
+event's thread and its time to the nanosecond. bench/tracebits.c replays
+round 1's trace and writes each kind of information as its own stream,
+compressed with zstd (level 3); bytes per event:
+
+- pairs: heaptrack's information (pair indexes, new pairs, a tick per 10 ms);
+  near heaptrack's file when the events come in a similar order, which
+  checks the method (in the multi-threaded prodcons the order of the
+  threads' events differs from run to run, and so does this figure)
+- identity: which block each free released (the smaller of two encodings:
+  rank among the live blocks of its pair, or address delta from the
+  previous free's)
+- addresses: the allocations' addresses (0 when a block reuses the address
+  the last free of its pair released)
+- threads: which thread made each event
+- times: each event's time, in nanoseconds since the previous event
+
+Each stream is an upper bound on what its information costs (a better
+model could compress it further); their sum is not the trace's size (the
+trace's own encoding mixes them).
+
+| target | events | pairs | identity | addresses | threads | times | sum | zstd trace | heaptrack file |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+EOF
+    echo "$TARGETS" | while read -r name args; do
+        [ -s "$OUT/data/$name.bits" ] || continue
+        read -r ev pr id ad th ti <"$OUT/data/$name.bits"
+        echo "| $name | $ev | $(fmt %.3f "$pr" "$ev") | $(fmt %.3f "$id" "$ev") |" \
+            "$(fmt %.3f "$ad" "$ev") | $(fmt %.3f "$th" "$ev") | $(fmt %.3f "$ti" "$ev") |" \
+            "$(fmt %.3f $((pr + id + ad + th + ti)) "$ev") |" \
+            "$(fmt %.3f "$(median "$name" ztrace.bytes)" "$ev") |" \
+            "$(fmt %.3f "$(median "$name" heaptrack.bytes)" "$ev") |"
+    done
+}
+
 
 write_page() {
     debian=$(cat /etc/debian_version 2>/dev/null || echo n/a)
@@ -1034,8 +1117,16 @@ EOF
 
 ## Recorded data and reading it back
 
-| target | trace bytes | bytes/event | heaptrack file bytes | heaptrack bytes/event | memaudit report s | heaptrack_print s | memaudit report RSS MiB | heaptrack_print RSS MiB |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|
+"trace" is the trace of \`memaudit run\`, "zstd trace" the same target
+recorded once more with \`MEMAUDIT_COMPRESS=1\` (round 1); "profile" the
+profile \`memaudit run\` wrote beside the trace: the symbolized analysis,
+which \`memaudit report\` reads instead of the trace (the same report, JSON
+byte for byte) — what a run leaves to report from later, as heaptrack's file
+is heaptrack's. Report times are of the text report, \`memaudit report
+TRACE\` and \`memaudit report PROFILE\`.
+
+| target | trace bytes | bytes/event | zstd trace bytes/event | heaptrack file bytes | heaptrack bytes/event | profile bytes | memaudit report s | report of the profile s | heaptrack_print s | memaudit report RSS MiB | heaptrack_print RSS MiB |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
     echo "$TARGETS" | while read -r name args; do
         [ -e "$OUT/data/$name.failed" ] && continue
@@ -1043,10 +1134,13 @@ EOF
         tb=$(median "$name" trace.bytes)
         hb=$(median "$name" heaptrack.bytes)
         echo "| $name | $(fmt %.0f "$tb") | $(fmt %.2f "$tb" "$ev") |" \
-            "$(fmt %.0f "$hb") | $(fmt %.3f "$hb" "$ev") |" \
-            "$(fmt %.3f "$(median "$name" report.wall)") | $(fmt %.3f "$(median "$name" htprint.wall)") |" \
+            "$(fmt %.2f "$(median "$name" ztrace.bytes)" "$ev") |" \
+            "$(fmt %.0f "$hb") | $(fmt %.3f "$hb" "$ev") | $(fmt %.0f "$(median "$name" profile.bytes)") |" \
+            "$(fmt %.3f "$(median "$name" report.wall)") | $(fmt %.3f "$(median "$name" profreport.wall)") |" \
+            "$(fmt %.3f "$(median "$name" htprint.wall)") |" \
             "$(fmt %.1f "$(median "$name" report.rss)" 1024) | $(fmt %.1f "$(median "$name" htprint.rss)" 1024) |"
     done
+    trace_bits_table
     cat <<EOF
 
 ## Spread: fastest and slowest of the $RUNS rounds, seconds
