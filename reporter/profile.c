@@ -405,13 +405,21 @@ static int loc_eq(const struct sym_location *a, const struct sym_location *b)
 }
 
 /* A JSON integer, exact: a number up to 2^53, a decimal string above. */
+/* v in decimal. Up to 2^53 a JSON number, written as cJSON would write the
+ * double (every such integer is exact in one, and cJSON prints it with all
+ * its digits) but without cJSON's printf and its scanf to check the digits
+ * read back: the profile of a trace with many sites has hundreds of
+ * thousands of numbers. Above, a string (profile-format.md). */
 static cJSON *u64_new(uint64_t v)
 {
-    if (v <= (1ull << 53))
-        return cJSON_CreateNumber((double)v);
-    char buf[24];
-    snprintf(buf, sizeof buf, "%" PRIu64, v);
-    return cJSON_CreateString(buf);
+    char buf[24], *p = buf + sizeof buf;
+    uint64_t x = v;
+    *--p = '\0';
+    do {
+        *--p = (char)('0' + x % 10);
+        x /= 10;
+    } while (x != 0);
+    return v <= (1ull << 53) ? cJSON_CreateRaw(p) : cJSON_CreateString(p);
 }
 
 static int add_item(cJSON *obj, const char *key, cJSON *item)
@@ -578,7 +586,7 @@ static int add_site_stack(cJSON *obj, struct writer *w, const struct rc_source *
         size_t n = f.n != 0 ? f.n : 1;
         for (size_t k = 0; k < n; k++) {
             long fid = frame_id(w, f.n != 0 ? &f.locs[k] : &bare);
-            if (fid < 0 || push_item(group, cJSON_CreateNumber((double)fid)) < 0)
+            if (fid < 0 || push_item(group, u64_new((uint64_t)fid)) < 0)
                 return -ENOMEM;
         }
     }
