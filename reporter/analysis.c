@@ -1240,13 +1240,12 @@ static void ctx_fini(struct ctx *c)
 #define PREFETCH_MIN_BLOCKS 32768u
 
 /* Ask for what applying ev will read first: its block's slot in the live
- * map, and for an acquisition its set of freed addresses. */
+ * map, and its set of freed addresses (an acquisition looks the address up
+ * there, a release writes it there). */
 static void prefetch(const struct ctx *c, const struct trd_event *ev)
 {
     uint64_t ptr = ev->part == TRD_REALLOC_RELEASE ? ev->old_ptr : ev->ptr;
     lm_prefetch(&c->lm, ptr);
-    if (ev->type != TR_REC_ALLOC && ev->part != TRD_REALLOC_ACQUIRE)
-        return;
     if (c->freed != NULL)
         __builtin_prefetch(freed_set(c, ptr));
 }
