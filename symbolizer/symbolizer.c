@@ -31,12 +31,18 @@
  *   CU's line table; names from DWARF, else from a per-file sorted index of
  *   function symbols (dwfl_module_addrinfo scans every symbol per call).
  *   About 4 us per distinct address in libc with full debug info.
+ * - Files outlive their resolver: sym_free() hands the files it opened to a
+ *   pool, from which the next resolver of the process takes them (the pool
+ *   keeps the FILE_POOL_MAX most recently returned). Opening a file is
+ *   where the time of a small trace goes (libc6-dbg's debug sections are
+ *   zlib-compressed, and libdw inflates them on first use: ~25 ms), and a
+ *   whole test suite's traces name the same few files.
  * - Results are cached per (epoch, address). Location arrays and strings
  *   live in an arena and strings are interned, so everything handed out
  *   stays valid, unchanged, until sym_free(), even when a later snapshot
  *   clears the cache.
  *
- * Not thread-safe: one resolver per thread. */
+ * Not thread-safe: one resolver per thread (the pool has its own lock). */
 #include "symbolizer.h"
 
 #include <dwarf.h>
@@ -46,6 +52,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libiberty/demangle.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -126,8 +133,9 @@ enum file_state {
 };
 
 struct sym_file {
-    struct sym_file *next_all; /* every file, for sym_free() */
-    const char *path;          /* interned */
+    struct sym_file *next_all; /* every file, for sym_free(); in the pool, the next one */
+    const char *path;          /* interned; in the pool, pool_path */
+    char *pool_path;           /* the path, malloc'd, while the file is in the pool */
     uint64_t hash;
     uint32_t build_id_len;
     uint8_t build_id[64];
@@ -352,6 +360,75 @@ static int file_equal(const struct sym_file *f, const char *path, const uint8_t 
 }
 
 /* The file of module m (found or created unopened); NULL when out of memory. */
+/* ---- the pool of open files ---- */
+
+#define FILE_POOL_MAX 32u
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sym_file *pool; /* most recently returned first */
+
+/* The pooled file (path, build id), out of the pool; NULL if none. */
+static struct sym_file *pool_take(const char *path, const uint8_t *build_id, uint32_t len,
+                                  uint64_t hash)
+{
+    struct sym_file *f = NULL;
+    pthread_mutex_lock(&pool_lock);
+    for (struct sym_file **p = &pool; *p != NULL; p = &(*p)->next_all) {
+        if ((*p)->hash == hash && file_equal(*p, path, build_id, len)) {
+            f = *p;
+            *p = f->next_all;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return f;
+}
+
+static void file_close(struct sym_file *f);
+
+static void file_destroy(struct sym_file *f)
+{
+    file_close(f);
+    free(f->pool_path);
+    free(f);
+}
+
+/* Give f, open and owned by a resolver being freed, to the pool, unless the
+ * pool has that file already (two resolvers at once opened it twice); the
+ * pool drops its least recently returned file beyond FILE_POOL_MAX. */
+static void pool_put(struct sym_file *f)
+{
+    struct sym_file *drop = NULL;
+    f->pool_path = strdup(f->path);
+    if (f->pool_path == NULL) {
+        file_destroy(f);
+        return;
+    }
+    f->path = f->pool_path;
+    f->saved = NULL; /* (the resolver's arena) */
+    f->n_saved = 0;
+    pthread_mutex_lock(&pool_lock);
+    size_t n = 0;
+    for (struct sym_file **p = &pool; *p != NULL; p = &(*p)->next_all) {
+        if ((*p)->hash == f->hash && file_equal(*p, f->path, f->build_id, f->build_id_len)) {
+            drop = f;
+            break;
+        }
+        if (++n == FILE_POOL_MAX) {
+            drop = *p;
+            *p = NULL;
+            break;
+        }
+    }
+    if (drop != f) {
+        f->next_all = pool;
+        pool = f;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (drop != NULL)
+        file_destroy(drop);
+}
+
 static struct sym_file *file_get(struct sym_resolver *r, const struct mm_module *m)
 {
     const char *path = m->path != NULL ? m->path : "";
@@ -384,14 +461,17 @@ static struct sym_file *file_get(struct sym_resolver *r, const struct mm_module 
         i = (i + 1) & mask;
     }
 
-    struct sym_file *f = calloc(1, sizeof *f);
-    if (f == NULL)
+    const char *interned = intern(r, path);
+    if (interned == NULL)
         return NULL;
-    f->path = intern(r, path);
-    if (f->path == NULL) {
-        free(f);
+    struct sym_file *f = pool_take(path, m->build_id, len, h);
+    if (f != NULL) {
+        free(f->pool_path);
+        f->pool_path = NULL;
+    } else if ((f = calloc(1, sizeof *f)) == NULL) {
         return NULL;
     }
+    f->path = interned;
     f->hash = h;
     f->build_id_len = len;
     memcpy(f->build_id, m->build_id, len);
@@ -1079,8 +1159,10 @@ void sym_free(struct sym_resolver *r)
     free(r->snaps);
     for (struct sym_file *f = r->all_files, *next; f != NULL; f = next) {
         next = f->next_all;
-        file_close(f);
-        free(f);
+        if (f->state == FILE_OK)
+            pool_put(f);
+        else
+            file_destroy(f);
     }
     free(r->files);
     free(r->cache);
