@@ -130,6 +130,7 @@ struct tiddef {
 /* Batches of events on their way from the decoding thread to the caller
  * (trd_stream_*): a ring of STREAM_BATCHES, each owned by one side at a time. */
 #define STREAM_BATCH_EVENTS 2048u
+#define STREAM_THREAD_MIN_EVENTS 100000u /* TRD_STREAM_AUTO: fewer, no thread */
 #define STREAM_BATCHES 4u
 
 struct batch {
@@ -1833,7 +1834,11 @@ int trd_stream_begin(struct trd_trace *t, enum trd_stream_mode mode)
     int rc = trd_rewind(t);
     if (rc < 0)
         return rc;
-    int thread = mode == TRD_STREAM_THREAD || (mode == TRD_STREAM_AUTO && cpu_idle());
+    /* (A small trace is decoded before a thread would be of use, and
+     * cpu_idle() may take milliseconds: a test suite's run has hundreds.) */
+    int thread = mode == TRD_STREAM_THREAD ||
+                 (mode == TRD_STREAM_AUTO && t->event_records >= STREAM_THREAD_MIN_EVENTS &&
+                  cpu_idle());
     struct stream *s = calloc(1, sizeof *s);
     if (s != NULL && thread)
         s->ring = malloc(STREAM_BATCHES * sizeof *s->ring);

@@ -94,8 +94,9 @@ int trd_rewind(struct trd_trace *t);
 
 /* How trd_stream_begin() decodes: in a second thread, or in the caller's
  * trd_stream_next() calls (as trd_next_run(), without a copy). AUTO takes
- * the thread when a CPU looks idle: the 1-minute load average is below the
- * number of CPUs less one half. The thread costs CPU time (the events are
+ * the thread for a trace of 100,000 events or more when a CPU looks idle
+ * (fewer running threads than CPUs, the least of a few looks a millisecond
+ * apart). The thread costs CPU time (the events are
  * copied, and read on another core) to save wall time, so it only pays
  * with a CPU to spare; on a busy machine it would make the replay slower. */
 enum trd_stream_mode {
