@@ -143,6 +143,7 @@ build_targets() {
     build_c work || exit 2
     build_c prodcons -pthread || exit 2
     build_threads
+    build_suite
     build_c sites || exit 2
     if [ "$QUICK" = 1 ]; then
         TARGETS="loop 200000 20
@@ -841,6 +842,95 @@ bench_target() {
     rm -rf "$OUT"/trace.* "$OUT"/heaptrack.* "$OUT"/sampled.*
 }
 
+# ---------------------------------------------------------------- a test suite
+#
+# memaudit run records every process a command starts (a test suite's
+# `make test`), and after the command ends replays and symbolizes each trace
+# and writes its profile. suite.sh runs many short processes (ls, sort, uniq,
+# wc: Debian's, with libc6-dbg's debug information) the way a test suite
+# does; the table shows what that post-processing costs per process. No
+# heaptrack: it records one process, not a tree of them.
+
+# build_suite: writes $OUT/suite.sh.
+build_suite() {
+    cat >"$OUT/suite.sh" <<'EOF'
+#!/bin/sh
+# bench/run.sh's stand-in for a test suite: many short processes.
+i=0
+while [ "$i" -lt 20 ]; do
+    ls -la /usr/lib >/dev/null
+    sort /etc/services | uniq -c | wc -l
+    i=$((i + 1))
+done
+EOF
+    chmod +x "$OUT/suite.sh"
+}
+
+# bench_suite: all rounds of the three variants (native, the recorder alone,
+# memaudit run), alternating and rotating.
+bench_suite() {
+    round=1
+    while [ "$round" -le "$RUNS" ]; do
+        echo "== suite: round $round of $RUNS"
+        for variant in $(rotate $((round - 1)) native recorder memaudit); do
+            [ -e "$OUT/data/suite.failed" ] && break
+            case $variant in
+            native) run_native suite "$round" "$OUT/suite.sh" ;;
+            recorder)
+                [ -e "$OUT/data/suite.stdout" ] || continue
+                run_recorder suite "$round" "$OUT/suite.sh"
+                ;;
+            memaudit)
+                [ -e "$OUT/data/suite.stdout" ] || continue
+                bs_dir=$OUT/suite.$round
+                rm -rf "$bs_dir"
+                measure "$OUT/memaudit.out" "$OUT/memaudit.err" "$MEMAUDIT" run -o "$bs_dir" -- "$OUT/suite.sh"
+                if [ "$m_status" -ne 0 ]; then
+                    fail suite "exit status $m_status under memaudit run$(first_line "$OUT/memaudit.err")"
+                elif ! cmp -s "$OUT/memaudit.out" "$OUT/data/suite.stdout"; then
+                    fail suite "output under memaudit run differs from the native output"
+                else
+                    record suite memaudit.wall "$m_wall"
+                    record suite processes "$(find "$bs_dir" -name '*.trace' | wc -l)"
+                    record suite profiles "$(find "$bs_dir" -name '*.profile' | wc -l)"
+                fi
+                rm -rf "$bs_dir"
+                ;;
+            esac
+        done
+        round=$((round + 1))
+    done
+    [ -e "$OUT/data/suite.failed" ] && failures=$((failures + 1))
+}
+
+suite_table() {
+    cat <<EOF
+
+## A test suite's run
+
+\`memaudit run -o DIR -- suite.sh\`: a shell script that runs ls, sort, uniq
+and wc 20 times each, as a test suite runs many short processes (the script
+is written by bench/run.sh). Wall time, medians of $RUNS rounds, the three
+variants alternating and rotating. After the script ends, \`memaudit run\`
+replays each process's trace, writes its symbolized profile and prints the
+summary: "after the run" is memaudit run's time less the recorder's.
+
+EOF
+    if [ -e "$OUT/data/suite.failed" ]; then
+        echo "FAIL: $(cat "$OUT/data/suite.failed")"
+        return
+    fi
+    n=$(median suite native.wall)
+    r=$(median suite recorder.wall)
+    m=$(median suite memaudit.wall)
+    p=$(median suite processes)
+    after=$(awk -v m="$m" -v r="$r" 'BEGIN { if (m == "n/a" || r == "n/a") print "n/a"; else printf "%.4f", m - r }')
+    echo "| processes (profiles) | native s | recorder s | memaudit run s | after the run s | after the run, per process ms |"
+    echo "|---:|---:|---:|---:|---:|---:|"
+    echo "| $(fmt %.0f "$p") ($(fmt %.0f "$(median suite profiles)")) | $(fmt %.3f "$n") | $(fmt %.3f "$r") |" \
+        "$(fmt %.3f "$m") | $(fmt %.3f "$after") | $(fmt %.1f "$after" "$(awk -v p="$p" 'BEGIN { print p / 1000 }')") |"
+}
+
 # ---------------------------------------------------------------- threads: 1 vs 4
 #
 # Does recording scale with threads? threads.c does the same total work
@@ -1112,6 +1202,7 @@ EOF
         echo "| $name | $(fmt %.3f "$nw") | $(fmt %.3f "$rw") | $(fmt %.3f "$hw") | $(ratio "$rw" "$nw") | $ex |"
     done
     threads_table
+    suite_table
     write_sampling_tables
     cat <<EOF
 
@@ -1244,6 +1335,7 @@ done <<EOF
 $TARGETS
 EOF
 bench_threads </dev/null
+bench_suite </dev/null
 
 write_page "$1" >"$OUT/page.md"
 echo
