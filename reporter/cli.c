@@ -752,6 +752,9 @@ static size_t list_traces(const char *dir, const struct dir_snapshot *before,
     }
     closedir(d);
     qsort(found.paths, found.n, sizeof(char *), cmp_str);
+    /* What to report one process from: its profile (the same report, without
+     * a replay) if it was written, else its trace. */
+    char one[PATH_MAX] = "";
     for (size_t i = 0; i < found.n; i++) {
         const char *trace = found.paths[i];
         fprintf(stderr, "memaudit: trace: %s\n", trace);
@@ -766,6 +769,7 @@ static size_t list_traces(const char *dir, const struct dir_snapshot *before,
             continue;
         }
         int have = profile_name(trace, prof, sizeof(prof)) == 0 && write_profile(&in, prof) == 0;
+        snprintf(one, sizeof(one), "%s", have ? prof : trace);
         if (input_suppress(&in, sup, NULL) < 0 ||
             suite_add(runs, have ? prof : trace, in.an, &in.src, 0) < 0 ||
             suite_set_finding(runs, in.an, &in.src, leak_first) < 0)
@@ -777,7 +781,7 @@ static size_t list_traces(const char *dir, const struct dir_snapshot *before,
         fprintf(stderr, "memaudit: no trace was written to %s\n", dir);
     else
         fprintf(stderr, "memaudit: report with: memaudit report %s\n",
-                found.n == 1 ? "<trace>" : dir);
+                found.n == 1 && one[0] != '\0' ? one : dir);
     free(found.paths);
     return unread;
 }
