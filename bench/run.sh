@@ -1125,20 +1125,24 @@ compressed with zstd (level 3); bytes per event:
   the last free of its pair released)
 - threads: which thread made each event
 - times: each event's time, in nanoseconds since the previous event
+- ms: the same to the millisecond (heaptrack keeps 10 ms), for a trace whose
+  events are already in their global order
 
 Each stream is an upper bound on what its information costs (a better
-model could compress it further); their sum is not the trace's size (the
-trace's own encoding mixes them).
+model could compress it further); their sums are not the trace's size (the
+trace's own encoding mixes them). "exact, ns" adds up the streams of a
+trace like ours, "exact, ms" the same with times to the millisecond.
 
-| target | events | pairs | identity | addresses | threads | times | sum | zstd trace | heaptrack file |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| target | events | pairs | identity | addresses | threads | times | ms | exact, ns | exact, ms | zstd trace | heaptrack file |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
     echo "$TARGETS" | while read -r name args; do
         [ -s "$OUT/data/$name.bits" ] || continue
-        read -r ev pr id ad th ti <"$OUT/data/$name.bits"
+        read -r ev pr id ad th ti ms <"$OUT/data/$name.bits"
         echo "| $name | $ev | $(fmt %.3f "$pr" "$ev") | $(fmt %.3f "$id" "$ev") |" \
             "$(fmt %.3f "$ad" "$ev") | $(fmt %.3f "$th" "$ev") | $(fmt %.3f "$ti" "$ev") |" \
-            "$(fmt %.3f $((pr + id + ad + th + ti)) "$ev") |" \
+            "$(fmt %.4f "$ms" "$ev") | $(fmt %.3f $((pr + id + ad + th + ti)) "$ev") |" \
+            "$(fmt %.3f $((pr + id + ad + th + ms)) "$ev") |" \
             "$(fmt %.3f "$(median "$name" ztrace.bytes)" "$ev") |" \
             "$(fmt %.3f "$(median "$name" heaptrack.bytes)" "$ev") |"
     done

@@ -12,7 +12,7 @@
  * stream of varints, compresses each stream with zstd (level 3, one frame)
  * and prints one line of tab-separated byte counts:
  *
- *   events  pairs  identity  addresses  threads  times
+ *   events  pairs  identity  addresses  threads  times  ms
  *
  * pairs:     heaptrack's content: a '+' or '-' and the pair's index per
  *            event (a new pair also its size and stack id), a tick every
@@ -27,6 +27,10 @@
  * threads:   per event, 0 when its thread is the previous event's, else the
  *            thread's serial.
  * times:     per event, the nanoseconds since the previous event.
+ * ms:        per event, the milliseconds since the previous event, the times
+ *            rounded down to a millisecond: what times would cost at
+ *            heaptrack's resolution or finer (it has 10 ms), in a trace
+ *            whose events are already in their global order.
  *
  * Each stream is an upper bound on what its information costs (a better
  * model would compress it more); the pairs stream is the method's check: it
@@ -43,7 +47,16 @@
 /* S_IDENTITY_ADDR: the same information as S_IDENTITY, another way (the
  * released address as a delta from the previous free's); the smaller of the
  * two is printed. */
-enum stream { S_PAIRS, S_IDENTITY, S_IDENTITY_ADDR, S_ADDRESSES, S_THREADS, S_TIMES, S_COUNT };
+enum stream {
+    S_PAIRS,
+    S_IDENTITY,
+    S_IDENTITY_ADDR,
+    S_ADDRESSES,
+    S_THREADS,
+    S_TIMES,
+    S_MS,
+    S_COUNT
+};
 
 struct buf {
     uint8_t *p;
@@ -272,6 +285,7 @@ static void on_event(const struct trd_event *ev)
     if (ev->type == TR_REC_PHASE)
         return;
     put(S_TIMES, ev->time_ns - last_ns);
+    put(S_MS, ev->time_ns / 1000000 - last_ns / 1000000);
     last_ns = ev->time_ns;
     put(S_THREADS, ev->thread == last_thread ? 0 : ev->thread);
     last_thread = ev->thread;
@@ -339,8 +353,8 @@ int main(int argc, char **argv)
     size_t z[S_COUNT];
     for (int s = 0; s < S_COUNT; s++)
         z[s] = zsize(&streams[s]);
-    printf("%" PRIu64 "\t%zu\t%zu\t%zu\t%zu\t%zu\n", events, z[S_PAIRS],
+    printf("%" PRIu64 "\t%zu\t%zu\t%zu\t%zu\t%zu\t%zu\n", events, z[S_PAIRS],
            z[S_IDENTITY] < z[S_IDENTITY_ADDR] ? z[S_IDENTITY] : z[S_IDENTITY_ADDR], z[S_ADDRESSES],
-           z[S_THREADS], z[S_TIMES]);
+           z[S_THREADS], z[S_TIMES], z[S_MS]);
     return 0;
 }
