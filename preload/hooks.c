@@ -64,9 +64,10 @@ static char trace_path[TR_MAX_PATH + 16];
 static _Alignas(64) uint8_t boot_pool[64 * 1024];
 static size_t boot_used;
 
+/* One compare (on every free's fast path): below the pool, the difference wraps. */
 static int boot_owns(const void *p)
 {
-    return (const uint8_t *)p >= boot_pool && (const uint8_t *)p < boot_pool + sizeof(boot_pool);
+    return (uintptr_t)p - (uintptr_t)boot_pool < sizeof(boot_pool);
 }
 
 static void *boot_alloc(size_t n)
@@ -388,16 +389,18 @@ static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, s
  * fails the test and takes the general path after it, unchanged. */
 
 /* 1 if an allocation of n bytes by the program is not to be sampled; the
- * countdown is then taken. n > sample_bytes is always sampled; the thread's
- * first allocation (countdown 0) draws in rec_sample_take_slow. Full mode:
- * sample_bytes is 0 and so is the countdown, so the test fails for every n.
- * A positive countdown also means resolve() has run (sample.c draws only
- * after it), so real.* is set. */
+ * countdown is then taken. One compare: the fast part of the countdown
+ * (rec.h) is never above sample_bytes + 1, so n is not a larger block (those
+ * are always sampled). Every other case fails it and goes to
+ * rec_sample_take_slow on the general path: a larger block, the thread's
+ * first allocation (countdown 0), the fast part used up, full mode (where
+ * the countdown stays 0). A nonzero countdown also means resolve() has run
+ * (sample.c draws only after it), so real.* is set. */
 static inline int sample_pass_alloc(size_t n)
 {
-    int64_t left = rec_tls.sample_left;
-    if (REC_LIKELY(n <= rec_config.sample_bytes && (int64_t)n < left && !rec_tls.guard)) {
-        rec_tls.sample_left = left - (int64_t)n;
+    uint64_t fast = rec_tls.sample_fast;
+    if (REC_LIKELY(n < fast && !rec_tls.guard)) {
+        rec_tls.sample_fast = fast - n;
         return 1;
     }
     return 0;
@@ -405,15 +408,17 @@ static inline int sample_pass_alloc(size_t n)
 
 /* 1 if the free of p goes to libc unrecorded: sampling mode, and p neither
  * from the bootstrap pool nor in the set of sampled blocks (a lookup without
- * a lock, rec.h). sample_bytes is set in resolve() after real.*. */
+ * a lock, rec.h). One load and two compares while no sampled block is live
+ * (most of the time in a program whose sampled blocks are short-lived): p is
+ * none, without a look at the set. A block handed over from another thread
+ * was counted there before the handover. rec_free_watch leaves REC_WATCH_ALL
+ * in resolve(), after real.* is set. */
 static inline int sample_pass_free(const void *p)
 {
-    /* No sampled block live (most of the time in a program whose sampled
-     * blocks are short-lived): p is none, without a look at the set. A block
-     * handed over from another thread was counted there before the handover. */
-    return REC_LIKELY(rec_config.sample_bytes != 0) && !boot_owns(p) &&
-           (atomic_load_explicit(&rec_sampled_live, memory_order_relaxed) == 0 ||
-            !rec_sampled_has(p));
+    size_t watch = atomic_load_explicit(&rec_free_watch, memory_order_relaxed);
+    if (REC_LIKELY(watch == 0))
+        return !boot_owns(p);
+    return watch != REC_WATCH_ALL && !boot_owns(p) && !rec_sampled_has(p);
 }
 
 /* The allocation the countdown passed over failed: failed calls are all

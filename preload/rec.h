@@ -74,9 +74,14 @@ void rec_munmap(void *p, size_t bytes);
 /* What the hooks read on every call, in one thread-local block: one TLS
  * offset to load (initial-exec, so touching it never allocates). */
 struct rec_tls {
-    /* Sampling mode: bytes this thread may still allocate before its next
-     * sample point (sample.c); 0 before its first draw and in full mode. */
-    int64_t sample_left;
+    /* Sampling mode: the distance to this thread's next sample point, in
+     * bytes, in two parts (sample.c). An allocation of n < sample_fast bytes
+     * is not sampled and takes n off, one compare on the hooks' fast path;
+     * sample_fast is at most sample_bytes + 1, so such an n is never one of
+     * the larger blocks that are sampled always. sample_rest is the rest of
+     * the distance. Both 0 before the thread's first draw and in full mode. */
+    uint64_t sample_fast;
+    uint64_t sample_rest;
     /* The recorder is at work in this thread: its allocator calls pass
      * through untracked. */
     int guard;
@@ -91,13 +96,12 @@ extern __thread struct rec_tls rec_tls;
 int rec_sample_config(void);
 int rec_sample_take_slow(size_t size);
 /* In sampling mode: 1 if an allocation of size bytes is to be recorded
- * (always when larger than the mean), else 0 -- a subtraction, no more. */
+ * (always when larger than the mean), else 0 -- a subtraction, no more,
+ * but about once per sample_bytes bytes. */
 static inline int rec_sample_take(size_t size)
 {
-    if (size > rec_config.sample_bytes)
-        return 1;
-    if ((int64_t)size < rec_tls.sample_left) {
-        rec_tls.sample_left -= (int64_t)size;
+    if (size < rec_tls.sample_fast) {
+        rec_tls.sample_fast -= size;
         return 0;
     }
     return rec_sample_take_slow(size);
@@ -106,11 +110,17 @@ static inline int rec_sample_take(size_t size)
  * (before the pointer goes to the program); take one out (before libc gets
  * it back), 1 if it was there. */
 void rec_sampled_add(const void *p);
-extern _Atomic size_t rec_sampled_live;
+/* The free hook's one test (hooks.c): 0 in sampling mode while no sampled
+ * block is live, and a free goes to libc without a look at the set. Else
+ * the number of sampled blocks live, or REC_WATCH_ALL in full mode (and
+ * until rec_sample_config has run: the hooks' general path, which resolves
+ * libc's functions, must see the first free). */
+#define REC_WATCH_ALL SIZE_MAX
+extern REC_HIDDEN _Atomic size_t rec_free_watch;
 int rec_sampled_take_slow(const void *p);
 static inline int rec_sampled_take(const void *p)
 {
-    if (atomic_load_explicit(&rec_sampled_live, memory_order_relaxed) == 0)
+    if (atomic_load_explicit(&rec_free_watch, memory_order_relaxed) == 0)
         return 0;
     return rec_sampled_take_slow(p);
 }

@@ -79,18 +79,33 @@ static int64_t draw(void)
     return (int64_t)d + 1;
 }
 
+/* The distance d to the next sample point, in rec_tls's two parts: at most
+ * sample_bytes + 1 for the fast path, the rest beside it. */
+static void countdown_set(uint64_t d)
+{
+    uint64_t cap = rec_config.sample_bytes + 1;
+    rec_tls.sample_fast = d < cap ? d : cap;
+    rec_tls.sample_rest = d - rec_tls.sample_fast;
+}
+
+/* rec_sample_take when the fast part does not cover size: a block larger
+ * than the mean (outside the stream), the thread's first draw, the fast
+ * part used up (refilled from the rest), or a sample point. */
 int rec_sample_take_slow(size_t size)
 {
+    if (size > rec_config.sample_bytes)
+        return 1;
     if (rng == 0) { /* this thread's first draw */
         uint64_t n = atomic_fetch_add_explicit(&threads_seeded, 1, memory_order_relaxed) + 1;
         rng = n * 0xd1342543de82ef95u + 0x2545f4914f6cdd1du;
-        rec_tls.sample_left = draw();
-        if ((int64_t)size < rec_tls.sample_left) {
-            rec_tls.sample_left -= (int64_t)size;
-            return 0;
-        }
+        countdown_set((uint64_t)draw());
     }
-    rec_tls.sample_left = draw(); /* memoryless: the next point is an Exp draw past this block */
+    uint64_t left = rec_tls.sample_fast + rec_tls.sample_rest;
+    if (size < left) {
+        countdown_set(left - size);
+        return 0;
+    }
+    countdown_set((uint64_t)draw()); /* memoryless: the next point is an Exp draw past this block */
     return 1;
 }
 
@@ -100,10 +115,11 @@ int rec_sample_take_slow(size_t size)
 #define MIN_SLOTS 1024
 
 _Alignas(64) struct rec_sampled_index rec_sampled;
-/* Sampled blocks live now, for the lookup's first test. Written under
- * set_lock; read without it: a thread that frees a sampled block learned
- * the pointer after the block was added, so it sees a count of 1 at least. */
-_Alignas(64) _Atomic size_t rec_sampled_live;
+/* The free hook's word (rec.h): in sampling mode, the sampled blocks live.
+ * Written under set_lock; read without it: a thread that frees a sampled
+ * block learned the pointer after the block was added, so it sees a count
+ * of 1 at least. */
+_Alignas(64) _Atomic size_t rec_free_watch = REC_WATCH_ALL;
 static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The live keys of a table being rebuilt in place, under set_lock. */
 static uintptr_t *scratch;
@@ -206,7 +222,7 @@ void rec_sampled_add(const void *p)
     if (s != NULL) {
         put_locked(s, (uintptr_t)p);
         /* (not in put_locked: a growing table passes through smaller counts) */
-        atomic_store_explicit(&rec_sampled_live, s->live, memory_order_relaxed);
+        atomic_store_explicit(&rec_free_watch, s->live, memory_order_relaxed);
     }
     pthread_mutex_unlock(&set_lock);
     if (s == NULL)
@@ -247,7 +263,7 @@ int rec_sampled_take_slow(const void *p)
         if (v == (uintptr_t)p) {
             remove_locked(s, i);
             s->live--;
-            atomic_store_explicit(&rec_sampled_live, s->live, memory_order_relaxed);
+            atomic_store_explicit(&rec_free_watch, s->live, memory_order_relaxed);
             found = 1;
             break;
         }
@@ -291,5 +307,8 @@ int rec_sample_config(void)
         return rc;
     }
     rec_config.sample_bytes = n;
+    /* After real.* (resolve), before any free may see it: resolve runs at
+     * the first call of any hook, before the program has a second thread. */
+    atomic_store_explicit(&rec_free_watch, 0, memory_order_relaxed);
     return 0;
 }

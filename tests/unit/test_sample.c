@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -25,10 +26,10 @@ static void set_holds_what_was_added(void **state)
     (void)state;
     assert_int_equal(rec_sampled_has(addr(1)), 0);
     assert_int_equal(rec_sampled_take(addr(1)), 0);
-    assert_int_equal(atomic_load(&rec_sampled_live), 0);
+    assert_int_equal(atomic_load(&rec_free_watch), 0);
     for (uint64_t i = 1; i <= 5000; i++)
         rec_sampled_add(addr(i));
-    assert_int_equal(atomic_load(&rec_sampled_live), 5000);
+    assert_int_equal(atomic_load(&rec_free_watch), 5000);
     for (uint64_t i = 1; i <= 5000; i++) {
         assert_int_equal(rec_sampled_has(addr(i)), 1);
         /* between two keys: never there */
@@ -41,7 +42,7 @@ static void set_holds_what_was_added(void **state)
         assert_int_equal(rec_sampled_has(addr(i)), (int)(i % 2 == 0));
     for (uint64_t i = 1; i <= 5000; i++)
         assert_int_equal(rec_sampled_take(addr(i)), (int)(i % 2 == 0));
-    assert_int_equal(atomic_load(&rec_sampled_live), 0);
+    assert_int_equal(atomic_load(&rec_free_watch), 0);
     for (uint64_t i = 1; i <= 5000; i++)
         assert_int_equal(rec_sampled_has(addr(i)), 0);
 }
@@ -107,10 +108,10 @@ static void set_churn_keeps_one_table(void **state)
     unsigned gen = atomic_load(&rec_sampled.gen);
     assert_true(gen - gen_before >= 2 * 5);
     assert_int_equal(gen % 2, 0);
-    assert_int_equal(atomic_load(&rec_sampled_live), CROWDS);
+    assert_int_equal(atomic_load(&rec_free_watch), CROWDS);
     for (int k = 0; k < CROWDS; k++)
         assert_int_equal(rec_sampled_take(addr(kept[k])), 1);
-    assert_int_equal(atomic_load(&rec_sampled_live), 0);
+    assert_int_equal(atomic_load(&rec_free_watch), 0);
 }
 
 /* The countdown samples an allocation of s bytes with probability
@@ -121,12 +122,27 @@ static void countdown_samples_at_the_rate(void **state)
     (void)state;
     rec_config.sample_bytes = 1000;
     int sampled = 0;
-    for (int i = 0; i < 1000000; i++)
+    for (int i = 0; i < 1000000; i++) {
         sampled += rec_sample_take(10);
+        /* what the hooks' fast path passes unsampled is never a larger block */
+        assert_true(rec_tls.sample_fast <= 1001);
+    }
     assert_in_range(sampled, 9450, 10450);
     for (int i = 0; i < 1000; i++)
         assert_int_equal(rec_sample_take(1001), 1);
     rec_config.sample_bytes = 0;
+}
+
+/* Sampling mode on, as resolve() turns it on: the free hook's word then
+ * counts the sampled blocks live (REC_WATCH_ALL before, in full mode). */
+static int sampling_on(void **state)
+{
+    (void)state;
+    assert_int_equal(atomic_load(&rec_free_watch), REC_WATCH_ALL);
+    setenv("MEMAUDIT_SAMPLE", "1000", 1);
+    assert_int_equal(rec_sample_config(), 0);
+    assert_int_equal(rec_config.sample_bytes, 1000);
+    return 0;
 }
 
 int main(void)
@@ -136,5 +152,5 @@ int main(void)
         cmocka_unit_test(set_holds_what_was_added),
         cmocka_unit_test(countdown_samples_at_the_rate),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, sampling_on, NULL);
 }
