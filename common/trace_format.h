@@ -63,7 +63,9 @@ struct tr_block_header {
     uint64_t first_ns;      /* timestamp the block's running clock starts at */
 };
 
-#define TR_BLOCK_HAS_META 0x1u /* holds STACK, MODULES, PROCESS or THREAD records */
+/* Holds records other than events (STACK, MODULES, PROCESS, THREAD, END,
+ * SAMPLE, SYMBOLS, PHASE). A block without it holds events only. */
+#define TR_BLOCK_HAS_META 0x1u
 /* The payload is compressed (MEMAUDIT_COMPRESS): a u32 raw_bytes (little-endian,
  * at most TR_MAX_BLOCK_BYTES), then one zstd frame that decompresses to exactly
  * raw_bytes bytes of records. payload_bytes counts the u32 and the frame. */

@@ -4,13 +4,19 @@
  * trace_reader.h as docs/trace-format.md specifies.
  *
  * trd_open() reads the file once, block by block with pread(2), never the
- * whole file at once. Every record of every block is decoded: records carry no
- * length prefix, so skipping one means decoding it anyway, and doing it here
- * means a damaged file is rejected before any replay starts. The pass counts
- * the events, finds their first and last timestamps, and keeps only what is
- * not an event: stack definitions, module maps, process and thread identity,
- * END — plus one small index entry per block. Metadata is collected from
- * whichever block holds it; TR_BLOCK_HAS_META is treated as a hint.
+ * whole file at once. It decodes every record of the blocks flagged
+ * TR_BLOCK_HAS_META (and of compressed ones) and keeps what is not an event:
+ * stack definitions, module maps, process and thread identity, END, samples
+ * — plus one small index entry per block. A block without the flag holds
+ * events only (docs/trace-format.md), nearly all of a trace: of those it
+ * reads the first record's clock alone, takes the header's record count as
+ * the block's events, and leaves the rest to the replay, which decodes every
+ * event anyway ("deferred" blocks). Decoding them here too cost a tenth of a
+ * report's time. The replay then checks what pass 1 would have: the record
+ * count, that every record is an event, every stack id's range; a damaged
+ * deferred block fails the replay with the same one-line error. A deferred
+ * block whose first record does not look like an event is decoded here after
+ * all, so that what it holds is collected or rejected as before.
  *
  * trd_next_run() merges the per-thread streams with a binary heap keyed by
  * (time, release before acquire, thread serial). Each thread has one cursor
@@ -34,6 +40,8 @@
  *   file at worst and every loop consumes input;
  * - memory is O(blocks + threads + stacks + modules), never O(events);
  * - the merge is deterministic, and per thread it keeps block and record order;
+ * - the last event time (trd_last_ns) counts a deferred block once the replay
+ *   has read it;
  * - after a REALLOC the block's running clock stands at its second time
  *   (dt2 is "the time from then"), which is what the next record's dt counts
  *   from. */
@@ -74,6 +82,8 @@ struct blk {
     uint32_t rec_bytes;     /* of records: payload_bytes, or raw_bytes when compressed */
     uint32_t flags;         /* TR_BLOCK_* */
     uint32_t n_events;
+    uint32_t n_records;     /* the header's count */
+    int deferred;           /* not decoded by pass 1: the replay checks it */
 };
 
 struct thr {
@@ -95,6 +105,9 @@ struct cur {
     struct tr_cursor c;
     uint64_t payload_off; /* file offset of buf[0], for error messages */
     uint32_t seq;         /* of the loaded block */
+    int deferred;         /* the loaded block is one pass 1 left to the replay ... */
+    uint32_t n_records;   /* ... which must hold this many records ... */
+    uint32_t records;     /* ... of which these were decoded */
     uint64_t clock;
     uint64_t prev_ptr;
     struct trd_event *evs; /* [cap_ev]: decoded, all from the loaded block */
@@ -170,6 +183,8 @@ struct trd_trace {
 
     struct trd_stack *stacks; /* [n_stacks], frames == NULL when undefined */
     uint32_t n_stacks;
+    size_t n_stack_defs;      /* STACK records */
+    uint64_t stack_id_limit;  /* an event's stack id above it is damage */
     struct mm_snapshot *snaps; /* by time */
     size_t n_snaps;
     struct symtab *symtabs; /* SYMBOLS records, one per (path, build id) */
@@ -231,7 +246,8 @@ struct rec {
     char *exe, *cmdline;     /* PROCESS, keep */
 };
 
-enum { RD_CORRUPT = -1, RD_UNKNOWN = -2 }; /* besides -ENOMEM */
+/* Besides -ENOMEM; RD_STACK_RANGE from the replay only. */
+enum { RD_CORRUPT = -1, RD_UNKNOWN = -2, RD_STACK_RANGE = -3 };
 
 static void set_err(char *err, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -1130,6 +1146,8 @@ static int build_stacks(struct trd_trace *t, struct collect *col, char *err, siz
         return -EINVAL;
     }
     t->n_stacks = max_id + 1;
+    t->n_stack_defs = col->n_stk;
+    t->stack_id_limit = 2 * (uint64_t)col->n_stk + STACK_ID_SLACK;
     t->stacks = calloc(t->n_stacks, sizeof *t->stacks);
     if (t->stacks == NULL)
         return -ENOMEM;
@@ -1196,7 +1214,63 @@ static int read_header(struct trd_trace *t, char *err, size_t errlen)
     return 0;
 }
 
-/* Pass 1: index every whole block, decode it, collect metadata. */
+/* Read block b's payload into *buf (through *raw when compressed) and
+ * decode every record (scan_block). 0, -ENODATA when the file ends first,
+ * or another negative errno with err set. */
+static int scan_payload(struct trd_trace *t, struct collect *col, struct blk *b, uint8_t **buf,
+                        size_t *buf_cap, uint8_t **raw, size_t *raw_cap, char *err, size_t errlen)
+{
+    /* At least 1 byte: an empty first block would leave buf NULL, and
+     * NULL + 0 is undefined (found by fuzz/fuzz_trace.c). */
+    int rc = grow((void **)buf, buf_cap, b->payload_bytes ? b->payload_bytes : 1, 1);
+    if (rc < 0)
+        return rc;
+    rc = read_full(t->fd, *buf, b->payload_bytes, b->offset);
+    if (rc == -ENODATA)
+        return rc;
+    if (rc < 0) {
+        set_err(err, errlen, "read error at offset %" PRIu64 ": %s", b->offset, strerror(-rc));
+        return rc;
+    }
+    const uint8_t *recs = *buf;
+    if (b->flags & TR_BLOCK_ZSTD) {
+        rc = unzstd(t, *buf, b, raw, raw_cap, err, errlen);
+        if (rc < 0)
+            return rc;
+        recs = *raw;
+    }
+    return scan_block(t, col, recs, b, b->n_records, err, errlen);
+}
+
+/* Index block b without decoding it (its header said n_records) when it
+ * holds events only: no TR_BLOCK_HAS_META (nor compression), and its first
+ * record is an event, whose clock is the block's first event time. The
+ * rest waits for the replay (deferred; see the top of this file). 1 = done
+ * so, 0 = pass 1 must decode it, -ENODATA the file ends first, or -errno. */
+static int defer_block(struct trd_trace *t, struct blk *b, uint32_t n_records)
+{
+    uint8_t head[12]; /* type, fn and dt, at most 10 bytes */
+    uint64_t dt;
+    if ((b->flags & (TR_BLOCK_HAS_META | TR_BLOCK_ZSTD)) != 0 || n_records == 0 ||
+        b->payload_bytes == 0)
+        return 0;
+    size_t n = b->payload_bytes < sizeof head ? b->payload_bytes : sizeof head;
+    int rc = read_full(t->fd, head, n, b->offset);
+    if (rc < 0)
+        return rc;
+    struct tr_cursor c = {head + 2, head + n};
+    if (n < 3 || !is_event(head[0]) || head[1] == 0 || head[1] >= TR_FN_COUNT_ ||
+        tr_get_u64(&c, &dt) < 0)
+        return 0;
+    b->deferred = 1;
+    b->n_events = n_records;
+    b->ev_first_ns = b->first_ns + dt;
+    b->ev_last_ns = b->ev_first_ns; /* until the replay has read it */
+    return 1;
+}
+
+/* Pass 1: index every whole block, decode those that hold metadata (and
+ * those that are not plainly events only), collect metadata. */
 static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t errlen)
 {
     uint8_t *buf = NULL, *raw = NULL;
@@ -1247,12 +1321,8 @@ static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t
             t->truncated = 1;
             break;
         }
-        /* At least 1 byte: an empty first block would leave buf NULL, and
-         * NULL + 0 is undefined (found by fuzz/fuzz_trace.c). */
-        rc = grow((void **)&buf, &buf_cap, b.payload_bytes ? b.payload_bytes : 1, 1);
-        if (rc < 0)
-            goto fail;
-        rc = read_full(t->fd, buf, b.payload_bytes, b.offset);
+        b.n_records = n_records;
+        rc = defer_block(t, &b, n_records);
         if (rc == -ENODATA) {
             rc = 0;
             t->truncated = 1;
@@ -1262,16 +1332,16 @@ static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t
             set_err(err, errlen, "read error at offset %" PRIu64 ": %s", b.offset, strerror(-rc));
             goto fail;
         }
-        const uint8_t *recs = buf;
-        if (b.flags & TR_BLOCK_ZSTD) {
-            rc = unzstd(t, buf, &b, &raw, &raw_cap, err, errlen);
+        if (rc == 0) {
+            rc = scan_payload(t, col, &b, &buf, &buf_cap, &raw, &raw_cap, err, errlen);
+            if (rc == -ENODATA) {
+                rc = 0;
+                t->truncated = 1;
+                break;
+            }
             if (rc < 0)
                 goto fail;
-            recs = raw;
         }
-        rc = scan_block(t, col, recs, &b, n_records, err, errlen);
-        if (rc < 0)
-            goto fail;
         rc = grow((void **)&t->blocks, &blk_cap, t->n_blocks + 1, sizeof *t->blocks);
         if (rc < 0)
             goto fail;
@@ -1287,7 +1357,6 @@ fail:
     free(raw);
     return rc;
 }
-
 int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
 {
     struct collect col = {0};
@@ -1466,25 +1535,52 @@ static int cur_load(struct trd_trace *t, size_t k)
     c->c.end = c->buf + b.rec_bytes;
     c->payload_off = b.offset;
     c->seq = b.seq;
+    c->deferred = b.deferred;
+    c->n_records = b.n_records;
+    c->records = 0;
     c->clock = b.first_ns;
     c->prev_ptr = 0;
     return 1;
+}
+
+/* The replay has read the whole of a deferred block (pass 1 did not): what
+ * pass 1 checks at the end of a block, and its last event time. */
+static int deferred_end(struct trd_trace *t, struct cur *c, uint32_t serial)
+{
+    c->deferred = 0;
+    if (c->records != c->n_records) {
+        set_err(t->err, sizeof t->err,
+                "corrupt block %" PRIu32 " of thread %" PRIu32 " at offset %" PRIu64
+                ": header says %" PRIu32 " records, payload holds %" PRIu32,
+                c->seq, serial, c->payload_off - BLOCK_HEADER_BYTES, c->n_records, c->records);
+        return -EINVAL;
+    }
+    if (c->clock > t->last_ns)
+        t->last_ns = c->clock; /* every record is an event: the clock stands at the last */
+    return 0;
 }
 
 /* Decode the cursor's next events into c->evs, up to CUR_EVENTS and never
  * past the end of the loaded block (a PHASE event's name points into it).
  * 1 = some decoded, 0 = thread done, <0 error. A record that fails to decode
  * after some events were decoded is left for the next call, so that the error
- * comes when the stream reaches it, as trd_next() promises. */
+ * comes when the stream reaches it, as trd_next() promises. A deferred
+ * block's records are checked as pass 1 checks the others. */
 static int cur_fill(struct trd_trace *t, size_t k)
 {
     struct cur *c = &t->curs[k];
     uint32_t serial = t->threads[k].pub.serial;
+    uint32_t bad_stack = 0;
     c->n_ev = c->i_ev = 0;
     for (;;) {
         if (c->buf == NULL || c->c.p >= c->c.end) {
             if (c->n_ev > 0)
                 return 1;
+            if (c->deferred) {
+                int rc = deferred_end(t, c, serial);
+                if (rc < 0)
+                    return rc;
+            }
             int rc = cur_load(t, k);
             if (rc <= 0)
                 return rc;
@@ -1511,6 +1607,13 @@ static int cur_fill(struct trd_trace *t, size_t k)
             rc = ev_decode(&c->c, type, &c->prev_ptr, &r, &why);
             if (rc < 0)
                 goto bad;
+            if (__builtin_expect(r.stack > t->stack_id_limit, 0)) {
+                /* Pass 1 checks the blocks it decodes, the replay the others. */
+                rc = RD_STACK_RANGE;
+                bad_stack = r.stack;
+                goto bad;
+            }
+            c->records++;
             c->clock += r.dt;
             struct trd_event *e = &c->evs[c->n_ev++];
             e->type = type == TR_REC_FREE_EX ? TR_REC_FREE : type;
@@ -1543,6 +1646,12 @@ static int cur_fill(struct trd_trace *t, size_t k)
         rc = rec_decode(&c->c, &r, 0, &why);
         if (rc < 0)
             goto bad;
+        if (c->deferred) {
+            why = "not an event, in a block without the metadata flag";
+            rc = RD_CORRUPT;
+            goto bad;
+        }
+        c->records++;
         c->clock += r.dt;
         if (type == TR_REC_PHASE) {
             struct trd_event *e = &c->evs[c->n_ev++];
@@ -1563,8 +1672,13 @@ static int cur_fill(struct trd_trace *t, size_t k)
             c->prev_ptr = prev0;
             return 1;
         }
-        fmt_decode_err(t->err, sizeof t->err, rc, type, why, c->seq, serial,
-                       c->payload_off + (uint64_t)(at - c->buf));
+        if (rc == RD_STACK_RANGE)
+            set_err(t->err, sizeof t->err,
+                    "corrupt trace: stack id %" PRIu32 " out of range (%zu stacks defined)",
+                    bad_stack, t->n_stack_defs);
+        else
+            fmt_decode_err(t->err, sizeof t->err, rc, type, why, c->seq, serial,
+                           c->payload_off + (uint64_t)(at - c->buf));
         return -EINVAL;
     }
 }
@@ -1712,6 +1826,7 @@ int trd_rewind(struct trd_trace *t)
         struct cur *c = &t->curs[k];
         c->next_blk = 0;
         c->c.p = c->c.end = c->buf; /* keep the buffers for reuse */
+        c->deferred = 0;
         c->n_ev = c->i_ev = 0;
     }
     t->heap_n = 0;

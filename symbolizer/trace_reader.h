@@ -9,7 +9,9 @@
  * The file is treated as hostile: every length is checked against the bytes
  * that are really there, and a block that is cut short (the target died while
  * writing) ends the trace there; the trace is then marked incomplete. Any
- * other damage is an error with a one-line reason. */
+ * other damage is an error with a one-line reason: from trd_open(), or, in a
+ * block that holds events only (which trd_open() indexes without decoding),
+ * from the replay (trd_next() and friends) when it reaches the damage. */
 #ifndef MEMAUDIT_TRACE_READER_H
 #define MEMAUDIT_TRACE_READER_H
 
@@ -139,9 +141,14 @@ int trd_exit_status(const struct trd_trace *t);               /* -1 if unknown *
 int trd_signal(const struct trd_trace *t);                    /* fatal signal that ended it, or 0 */
 uint64_t trd_lost_events(const struct trd_trace *t);          /* the recorder's own count */
 uint64_t trd_first_ns(const struct trd_trace *t);
+/* The last event's time: exact once the events were read to the end (by
+ * trd_next(), trd_next_run() or a stream); before that a lower bound, as
+ * blocks that hold events only are decoded by the replay alone. */
 uint64_t trd_last_ns(const struct trd_trace *t);
 uint64_t trd_file_bytes(const struct trd_trace *t);
 uint64_t trd_bytes_read(const struct trd_trace *t);           /* whole blocks read */
-uint64_t trd_event_records(const struct trd_trace *t);        /* ALLOC/FREE/REALLOC/FAIL */
+/* ALLOC/FREE/REALLOC/FAIL records: for a block that holds events only, its
+ * header's count, which the replay checks. */
+uint64_t trd_event_records(const struct trd_trace *t);
 
 #endif

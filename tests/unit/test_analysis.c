@@ -198,6 +198,7 @@ static void rec_end(struct blkb *k, uint64_t t, int64_t status, uint64_t lost)
     buf_v(&k->pay, lost);
     buf_v(&k->pay, 0); /* no fatal signal */
     k->nrec++;
+    k->flags |= TR_BLOCK_HAS_META;
 }
 
 static void file_header(struct buf *f, uint64_t start_mono_ns)
