@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -83,8 +86,9 @@ static const char usage_run[] =
     "\n"
     "Runs PROGRAM with libaudit.so preloaded. Every process it starts (fork, exec,\n"
     "shell pipelines) is recorded into its own trace in DIR, named\n"
-    "memaudit.PROGRAM.PID.trace. When PROGRAM ends, writes the profile of each trace\n"
-    "beside it (memaudit.PROGRAM.PID.profile, see `memaudit symbolize`), prints the\n"
+    "memaudit.PROGRAM.PID.trace. Writes the profile of each trace beside it\n"
+    "(memaudit.PROGRAM.PID.profile, see `memaudit symbolize`): of a process that\n"
+    "ended while PROGRAM runs on, at once; of the others when PROGRAM ends. Prints the\n"
     "path of each and a summary of the processes, worst first (at most 10 lines:\n"
     "pid, how it ended, peak heap, leaked bytes and blocks, allocations, program\n"
     "and top finding), all on stderr, and exits with PROGRAM's exit status. On a\n"
@@ -261,7 +265,6 @@ int input_expand(struct input_list *l, const char *arg)
     return 0;
 }
 
-
 void input_close(struct input *in)
 {
     sym_free(in->sym);
@@ -353,8 +356,9 @@ static int report_one(const char *path, const char *format, FILE *out,
     const struct analysis *a = in.an;
     const struct rc_source *src = &in.src;
     if (!src->process.complete)
-        fprintf(stderr, "memaudit: %s: trace incomplete (the program did not exit normally); "
-                        "reporting the %llu of %llu bytes that were whole\n",
+        fprintf(stderr,
+                "memaudit: %s: trace incomplete (the program did not exit normally); "
+                "reporting the %llu of %llu bytes that were whole\n",
                 path, (unsigned long long)src->process.trace_bytes_read,
                 (unsigned long long)src->process.trace_bytes);
     if (strcmp(format, "json") == 0) {
@@ -507,12 +511,12 @@ static int parse_count(const char *s, unsigned lo, unsigned hi, unsigned *out)
 static int cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
-        {"top", required_argument, NULL, 't'},    {"frames", required_argument, NULL, 'n'},
-        {"all-frames", no_argument, NULL, 'a'},   {"help", no_argument, NULL, 'h'},
-        {"weight", required_argument, NULL, 'w'}, {"summary", no_argument, NULL, 'S'},
+        {"format", required_argument, NULL, 'f'},       {"output", required_argument, NULL, 'o'},
+        {"top", required_argument, NULL, 't'},          {"frames", required_argument, NULL, 'n'},
+        {"all-frames", no_argument, NULL, 'a'},         {"help", no_argument, NULL, 'h'},
+        {"weight", required_argument, NULL, 'w'},       {"summary", no_argument, NULL, 'S'},
         {"suppressions", required_argument, NULL, 'U'}, {"work", required_argument, NULL, 'W'},
-        {"unit", required_argument, NULL, 'K'},   {NULL, 0, NULL, 0},
+        {"unit", required_argument, NULL, 'K'},         {NULL, 0, NULL, 0},
     };
     struct render_opts opts = {.top = 10, .max_frames = 12, .all_frames = 0};
     const char *format = "text", *output = NULL;
@@ -669,9 +673,25 @@ struct dir_snapshot {
     size_t n, cap;
 };
 
+/* memaudit.*.trace, or a numbered sibling memaudit.*.trace.N (the recorder
+ * never overwrites): not the profiles written beside them. */
 static int is_trace_name(const char *name)
 {
-    return strncmp(name, "memaudit.", 9) == 0 && strstr(name, ".trace") != NULL;
+    if (strncmp(name, "memaudit.", 9) != 0)
+        return 0;
+    const char *t = strstr(name, ".trace"), *next;
+    while (t != NULL && (next = strstr(t + 1, ".trace")) != NULL)
+        t = next;
+    if (t == NULL)
+        return 0;
+    t += 6;
+    if (*t == '\0')
+        return 1;
+    if (*t++ != '.' || *t == '\0')
+        return 0;
+    while (*t >= '0' && *t <= '9')
+        t++;
+    return *t == '\0';
 }
 
 static int snapshot_add(struct dir_snapshot *s, const char *name, ino_t ino)
@@ -728,13 +748,75 @@ static void snapshot_free(struct dir_snapshot *s)
     free(s->inodes);
 }
 
+/* Take one trace of the run: replay it once, write its profile beside it,
+ * apply sup to it (the leak check's suppressions; none without
+ * --leak-check) and add its process to runs, with its top finding (a leak
+ * first when leak_first). The profile's path, or the trace's when none was
+ * written, goes into report_from (cap bytes). 0, or 1 when the trace could
+ * not be read or added (said on stderr). */
+static int take_trace(const char *trace, struct sup_list *sup, int leak_first, struct suite *runs,
+                      char *report_from, size_t cap)
+{
+    /* Symbolize now, while the binaries are those that ran; a failure is
+     * reported and leaves the trace, never changes the exit status. The
+     * same replay serves the summary and the leak check. */
+    struct input in;
+    char prof[PATH_MAX];
+    if (input_open(trace, &in) < 0)
+        return 1;
+    int have = profile_name(trace, prof, sizeof(prof)) == 0 && write_profile(&in, prof) == 0;
+    snprintf(report_from, cap, "%s", have ? prof : trace);
+    int unread = input_suppress(&in, sup, NULL) < 0 ||
+                 suite_add(runs, have ? prof : trace, in.an, &in.src, 0) < 0 ||
+                 suite_set_finding(runs, in.an, &in.src, leak_first) < 0;
+    input_close(&in);
+    return unread;
+}
+
+/* Traces taken while the command still ran (take_early): a process that
+ * has ended leaves a whole trace, which need not wait for the others. What
+ * taking it said on stderr is kept and said when the traces are listed, in
+ * their order. */
+struct early {
+    char *name; /* in the run's directory */
+    char *said; /* what went to stderr while it was taken */
+    size_t said_len;
+    int unread; /* take_trace's result */
+    char report_from[PATH_MAX];
+};
+
+struct early_list {
+    struct early *v;
+    size_t n, cap;
+    int capture; /* a temporary file, stderr while a trace is taken; -1: none yet */
+};
+
+static struct early *early_find(const struct early_list *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].name, name) == 0)
+            return &l->v[i];
+    return NULL;
+}
+
+static void early_free(struct early_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].name);
+        free(l->v[i].said);
+    }
+    free(l->v);
+    if (l->capture >= 0)
+        close(l->capture);
+}
+
 /* Print the traces in dir that were not there before the run (before) and
- * take each in turn: replay it once, write its profile beside it, apply sup
- * to it (the leak check's suppressions; none without --leak-check) and add
- * its process to runs, with its top finding (a leak first when leak_first).
- * Returns the number of traces that could not be read or added. */
+ * take each in turn (take_trace), those taken early already (early):
+ * their lines come from what taking them said. Returns the number of traces
+ * that could not be read or added. */
 static size_t list_traces(const char *dir, const struct dir_snapshot *before,
-                          struct sup_list *sup, int leak_first, struct suite *runs)
+                          const struct early_list *early, struct sup_list *sup, int leak_first,
+                          struct suite *runs)
 {
     size_t unread = 0;
     DIR *d = opendir(dir);
@@ -755,26 +837,19 @@ static size_t list_traces(const char *dir, const struct dir_snapshot *before,
     /* What to report one process from: its profile (the same report, without
      * a replay) if it was written, else its trace. */
     char one[PATH_MAX] = "";
+
     for (size_t i = 0; i < found.n; i++) {
         const char *trace = found.paths[i];
+        const char *base = strrchr(trace, '/') ? strrchr(trace, '/') + 1 : trace;
+        const struct early *done = early_find(early, base);
         fprintf(stderr, "memaudit: trace: %s\n", trace);
-        /* Symbolize now, while the binaries are those that ran; a failure
-         * is reported and leaves the trace, never changes the exit status.
-         * The same replay serves the summary and the leak check. */
-        struct input in;
-        char prof[PATH_MAX];
-        if (input_open(trace, &in) < 0) {
-            unread++;
-            free(found.paths[i]);
-            continue;
+        if (done != NULL) {
+            fwrite(done->said, 1, done->said_len, stderr);
+            unread += (size_t)done->unread;
+            snprintf(one, sizeof(one), "%s", done->report_from);
+        } else {
+            unread += (size_t)take_trace(trace, sup, leak_first, runs, one, sizeof(one));
         }
-        int have = profile_name(trace, prof, sizeof(prof)) == 0 && write_profile(&in, prof) == 0;
-        snprintf(one, sizeof(one), "%s", have ? prof : trace);
-        if (input_suppress(&in, sup, NULL) < 0 ||
-            suite_add(runs, have ? prof : trace, in.an, &in.src, 0) < 0 ||
-            suite_set_finding(runs, in.an, &in.src, leak_first) < 0)
-            unread++;
-        input_close(&in);
         free(found.paths[i]);
     }
     if (found.n == 0)
@@ -784,6 +859,109 @@ static size_t list_traces(const char *dir, const struct dir_snapshot *before,
                 found.n == 1 && one[0] != '\0' ? one : dir);
     free(found.paths);
     return unread;
+}
+
+/* The inotify events waiting on ino: every trace of dir (not in before)
+ * whose last writer closed it and that ends with the recorder's END record
+ * is taken now, its stderr kept in early. A trace without END (its process
+ * was killed, or it is not the last writer's close) waits for the end of
+ * the run, as do all traces when anything here fails. */
+static void take_early(int ino, const char *dir, const struct dir_snapshot *before,
+                       struct early_list *early, struct sup_list *sup, int leak_first,
+                       struct suite *runs)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t len;
+    while ((len = read(ino, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + len;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            char path[PATH_MAX];
+            struct stat st;
+            if (ev->len == 0 || !is_trace_name(ev->name) || early_find(early, ev->name) ||
+                snprintf(path, sizeof(path), "%s/%s", dir, ev->name) >= (int)sizeof(path) ||
+                stat(path, &st) != 0 || snapshot_has(before, ev->name, st.st_ino))
+                continue;
+            struct trd_trace *t;
+            char err[256];
+            if (trd_open(path, &t, err, sizeof(err)) < 0)
+                continue;
+            int whole = trd_complete(t);
+            trd_close(t);
+            if (!whole)
+                continue;
+            if (early->n == early->cap) {
+                size_t cap = early->cap ? 2 * early->cap : 16;
+                struct early *v = realloc(early->v, cap * sizeof(*v));
+                if (v == NULL)
+                    return;
+                early->v = v;
+                early->cap = cap;
+            }
+            if (early->capture < 0) {
+                FILE *f = tmpfile();
+                early->capture = f ? dup(fileno(f)) : -1;
+                if (f)
+                    fclose(f);
+                if (early->capture < 0)
+                    return;
+            }
+            struct early *e = &early->v[early->n];
+            memset(e, 0, sizeof(*e));
+            e->name = strdup(ev->name);
+            int saved = e->name != NULL ? dup(2) : -1;
+            fflush(stderr);
+            if (saved < 0 || ftruncate(early->capture, 0) < 0 ||
+                lseek(early->capture, 0, SEEK_SET) < 0 || dup2(early->capture, 2) < 0) {
+                if (saved >= 0)
+                    close(saved);
+                free(e->name);
+                return;
+            }
+            e->unread =
+                take_trace(path, sup, leak_first, runs, e->report_from, sizeof(e->report_from));
+            fflush(stderr);
+            dup2(saved, 2);
+            close(saved);
+            off_t said = lseek(early->capture, 0, SEEK_CUR);
+            e->said = malloc(said > 0 ? (size_t)said : 1);
+            e->said_len = e->said != NULL && said > 0 &&
+                                  pread(early->capture, e->said, (size_t)said, 0) == said
+                              ? (size_t)said
+                              : 0;
+            early->n++;
+        }
+    }
+}
+
+/* Wait for pid, taking the traces of processes that end meanwhile (see
+ * take_early). Without inotify or pidfds, just wait. */
+static int wait_run(pid_t pid, int ino, const char *dir, const struct dir_snapshot *before,
+                    struct early_list *early, struct sup_list *sup, int leak_first,
+                    struct suite *runs, int *status)
+{
+    int pfd = ino >= 0 ? pidfd_open(pid, 0) : -1;
+    while (pfd >= 0) {
+        struct pollfd p[2] = {{pfd, POLLIN, 0}, {ino, POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[0].revents != 0)
+            break; /* it ended: what is left is taken after */
+        if (p[1].revents != 0)
+            take_early(ino, dir, before, early, sup, leak_first, runs);
+    }
+    if (pfd >= 0)
+        close(pfd);
+    while (waitpid(pid, status, 0) < 0) {
+        if (errno != EINTR) {
+            fprintf(stderr, "memaudit: waitpid: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -892,6 +1070,13 @@ static int cmd_run(int argc, char **argv)
         snapshot_free(&before);
         return 1;
     }
+    /* The traces of processes that end while the command runs are taken at
+     * once (wait_run): a test suite's are ready long before it ends. */
+    int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ino >= 0 && inotify_add_watch(ino, abs_dir, IN_CLOSE_WRITE) < 0) {
+        close(ino);
+        ino = -1;
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -920,14 +1105,18 @@ static int cmd_run(int argc, char **argv)
     signal(SIGINT, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
     int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            fprintf(stderr, "memaudit: waitpid: %s\n", strerror(errno));
-            return 1;
-        }
-    }
     struct suite runs = {0};
-    size_t unread = list_traces(abs_dir, &before, &sup, leak_check_on, &runs);
+    struct early_list early = {.capture = -1};
+    int waited = wait_run(pid, ino, abs_dir, &before, &early, &sup, leak_check_on, &runs, &status);
+    if (ino >= 0)
+        close(ino);
+    if (waited < 0) {
+        early_free(&early);
+        suite_free(&runs);
+        return 1;
+    }
+    size_t unread = list_traces(abs_dir, &before, &early, &sup, leak_check_on, &runs);
+    early_free(&early);
     snapshot_free(&before);
     suite_sort(&runs);
     /* The summary lists the leaking processes itself: the leak check then
@@ -969,12 +1158,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "help") == 0) {
         const char *topic = argc > 2 ? argv[2] : "";
-        fputs(strcmp(topic, "run") == 0      ? usage_run
+        fputs(strcmp(topic, "run") == 0         ? usage_run
               : strcmp(topic, "report") == 0    ? usage_report
               : strcmp(topic, "symbolize") == 0 ? usage_symbolize
               : strcmp(topic, "diff") == 0      ? usage_diff
               : strcmp(topic, "check") == 0     ? usage_check
-                                             : usage_main,
+                                                : usage_main,
               stdout);
         return 0;
     }
