@@ -865,12 +865,16 @@ static size_t list_traces(const char *dir, const struct dir_snapshot *before,
  * whose last writer closed it and that ends with the recorder's END record
  * is taken now, its stderr kept in early. A trace without END (its process
  * was killed, or it is not the last writer's close) waits for the end of
- * the run, as do all traces when anything here fails. */
-static void take_early(int ino, const char *dir, const struct dir_snapshot *before,
+ * the run, as do all traces when anything here fails, and those of the
+ * command's own process (pid root: they end with the run, and a long one
+ * shows its progress bar then). */
+static void take_early(int ino, pid_t root, const char *dir, const struct dir_snapshot *before,
                        struct early_list *early, struct sup_list *sup, int leak_first,
                        struct suite *runs)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    char own[32];
+    snprintf(own, sizeof(own), ".%ld.trace", (long)root);
     ssize_t len;
     while ((len = read(ino, buf, sizeof(buf))) > 0) {
         for (char *p = buf; p < buf + len;) {
@@ -878,7 +882,8 @@ static void take_early(int ino, const char *dir, const struct dir_snapshot *befo
             p += sizeof(*ev) + ev->len;
             char path[PATH_MAX];
             struct stat st;
-            if (ev->len == 0 || !is_trace_name(ev->name) || early_find(early, ev->name) ||
+            if (ev->len == 0 || !is_trace_name(ev->name) || strstr(ev->name, own) != NULL ||
+                early_find(early, ev->name) ||
                 snprintf(path, sizeof(path), "%s/%s", dir, ev->name) >= (int)sizeof(path) ||
                 stat(path, &st) != 0 || snapshot_has(before, ev->name, st.st_ino))
                 continue;
@@ -951,7 +956,7 @@ static int wait_run(pid_t pid, int ino, const char *dir, const struct dir_snapsh
         if (p[0].revents != 0)
             break; /* it ended: what is left is taken after */
         if (p[1].revents != 0)
-            take_early(ino, dir, before, early, sup, leak_first, runs);
+            take_early(ino, pid, dir, before, early, sup, leak_first, runs);
     }
     if (pfd >= 0)
         close(pfd);
