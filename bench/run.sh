@@ -1065,6 +1065,15 @@ fmt() {
 }
 
 # ratio A B: A / B with one decimal and an x, or n/a.
+# extra_ratio T NATIVE HEAPTRACK: (T - NATIVE) / (HEAPTRACK - NATIVE), the
+# share of heaptrack's extra time that T's is (issue 7: at most 0.5), or n/a.
+extra_ratio() {
+    case "$1 $2 $3" in
+    *n/a* | ' '* | *' ') echo n/a ;;
+    *) awk -v t="$1" -v n="$2" -v h="$3" 'BEGIN { if (h > n) printf "%.2f", (t - n) / (h - n); else print "n/a" }' ;;
+    esac
+}
+
 ratio() {
     case "$1 $2" in
     *n/a* | ' '* | *' ') echo n/a ;;
@@ -1165,12 +1174,16 @@ $(tool_versions)
 
 ## Recording: wall time and peak RSS
 
-| target | args | events | native s | memaudit s | heaptrack s | memaudit/native | heaptrack/native | heaptrack/memaudit | native RSS MiB | memaudit RSS MiB | heaptrack RSS MiB |
-|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+"extra ÷ heaptrack's" is (memaudit − native) ÷ (heaptrack − native): of
+the time heaptrack adds to the program, the share \`memaudit run\` adds
+(recording, then the profile it writes after the program ends).
+
+| target | args | events | native s | memaudit s | heaptrack s | memaudit/native | heaptrack/native | heaptrack/memaudit | extra ÷ heaptrack's extra | native RSS MiB | memaudit RSS MiB | heaptrack RSS MiB |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
     echo "$TARGETS" | while read -r name args; do
         if [ -e "$OUT/data/$name.failed" ]; then
-            echo "| $name | $args | FAIL: $(cat "$OUT/data/$name.failed") |||||||||"
+            echo "| $name | $args | FAIL: $(cat "$OUT/data/$name.failed") ||||||||||"
             continue
         fi
         nw=$(median "$name" native.wall)
@@ -1179,6 +1192,7 @@ EOF
         ev=$(cat "$OUT/data/$name.events" 2>/dev/null || echo n/a)
         echo "| $name | $args | $ev | $(fmt %.3f "$nw") | $(fmt %.3f "$mw") | $(fmt %.3f "$hw") |" \
             "$(ratio "$mw" "$nw") | $(ratio "$hw" "$nw") | $(ratio "$hw" "$mw") |" \
+            "$(extra_ratio "$mw" "$nw" "$hw") |" \
             "$(fmt %.1f "$(median "$name" native.rss)" 1024) |" \
             "$(fmt %.1f "$(median "$name" memaudit.rss)" 1024) |" \
             "$(fmt %.1f "$(median "$name" heaptrack.rss)" 1024) |"
@@ -1199,11 +1213,8 @@ EOF
         nw=$(median "$name" native.wall)
         rw=$(median "$name" recorder.wall)
         hw=$(median "$name" heaptrack.wall)
-        ex=$(case "$nw $rw $hw" in
-            *n/a*) echo n/a ;;
-            *) awk -v n="$nw" -v r="$rw" -v h="$hw" 'BEGIN { if (h > n) printf "%.2f", (r - n) / (h - n); else print "n/a" }' ;;
-            esac)
-        echo "| $name | $(fmt %.3f "$nw") | $(fmt %.3f "$rw") | $(fmt %.3f "$hw") | $(ratio "$rw" "$nw") | $ex |"
+        echo "| $name | $(fmt %.3f "$nw") | $(fmt %.3f "$rw") | $(fmt %.3f "$hw") | $(ratio "$rw" "$nw") |" \
+            "$(extra_ratio "$rw" "$nw" "$hw") |"
     done
     threads_table
     suite_table
