@@ -221,6 +221,31 @@ else
     ok run-fresh
 fi
 
+# memaudit run takes the trace of a process that ended while the command
+# runs on at once: the command itself waits (up to 20 s) for that process's
+# profile to appear, and the listing afterwards is as always: every trace once.
+dir=$TMP/run-early.dir
+mkdir -p "$dir"
+timeout "$LIMIT" "$MEMAUDIT" run -o "$dir" -- sh -c "'$PROGS/loop' 1000
+    i=0
+    while [ \$i -lt 200 ] && ! ls '$dir'/memaudit.loop.*.profile >/dev/null 2>&1; do
+        sleep 0.1
+        i=\$((i + 1))
+    done
+    ls '$dir'/memaudit.loop.*.profile" >"$TMP/run-early.out" 2>"$TMP/run-early.err"
+st=$?
+traces=$(ls "$dir" | grep -v '\.profile$' | sort)
+listed=$(sed -n 's|^memaudit: trace: .*/||p' "$TMP/run-early.err" | sort)
+if [ $st != 0 ] || ! grep -q "memaudit.loop.[0-9]*.profile" "$TMP/run-early.out"; then
+    fail run-early "the loop's profile did not appear while the command ran ($(status_words $st)): $(first_line "$TMP/run-early.err")"
+elif [ "$traces" != "$listed" ]; then
+    fail run-early "memaudit run listed [$(echo $listed)], the directory holds [$(echo $traces)]"
+elif ! grep -q "^memaudit: profile: .*/memaudit.loop.[0-9]*.profile" "$TMP/run-early.err"; then
+    fail run-early "no profile line for the loop's trace: $(tr '\n' ' ' <"$TMP/run-early.err")"
+else
+    ok run-early
+fi
+
 # ---------------------------------------------------------------- sigalloc.c
 # A handler that allocates, interrupting the loop anywhere (the recorder too):
 # no deadlock (timeout), and each handler run is recorded or counted lost.
