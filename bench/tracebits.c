@@ -82,16 +82,7 @@ static void put(enum stream s, uint64_t v)
         b->cap = b->cap ? 2 * b->cap : 1 << 20;
         b->p = xrealloc(b->p, b->cap);
     }
-    while (v >= 0x80) {
-        b->p[b->n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    b->p[b->n++] = (uint8_t)v;
-}
-
-static uint64_t zigzag(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    b->n = (size_t)(tr_put_u64(b->p + b->n, v) - b->p);
 }
 
 /* A (size, stack) pair and its live blocks: a Fenwick tree over the pair's
@@ -243,7 +234,7 @@ static void on_acquire(const struct trd_event *ev, uint64_t ptr, uint64_t old)
     else if (ptr != 0 && ptr == old)
         put(S_ADDRESSES, 1);
     else
-        put(S_ADDRESSES, 2 + zigzag((int64_t)(ptr - last_alloc_ptr)));
+        put(S_ADDRESSES, 2 + tr_zigzag((int64_t)(ptr - last_alloc_ptr)));
     last_alloc_ptr = ptr;
 
     uint32_t pair = ps->pair; /* (the block table may move the pair slot) */
@@ -262,7 +253,7 @@ static void on_release(uint64_t ptr)
     struct slot *b = find(&blocks, ptr, 0);
     if (b == NULL) {
         put(S_IDENTITY, 0);
-        put(S_IDENTITY_ADDR, zigzag((int64_t)(ptr - last_free_ptr)));
+        put(S_IDENTITY_ADDR, tr_zigzag((int64_t)(ptr - last_free_ptr)));
         last_free_ptr = ptr;
         put(S_PAIRS, '-');
         put(S_PAIRS, n_pairs); /* no pair */
@@ -272,7 +263,7 @@ static void on_release(uint64_t ptr)
     put(S_PAIRS, '-');
     put(S_PAIRS, b->pair);
     put(S_IDENTITY, 1 + (p->live - tree_prefix(p, b->num)));
-    put(S_IDENTITY_ADDR, zigzag((int64_t)(ptr - last_free_ptr)));
+    put(S_IDENTITY_ADDR, tr_zigzag((int64_t)(ptr - last_free_ptr)));
     last_free_ptr = ptr;
     tree_add(p, b->num, -1);
     p->live--;
