@@ -955,6 +955,8 @@ static int wait_run(pid_t pid, int ino, const char *dir, const struct dir_snapsh
         }
         if (p[0].revents != 0)
             break; /* it ended: what is left is taken after */
+        if ((p[1].revents & ~POLLIN) != 0)
+            break; /* (no more events to come: wait, and take the rest after) */
         if (p[1].revents != 0)
             take_early(ino, pid, dir, before, early, sup, leak_first, runs);
     }
