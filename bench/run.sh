@@ -1157,6 +1157,81 @@ EOF
     done
 }
 
+# worst KIND: "VALUE TARGET" of the largest per-target figure of KIND over
+# the targets with data (KIND: rec-extra, run-extra, sampled, report-rss),
+# or "n/a". The sampled figure leaves out loop (a bar of its own) and
+# sites (12 ms of start-up, the accuracy yardstick).
+worst() {
+    echo "$TARGETS" | while read -r name args; do
+        [ -e "$OUT/data/$name.failed" ] && continue
+        nw=$(median "$name" native.wall)
+        case $1 in
+        rec-extra) v=$(extra_ratio "$(median "$name" recorder.wall)" "$nw" "$(median "$name" heaptrack.wall)") ;;
+        run-extra) v=$(extra_ratio "$(median "$name" memaudit.wall)" "$nw" "$(median "$name" heaptrack.wall)") ;;
+        sampled)
+            case $name in loop | sites) continue ;; esac
+            v=$(ratio2 "$(median "$name" sampled.wall)" "$nw")
+            ;;
+        report-rss) v=$(ratio2 "$(median "$name" report.rss)" "$(median "$name" htprint.rss)") ;;
+        esac
+        [ "$v" = n/a ] || echo "$v $name"
+    done | sort -g | tail -n 1 | grep . || echo n/a
+}
+
+# verdict VALUE LIMIT: "met" when VALUE <= LIMIT, "not met", or "n/a".
+verdict() {
+    case $1 in
+    n/a | '') echo n/a ;;
+    *) awk -v v="$1" -v l="$2" 'BEGIN { print (v <= l ? "met" : "not met") }' ;;
+    esac
+}
+
+# bars_table: issue 7's bars, each with the figure of this run that decides it.
+bars_table() {
+    rec=$(worst rec-extra)
+    run=$(worst run-extra)
+    smp=$(worst sampled)
+    rss=$(worst report-rss)
+    t1=$(ratio2 "$(median threads-1 recorder.wall)" "$(median threads-1 native.wall)")
+    t4=$(ratio2 "$(median threads-4 recorder.wall)" "$(median threads-4 native.wall)")
+    thr=$(ratio2 "$t4" "$t1")
+    loop=$(ratio2 "$(median loop sampled.wall)" "$(median loop native.wall)")
+    acc=$(cat "$OUT"/data/*.accuracy 2>/dev/null | awk -F '\t' -v b=$SAMPLE_BOUND_PCT '
+        { n++; a = ($3 < 0 ? -$3 : $3); if (100 * a <= b) k++; if (a <= 3 * $4) s++ }
+        END { if (n) printf "%d of %d sites within ±%d%%, %d within 3 SE", k, n, b, s; else print "n/a" }')
+    accv=$(cat "$OUT"/data/*.accuracy 2>/dev/null | awk -F '\t' -v b=$SAMPLE_BOUND_PCT '
+        { n++; a = ($3 < 0 ? -$3 : $3); if (100 * a > b) bad++ }
+        END { print (n == 0 ? "n/a" : bad ? "not met" : "met") }')
+    small=$(echo "$TARGETS" | while read -r name args; do
+        z=$(median "$name" ztrace.bytes)
+        h=$(median "$name" heaptrack.bytes)
+        case "$z $h" in *n/a*) continue ;; esac
+        awk -v z="$z" -v h="$h" 'BEGIN { print (z <= h ? 1 : 0) }'
+    done | awk '{ n++; k += $1 } END { printf "%d of %d", k, n }')
+    rep=$(ratio2 "$(median work report.wall)" "$(median work htprint.wall)")
+    prof=$(ratio2 "$(median work profreport.wall)" "$(median work htprint.wall)")
+    cat <<EOF
+
+## Issue 7's bars in this run
+
+Each bar with the figure of this page that decides it (the worst target
+where a bar holds for every target). The tables below give every figure.
+
+| bar | figure | verdict |
+|---|---|---|
+| recorder's extra time ≤ ½ heaptrack's, every target | worst $(echo "$rec" | awk '{ print $1 " (" $2 ")" }') | $(verdict "${rec%% *}" 0.5) |
+| \`memaudit run\`'s extra time ≤ ½ heaptrack's, every target | worst $(echo "$run" | awk '{ print $1 " (" $2 ")" }') | $(verdict "${run%% *}" 0.5) |
+| 4 threads' ratio to native within 10% of 1 thread's (recorder) | $thr | $(verdict "$thr" 1.10) |
+| sampling: loop ≤ 1.3x native | $loop | $(verdict "$loop" 1.30) |
+| sampling: < 1.05x native with real work | worst $(echo "$smp" | awk '{ print $1 " (" $2 ")" }') | $(verdict "${smp%% *}" 1.0499) |
+| sampling: sites ≥ 64 MiB within ±$SAMPLE_BOUND_PCT% of the full figure | $acc | $accv |
+| zstd trace ≤ heaptrack's file | $small targets (see "What a trace holds") | $(echo "$small" | awk '{ print ($1 == $3 ? "met" : "not met") }') |
+| report of work ≤ ½ heaptrack_print's time | $rep from the trace, $prof from the profile | trace: $(verdict "$rep" 0.5); profile: $(verdict "$prof" 0.5) |
+| report's memory ≤ heaptrack_print's, every target | worst $(echo "$rss" | awk '{ print $1 " (" $2 ")" }') | $(verdict "${rss%% *}" 1.0) |
+| \`make bench\` under 10 min on a fresh machine | run.sh $(elapsed), plus packages and build (bench/README.md) | see bench/README.md |
+EOF
+}
+
 
 write_page() {
     debian=$(cat /etc/debian_version 2>/dev/null || echo n/a)
@@ -1171,6 +1246,7 @@ $(tool_versions)
 - load average (1, 5, 15 min) before: $LOAD_BEFORE; after: $(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null)
 - rounds: $RUNS$([ "$QUICK" = 1 ] && echo " (BENCH_QUICK=1: small inputs, a smoke test, not a measurement)")
 - duration of run.sh: $(elapsed) (building memaudit and installing packages not included)
+$(bars_table)
 
 ## Recording: wall time and peak RSS
 
