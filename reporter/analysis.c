@@ -3,10 +3,15 @@
  * Reporter stage. The definitions implemented here are DESIGN.md's
  * "Definitions" made precise in docs/metrics.md; keep the three in step.
  *
- * One pass over trd_next_run(), O(1) expected work per event (plus a binary
- * search over the threads when the event's thread differs from the last):
+ * One pass over a stream of the trace's events, O(1) expected work per event
+ * (plus a binary search over the threads when the event's thread differs
+ * from the last):
  * - live blocks sit in a packed open-addressing map keyed by address
- *   (livemap.c); memory grows with live blocks, never with events;
+ *   (livemap.c); memory grows with live blocks, never with events. What the
+ *   map says of an event depends on the events before it alone, so the map
+ *   is kept by a stage of the stream (resolve(), in the decoding thread when
+ *   there is one: the map is a third of the work and most of its cache
+ *   misses), and the accounting (on_event()) reads its answers;
  * - the per-site picture at the global peak is taken lazily: each site
  *   remembers the event number of its last change, and the first change after
  *   the latest peak saves its value first. A site untouched since the peak
@@ -66,9 +71,39 @@ struct kset {
     int valued;
 };
 
+/* The live map's answer for one event (resolve()). */
+struct res {
+    struct live old; /* if found: of a FREE or a realloc's release, the block released;
+                        of an acquisition, the block that was still at its address */
+    int found;       /* a PHASE event: the phase table was full (AN_OTHER_PHASES) */
+    uint32_t phase;  /* a PHASE event: 1 + index of the phase it starts; 0: none */
+};
+
+/* The stage's view of a thread: a realloc released a block of this chain
+ * length, and its acquisition has not been resolved yet. */
+struct rthread {
+    uint32_t serial;
+    int has_pend;
+    uint32_t pend_chain;
+};
+
+/* The live map's stage (resolve()): all it reads and writes. During the
+ * replay it may run in another thread than the accounting: nothing here is
+ * touched by the accounting until the stream has ended. */
+struct resolver {
+    struct livemap lm;
+    uint64_t blocks;  /* in the map */
+    uint64_t now;     /* as ctx.now */
+    uint32_t phase;   /* as ctx.phase */
+    char (*names)[TR_MAX_PHASE_NAME + 1]; /* as analysis.phases[].name */
+    size_t n_names, cap_names;
+    struct rthread *th; /* sorted by serial */
+    size_t n_th, cap_th, last_th;
+};
+
 struct ctx {
     struct analysis *a;
-    struct livemap lm;
+    struct resolver rs; /* the live map's stage */
     struct thstate *th; /* sorted by serial */
     size_t n_th, cap_th;
     size_t last_th;   /* cache: events come in runs from one thread */
@@ -243,34 +278,54 @@ const char *an_error_name(uint64_t kind)
 
 /* ---- threads ---- */
 
-static int th_get(struct ctx *c, uint32_t serial, struct thstate **out)
+/* A per-thread table: *arr holds *n elements of elem bytes, each starting
+ * with its uint32_t serial, sorted by it. The element of serial, added
+ * zeroed if new; NULL without memory. *last caches the last one found:
+ * events come in runs of one thread. */
+static void *by_serial(void **arr, size_t *n, size_t *cap, size_t *last, size_t elem,
+                       uint32_t serial)
 {
-    if (c->n_th > 0 && c->th[c->last_th].serial == serial) {
-        *out = &c->th[c->last_th];
-        return 0;
+    char *base = *arr;
+    uint32_t at;
+    if (*n > 0) {
+        memcpy(&at, base + *last * elem, sizeof at);
+        if (at == serial)
+            return base + *last * elem;
     }
-    size_t lo = 0, hi = c->n_th;
+    size_t lo = 0, hi = *n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (c->th[mid].serial < serial)
+        memcpy(&at, base + mid * elem, sizeof at);
+        if (at < serial)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo == c->n_th || c->th[lo].serial != serial) {
+    if (lo < *n)
+        memcpy(&at, base + lo * elem, sizeof at);
+    if (lo == *n || at != serial) {
         /* A thread's first event: insert in order (rare, O(threads)). */
-        struct thstate *grown = room_for_one(c->th, c->n_th, &c->cap_th, sizeof *grown, 16);
-        if (grown == NULL)
-            return -ENOMEM;
-        c->th = grown;
-        memmove(&c->th[lo + 1], &c->th[lo], (c->n_th - lo) * sizeof *c->th);
-        memset(&c->th[lo], 0, sizeof *c->th);
-        c->th[lo].serial = serial;
-        c->n_th++;
+        base = room_for_one(base, *n, cap, elem, 16);
+        if (base == NULL)
+            return NULL;
+        *arr = base;
+        memmove(base + (lo + 1) * elem, base + lo * elem, (*n - lo) * elem);
+        memset(base + lo * elem, 0, elem);
+        memcpy(base + lo * elem, &serial, sizeof serial);
+        (*n)++;
     }
-    c->last_th = lo;
-    *out = &c->th[lo];
-    return 0;
+    *last = lo;
+    return base + lo * elem;
+}
+
+static int th_get(struct ctx *c, uint32_t serial, struct thstate **out)
+{
+    if (c->n_th > 0 && c->th[c->last_th].serial == serial) { /* nearly always */
+        *out = &c->th[c->last_th];
+        return 0;
+    }
+    *out = by_serial((void **)&c->th, &c->n_th, &c->cap_th, &c->last_th, sizeof **out, serial);
+    return *out != NULL ? 0 : -ENOMEM;
 }
 
 /* ---- sites and accounting ---- */
@@ -447,49 +502,50 @@ static void phase_close(struct ctx *c, uint64_t time_ns)
     c->phase = 0;
 }
 
-/* The index of the phase called name[0..len), added if new; names past
- * AN_MAX_PHASES share the last one. */
-static int phase_index(struct ctx *c, const char *name, uint32_t len, size_t *out)
+/* A phase's name as the report shows it: printable ASCII, other bytes '?'. */
+static void phase_clean(const char *name, uint32_t len, char clean[TR_MAX_PHASE_NAME + 1])
 {
-    struct analysis *a = c->a;
-    char clean[TR_MAX_PHASE_NAME + 1];
     if (len > TR_MAX_PHASE_NAME)
         len = TR_MAX_PHASE_NAME;
     for (uint32_t i = 0; i < len; i++)
         clean[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
     clean[len] = '\0';
-    for (size_t i = 0; i < a->n_phases; i++) {
-        if (strcmp(a->phases[i].name, clean) == 0) {
-            *out = i;
-            return 0;
-        }
-    }
-    if (a->n_phases == AN_MAX_PHASES) {
+}
+
+/* The phase a mark starts (the stage's part, resolve_phase(), numbers it):
+ * its figures, added if new; names past AN_MAX_PHASES share the last one,
+ * renamed AN_OTHER_PHASES. */
+static int phase_entry(struct ctx *c, const struct trd_event *ev, const struct res *res,
+                       size_t *out)
+{
+    struct analysis *a = c->a;
+    size_t idx = res->phase - 1;
+    if (res->found) {
         struct an_phase *last = &a->phases[AN_MAX_PHASES - 1];
         snprintf(last->name, sizeof last->name, "%s", AN_OTHER_PHASES);
-        *out = AN_MAX_PHASES - 1;
-        return 0;
+    } else if (idx == a->n_phases) {
+        struct an_phase *grown =
+            room_for_one(a->phases, a->n_phases, &c->cap_phases, sizeof *grown, 8);
+        if (grown == NULL)
+            return -ENOMEM;
+        a->phases = grown;
+        struct an_phase *ph = &a->phases[a->n_phases++];
+        memset(ph, 0, sizeof *ph);
+        phase_clean(ev->name, ev->name_len, ph->name);
     }
-    struct an_phase *grown = room_for_one(a->phases, a->n_phases, &c->cap_phases, sizeof *grown, 8);
-    if (grown == NULL)
-        return -ENOMEM;
-    a->phases = grown;
-    struct an_phase *ph = &a->phases[a->n_phases];
-    memset(ph, 0, sizeof *ph);
-    memcpy(ph->name, clean, len + 1);
-    *out = a->n_phases++;
+    *out = idx;
     return 0;
 }
 
 /* A phase mark: the current phase ends, the named one (if any) begins. */
-static int phase_mark(struct ctx *c, const struct trd_event *ev)
+static int phase_mark(struct ctx *c, const struct trd_event *ev, const struct res *res)
 {
     struct analysis *a = c->a;
     size_t idx;
     phase_close(c, ev->time_ns);
-    if (ev->name_len == 0)
+    if (res->phase == 0)
         return 0; /* memaudit_phase_end() */
-    int rc = phase_index(c, ev->name, ev->name_len, &idx);
+    int rc = phase_entry(c, ev, res, &idx);
     if (rc < 0)
         return rc;
     struct an_phase *ph = &a->phases[idx];
@@ -701,13 +757,85 @@ static int chain_end(struct ctx *c, const struct live *e)
     return 0;
 }
 
+/* ---- the live map's part (resolve_*: the map's answers, struct res) ---- */
+
+/* A new block goes into the map; res: the block still at its address. */
+static int resolve_acquire(struct resolver *r, const struct trd_event *ev, uint32_t chain,
+                           uint64_t alloc_no, struct res *res)
+{
+    struct live e = {
+        .ptr = ev->ptr,
+        .size = ev->size,
+        .slack = ev->slack > UINT32_MAX ? UINT32_MAX : (uint32_t)ev->slack,
+        .alloc_no = alloc_no,
+        .time_ns = ev->time_ns,
+        .stack = ev->stack,
+        .chain = chain,
+        .phase = r->phase,
+    };
+    /* One walk of the map finds a block still at the address and puts the
+     * new one in. */
+    int rc = lm_replace(&r->lm, &e, &res->old);
+    if (rc < 0)
+        return rc;
+    res->found = rc;
+    r->blocks += rc == 0;
+    return 0;
+}
+
+/* The block at ptr leaves the map. */
+static void resolve_release(struct resolver *r, uint64_t ptr, struct res *res)
+{
+    res->found = lm_remove(&r->lm, ptr, &res->old);
+    r->blocks -= (uint64_t)res->found;
+}
+
+/* A phase mark: the index of its phase, as phase_entry() will number it
+ * (the names seen so far, in order; past AN_MAX_PHASES, the last one,
+ * renamed AN_OTHER_PHASES: res->found). */
+static int resolve_phase(struct resolver *r, const struct trd_event *ev, struct res *res)
+{
+    char clean[TR_MAX_PHASE_NAME + 1];
+    size_t i;
+    if (ev->name_len == 0) {
+        r->phase = res->phase = 0;
+        return 0;
+    }
+    phase_clean(ev->name, ev->name_len, clean);
+    for (i = 0; i < r->n_names; i++)
+        if (strcmp(r->names[i], clean) == 0)
+            break;
+    if (i == r->n_names && r->n_names == AN_MAX_PHASES) {
+        i = AN_MAX_PHASES - 1;
+        snprintf(r->names[i], sizeof r->names[i], "%s", AN_OTHER_PHASES);
+        res->found = 1;
+    } else if (i == r->n_names) {
+        void *grown = room_for_one(r->names, r->n_names, &r->cap_names, sizeof *r->names, 8);
+        if (grown == NULL)
+            return -ENOMEM;
+        r->names = grown;
+        memcpy(r->names[r->n_names++], clean, sizeof clean);
+    }
+    r->phase = res->phase = (uint32_t)i + 1;
+    return 0;
+}
+
 /* A new block at ev->ptr: count it, and make it the thread's last allocation.
- * chain is the realloc chain length it continues (0 for a plain allocation). */
-static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev, uint32_t chain)
+ * chain is the realloc chain length it continues (0 for a plain allocation);
+ * res says whether a block was still at the address (NULL: ask the map). */
+static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev, uint32_t chain,
+                   const struct res *res)
 {
     struct an_totals *tot = &c->a->totals;
-    struct live old;
+    struct res own;
     int rc;
+
+    if (res == NULL) {
+        rc = resolve_acquire(&c->rs, ev, chain, c->now, &own);
+        if (rc < 0)
+            return rc;
+        res = &own;
+    }
 
     uint64_t n = represented(c, ev);
     rc = phase_alloc(c, ev->stack, ev->size, n);
@@ -723,16 +851,11 @@ static int acquire(struct ctx *c, struct thstate *th, const struct trd_event *ev
         .chain = chain,
         .phase = c->phase,
     };
-    /* One walk of the map finds a block still at the address and puts the
-     * new one in. */
-    rc = lm_replace(&c->lm, &e, &old);
-    if (rc < 0)
-        return rc;
-    if (rc == 1) {
+    if (res->found) {
         /* The address was still live: a free we never saw, or events out of
          * order. The old block is gone either way; count the anomaly. */
         tot->unmatched_frees++;
-        rc = live_sub(c, &old);
+        rc = live_sub(c, &res->old);
         if (rc < 0)
             return rc;
     }
@@ -780,14 +903,21 @@ static int manual_grow_check(struct ctx *c, const struct thstate *th, const stru
     return 0;
 }
 
-/* Take the block at ptr out of the map for a free or a realloc's release:
- * counts the free and the temporary rule. *gone = 1 when the block was known. */
+/* The block at ptr leaves for a free or a realloc's release (res: the
+ * map's answer; NULL: ask the map): counts the free and the temporary rule.
+ * *out, *gone = 1: the block, when it was known. */
 static int release(struct ctx *c, struct thstate *th, const struct trd_event *ev, uint64_t ptr,
-                   struct live *out, int *gone)
+                   const struct res *res, struct live *out, int *gone)
 {
     struct an_totals *tot = &c->a->totals;
     int is_realloc = ev->type == TR_REC_REALLOC;
-    *gone = lm_remove(&c->lm, ptr, out);
+    if (res != NULL) {
+        *gone = res->found;
+        *out = res->old;
+    } else {
+        *gone = lm_remove(&c->rs.lm, ptr, out);
+        c->rs.blocks -= (uint64_t)*gone;
+    }
     if (!*gone) {
         /* A fork child's recording starts at the fork: the blocks it had
          * then were allocated in the parent's trace, and freeing them is
@@ -925,14 +1055,24 @@ static void timeline_finish(struct analysis *a)
     }
 }
 
-static int on_event(struct ctx *c, const struct trd_event *ev)
+/* Apply ev. res: the map's answer (resolve_one() in the decoding thread);
+ * NULL: ask the map here, in the same steps. */
+static int on_event(struct ctx *c, const struct trd_event *ev, const struct res *res)
 {
     struct thstate *th;
     struct live old;
     int gone, rc;
 
-    if (ev->type == TR_REC_PHASE)
-        return phase_mark(c, ev);
+    if (ev->type == TR_REC_PHASE) {
+        struct res own = {0};
+        if (res == NULL) {
+            rc = resolve_phase(&c->rs, ev, &own);
+            if (rc < 0)
+                return rc;
+            res = &own;
+        }
+        return phase_mark(c, ev, res);
+    }
     timeline_upto(c, ev->time_ns);
     c->now++;
     rc = th_get(c, ev->thread, &th);
@@ -942,10 +1082,10 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
     switch (ev->type) {
     case TR_REC_ALLOC:
         th->has_last = 0;
-        rc = acquire(c, th, ev, 0);
+        rc = acquire(c, th, ev, 0, res);
         break;
     case TR_REC_FREE:
-        rc = release(c, th, ev, ev->ptr, &old, &gone);
+        rc = release(c, th, ev, ev->ptr, res, &old, &gone);
         if (rc == 0 && gone) {
             rc = manual_grow_check(c, th, &old);
             if (rc == 0)
@@ -965,7 +1105,7 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
              * left the old block live; anything else released it. */
             int failed = ev->ptr == 0 && ev->size > 0;
             if (!failed && ev->old_ptr != 0) {
-                rc = release(c, th, ev, ev->old_ptr, &old, &gone);
+                rc = release(c, th, ev, ev->old_ptr, res, &old, &gone);
                 if (rc == 0 && gone) {
                     th->pend = old;
                     th->has_pend = 1;
@@ -984,7 +1124,7 @@ static int on_event(struct ctx *c, const struct trd_event *ev)
                 break;
         }
         if (ev->ptr != 0) {
-            rc = acquire(c, th, ev, had_old ? prev.chain + 1 : 0);
+            rc = acquire(c, th, ev, had_old ? prev.chain + 1 : 0, res);
             if (rc < 0)
                 break;
             if (ev->old_ptr != 0) {
@@ -1085,7 +1225,7 @@ static int leaked_block_cb(void *arg, const struct live *e)
 
 static int leaks_over_time(struct ctx *c)
 {
-    int rc = lm_each(&c->lm, leaked_block_cb, c);
+    int rc = lm_each(&c->rs.lm, leaked_block_cb, c);
     /* A leak grows when its blocks were allocated over at least a quarter
      * of the run, counted in events rather than time so that the verdict
      * does not depend on how fast the machine was. */
@@ -1221,7 +1361,9 @@ int an_sampling_note(const struct an_totals *t, char *buf, size_t cap)
 
 static void ctx_fini(struct ctx *c)
 {
-    lm_fini(&c->lm);
+    lm_fini(&c->rs.lm);
+    free(c->rs.names);
+    free(c->rs.th);
     free(c->th);
     free(c->freed);
     for (size_t i = 0; i < c->n_content; i++)
@@ -1230,22 +1372,91 @@ static void ctx_fini(struct ctx *c)
     ks_fini(&c->phase_sites);
 }
 
-/* Events ahead of the one being applied whose memory is asked for: a large
- * heap's live map is far bigger than the cache, and the events of a run are
- * known in advance. Below PREFETCH_MIN_BLOCKS live blocks the map mostly
+/* Events ahead of the one being handled whose memory is asked for: a large
+ * heap's live map is far bigger than the cache, and the events of a batch
+ * are known in advance. Below PREFETCH_MIN_BLOCKS live blocks the map mostly
  * stays in cache and asking costs more than it saves (measured on bench's
  * sqlite3 trace, 19 k blocks at its peak: 5% more CPU; python3's, 1.28 M:
  * 20% less). */
 #define PREFETCH_AHEAD 8
 #define PREFETCH_MIN_BLOCKS 32768u
 
-/* Ask for what applying ev will read first: its block's slot in the live
- * map, and its set of freed addresses (an acquisition looks the address up
- * there, a release writes it there). */
-static void prefetch(const struct ctx *c, const struct trd_event *ev)
+/* The block an event looks up: a realloc's release, the old one. */
+static uint64_t ptr_of(const struct trd_event *ev)
 {
-    uint64_t ptr = ev->part == TRD_REALLOC_RELEASE ? ev->old_ptr : ev->ptr;
-    lm_prefetch(&c->lm, ptr);
+    return ev->part == TRD_REALLOC_RELEASE ? ev->old_ptr : ev->ptr;
+}
+
+/* ---- the live map's stage ---- */
+
+/* The map's part of on_event(), in the same order of the same events. */
+static int resolve_one(struct resolver *r, const struct trd_event *ev, struct res *res)
+{
+    res->found = 0;
+    if (ev->type == TR_REC_PHASE)
+        return resolve_phase(r, ev, res);
+    r->now++;
+    switch (ev->type) {
+    case TR_REC_ALLOC:
+        return resolve_acquire(r, ev, 0, r->now, res);
+    case TR_REC_FREE:
+        resolve_release(r, ev->ptr, res);
+        return 0;
+    case TR_REC_REALLOC: {
+        struct rthread *th = by_serial((void **)&r->th, &r->n_th, &r->cap_th, &r->last_th,
+                                       sizeof *th, ev->thread);
+        if (th == NULL)
+            return -ENOMEM;
+        if (ev->part == TRD_REALLOC_RELEASE) {
+            /* As on_event(): a failed realloc leaves the old block live. */
+            int failed = ev->ptr == 0 && ev->size > 0;
+            if (!failed && ev->old_ptr != 0) {
+                resolve_release(r, ev->old_ptr, res);
+                if (res->found) {
+                    th->has_pend = 1;
+                    th->pend_chain = res->old.chain;
+                }
+            }
+            return 0;
+        }
+        int had_old = th->has_pend;
+        th->has_pend = 0;
+        if (ev->ptr != 0)
+            return resolve_acquire(r, ev, had_old ? th->pend_chain + 1 : 0, r->now, res);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* The stage (struct trd_stage): the map's answers for a batch of events,
+ * asking a few events ahead for their slots. */
+static int resolve(void *arg, const struct trd_event *ev, size_t n, void *out)
+{
+    struct resolver *r = arg;
+    struct res *res = out;
+    size_t ahead = r->blocks >= PREFETCH_MIN_BLOCKS ? PREFETCH_AHEAD : 0;
+    for (size_t i = 0; i < n && i < ahead; i++)
+        lm_prefetch(&r->lm, ptr_of(&ev[i]));
+    for (size_t i = 0; i < n; i++) {
+        if (i + ahead < n && ahead > 0)
+            lm_prefetch(&r->lm, ptr_of(&ev[i + ahead]));
+        int rc = resolve_one(r, &ev[i], &res[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Ask for what handling ev will read first: its set of freed addresses (an
+ * acquisition looks the address up there, a release writes it there), and
+ * with map (no second thread) its block's slot in the live map. */
+static void prefetch(const struct ctx *c, const struct trd_event *ev, int map)
+{
+    uint64_t ptr = ptr_of(ev);
+    if (map)
+        lm_prefetch(&c->rs.lm, ptr);
     if (c->freed != NULL)
         __builtin_prefetch(freed_set(c, ptr));
 }
@@ -1284,8 +1495,10 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
     rc = timeline_init(&c, t);
     if (rc < 0)
         goto fail;
-    /* A second thread decodes while this one replays, if a CPU is idle. */
-    rc = trd_stream_begin(t, TRD_STREAM_AUTO);
+    /* A second thread decodes and keeps the live map while this one does
+     * the accounting, if a CPU is idle. */
+    struct trd_stage stage = {resolve, &c.rs, sizeof(struct res)};
+    rc = trd_stream_begin_staged(t, TRD_STREAM_AUTO, &stage);
     if (rc < 0)
         goto fail;
     for (;;) {
@@ -1294,14 +1507,17 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
         rc = trd_stream_next(t, &evs, &n);
         if (rc <= 0)
             break;
+        /* The map's answers: from the decoding thread, or (when there is
+         * none) asked for by on_event() itself. */
+        const struct res *res = trd_stream_out(t);
         size_t ahead = c.cur_blocks >= PREFETCH_MIN_BLOCKS ? PREFETCH_AHEAD : 0;
         for (size_t i = 0; i < n && i < ahead; i++)
-            prefetch(&c, &evs[i]);
+            prefetch(&c, &evs[i], res == NULL);
         for (size_t i = 0; i < n; i++) {
             const struct trd_event *ev = &evs[i];
             if (i + ahead < n && ahead > 0)
-                prefetch(&c, &evs[i + ahead]);
-            rc = on_event(&c, ev);
+                prefetch(&c, &evs[i + ahead], res == NULL);
+            rc = on_event(&c, ev, res != NULL ? &res[i] : NULL);
             if (rc < 0)
                 goto fail;
             /* One record per ALLOC/FREE/REALLOC/FAIL: a realloc is yielded twice. */

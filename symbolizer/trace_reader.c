@@ -148,12 +148,16 @@ struct tiddef {
 
 struct batch {
     struct trd_event ev[STREAM_BATCH_EVENTS];
+    void *out; /* the stage's results: [STREAM_BATCH_EVENTS * stage.out_bytes] */
     size_t n;
     int rc; /* after the events: 1 more to come, 0 end, <0 error */
     char name[TR_MAX_PHASE_NAME + 1]; /* a PHASE event ends its batch; its name */
 };
 
 struct stream {
+    struct trd_stage stage; /* fn NULL: none */
+    const void *cur_out; /* trd_stream_out() */
+    void *ring_out;     /* threaded: the results of every batch of the ring */
     struct batch *ring; /* [STREAM_BATCHES] */
     pthread_t thread;
     int threaded;
@@ -1877,6 +1881,17 @@ static void batch_fill(struct trd_trace *t, struct batch *b)
     }
 }
 
+/* Run the caller's stage on n events, results to out. A failure ends the
+ * stream with its error (the events are not handed out). */
+static int stage_run(struct trd_trace *t, const struct trd_event *ev, size_t n, void *out)
+{
+    const struct trd_stage *st = &t->stream->stage;
+    if (st->fn == NULL || n == 0)
+        return 0;
+    int rc = st->fn(st->arg, ev, n, out);
+    return rc < 0 ? replay_fail(t, rc) : 0;
+}
+
 /* The decoding thread: fills free batches until the stream ends or the
  * caller stops it. */
 static void *stream_main(void *arg)
@@ -1895,6 +1910,11 @@ static void *stream_main(void *arg)
         /* ring[tail] is free: neither ready nor held (count < STREAM_BATCHES). */
         struct batch *b = &s->ring[tail];
         batch_fill(t, b);
+        int rc = stage_run(t, b->ev, b->n, b->out);
+        if (rc < 0) {
+            b->n = 0;
+            b->rc = rc;
+        }
         pthread_mutex_lock(&s->lock);
         s->count++;
         pthread_cond_signal(&s->filled);
@@ -1943,7 +1963,34 @@ static int cpu_idle(void)
     return least >= 1 && least < ncpu;
 }
 
+/* The stage's results of each batch of the ring (none without a stage),
+ * in one allocation. */
+static int ring_out_alloc(struct stream *s, size_t batch_out_bytes)
+{
+    if (batch_out_bytes > 0) {
+        s->ring_out = malloc(STREAM_BATCHES * batch_out_bytes);
+        if (s->ring_out == NULL)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < STREAM_BATCHES; i++)
+        s->ring[i].out = batch_out_bytes > 0 ? (char *)s->ring_out + i * batch_out_bytes : NULL;
+    return 0;
+}
+
+static void stream_free(struct stream *s)
+{
+    free(s->ring_out);
+    free(s->ring);
+    free(s);
+}
+
 int trd_stream_begin(struct trd_trace *t, enum trd_stream_mode mode)
+{
+    return trd_stream_begin_staged(t, mode, NULL);
+}
+
+int trd_stream_begin_staged(struct trd_trace *t, enum trd_stream_mode mode,
+                            const struct trd_stage *stage)
 {
     trd_stream_end(t);
     int rc = trd_rewind(t);
@@ -1955,13 +2002,21 @@ int trd_stream_begin(struct trd_trace *t, enum trd_stream_mode mode)
                  (mode == TRD_STREAM_AUTO && t->event_records >= STREAM_THREAD_MIN_EVENTS &&
                   cpu_idle());
     struct stream *s = calloc(1, sizeof *s);
-    if (s != NULL && thread)
+    if (s == NULL)
+        return replay_fail(t, -ENOMEM);
+    t->stream = s;
+    size_t out_bytes = 0;
+    if (stage != NULL && stage->fn != NULL) {
+        s->stage = *stage;
+        out_bytes = STREAM_BATCH_EVENTS * stage->out_bytes;
+    }
+    if (thread)
         s->ring = malloc(STREAM_BATCHES * sizeof *s->ring);
-    if (s == NULL || (thread && s->ring == NULL)) {
-        free(s);
+    if (thread && (s->ring == NULL || ring_out_alloc(s, out_bytes) < 0)) {
+        stream_free(s);
+        t->stream = NULL;
         return replay_fail(t, -ENOMEM);
     }
-    t->stream = s;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->filled, NULL);
     pthread_cond_init(&s->emptied, NULL);
@@ -2000,6 +2055,7 @@ int trd_stream_next(struct trd_trace *t, const struct trd_event **batch, size_t 
     const struct batch *b = &s->ring[s->head];
     *batch = b->ev;
     *n = b->n;
+    s->cur_out = b->out;
     if (b->rc <= 0) {
         s->done = 1;
         s->final_rc = b->rc;
@@ -2023,9 +2079,13 @@ void trd_stream_end(struct trd_trace *t)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->filled);
     pthread_cond_destroy(&s->emptied);
-    free(s->ring);
-    free(s);
+    stream_free(s);
     t->stream = NULL;
+}
+
+const void *trd_stream_out(const struct trd_trace *t)
+{
+    return t->stream != NULL ? t->stream->cur_out : NULL;
 }
 
 /* ---- accessors ---- */

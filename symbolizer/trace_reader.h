@@ -119,6 +119,28 @@ int trd_stream_begin(struct trd_trace *t, enum trd_stream_mode mode);
 int trd_stream_next(struct trd_trace *t, const struct trd_event **batch, size_t *n);
 void trd_stream_end(struct trd_trace *t);
 
+/* A stage of the caller's work that runs in the second thread, when there
+ * is one (without it, the caller does that work itself, event by event as
+ * it likes): fn(arg, ev, n, out) gets every batch, in order, before
+ * trd_stream_next() hands it out, and writes n results of out_bytes each
+ * to out; trd_stream_out() then gives them with the batch. It returns 0,
+ * or a negative errno that ends the stream with that error (the batch is
+ * not handed out). It must touch nothing the caller uses during the
+ * stream. */
+struct trd_stage {
+    int (*fn)(void *arg, const struct trd_event *ev, size_t n, void *out);
+    void *arg;
+    size_t out_bytes;
+};
+
+/* trd_stream_begin() with a stage (NULL: none). */
+int trd_stream_begin_staged(struct trd_trace *t, enum trd_stream_mode mode,
+                            const struct trd_stage *stage);
+/* The stage's results of the batch the last trd_stream_next() handed out,
+ * valid as long as the batch; NULL when there is no second thread (or no
+ * stage): the caller then does the stage's work itself. */
+const void *trd_stream_out(const struct trd_trace *t);
+
 const struct tr_file_header *trd_header(const struct trd_trace *t);
 const char *trd_error(const struct trd_trace *t);
 

@@ -1254,6 +1254,77 @@ static void test_stream(void **state)
     free(f.p);
 }
 
+/* A stage for test_stream_stage: each event's time and pointer mixed, and
+ * a failure once fail_after events have gone by (0: never). */
+struct mix_stage {
+    uint64_t seen, fail_after;
+};
+
+static int mix_stage_fn(void *arg, const struct trd_event *ev, size_t n, void *out)
+{
+    struct mix_stage *m = arg;
+    uint64_t *o = out;
+    if (m->fail_after != 0 && m->seen + n > m->fail_after)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        o[i] = ev[i].time_ns * 31 ^ ev[i].ptr;
+    m->seen += n;
+    return 0;
+}
+
+/* trd_stream_begin_staged(): with a second thread, every batch comes with
+ * the stage's results for its events, in order; without one, no results
+ * (the caller does the work); a failing stage ends the stream with its
+ * error after the batches before it. */
+static void test_stream_stage(void **state)
+{
+    (void)state;
+    struct buf f = {0};
+    rng_state = 4242;
+    size_t n = build_random(&f, 3, 6000);
+    struct trd_trace *t = open_ok(file_write(&f, "stage.trace"));
+    struct evs v = {0};
+    assert_int_equal(read_all(t, &v), 0);
+    assert_int_equal(v.n, n);
+    for (int fail = 0; fail < 2; fail++) {
+        struct mix_stage m = {0, fail ? n / 2 : 0};
+        struct trd_stage stage = {mix_stage_fn, &m, sizeof(uint64_t)};
+        const struct trd_event *batch;
+        size_t got = 0, k;
+        int rc;
+        assert_int_equal(trd_stream_begin_staged(t, TRD_STREAM_THREAD, &stage), 0);
+        while ((rc = trd_stream_next(t, &batch, &k)) > 0) {
+            const uint64_t *out = trd_stream_out(t);
+            assert_non_null(out);
+            assert_memory_equal(batch, &v.e[got], k * sizeof *batch);
+            for (size_t i = 0; i < k; i++)
+                assert_true(out[i] == (v.e[got + i].time_ns * 31 ^ v.e[got + i].ptr));
+            got += k;
+        }
+        if (fail) {
+            assert_int_equal(rc, -ENOMEM);
+            assert_true(got <= n / 2);
+            assert_string_equal(trd_error(t), "out of memory");
+        } else {
+            assert_int_equal(rc, 0);
+            assert_int_equal(got, n);
+        }
+        trd_stream_end(t);
+    }
+    struct mix_stage m = {0, 0};
+    struct trd_stage stage = {mix_stage_fn, &m, sizeof(uint64_t)};
+    const struct trd_event *batch;
+    size_t k;
+    assert_int_equal(trd_stream_begin_staged(t, TRD_STREAM_INLINE, &stage), 0);
+    assert_int_equal(trd_stream_next(t, &batch, &k), 1);
+    assert_null(trd_stream_out(t));
+    assert_int_equal(m.seen, 0);
+    trd_stream_end(t);
+    trd_close(t);
+    free(v.e);
+    free(f.p);
+}
+
 /* Hostile input: random byte changes and cuts of a valid trace. Whatever the
  * outcome, no crash, no hang, no leak, a one-line error. */
 static void test_mutations(void **state)
@@ -1658,6 +1729,7 @@ int main(void)
         cmocka_unit_test(test_metadata_anywhere),
         cmocka_unit_test(test_random_merge),
         cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_stream_stage),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_shrunk_after_open),
         cmocka_unit_test(test_runs),
