@@ -5,7 +5,8 @@
 #
 # Makes a seed corpus from real runs: the programs of tests/progs/ recorded
 # under BUILD_DIR/libaudit.so (one truncated copy too, as a crashed target
-# leaves), and each trace written out as a profile with `memaudit symbolize`.
+# leaves), and each trace written out as a profile with `memaudit symbolize`
+# (two also compressed).
 # Then runs every BUILD_DIR/fuzz/fuzz_* target for SECONDS (default 600) at
 # once, one process each, with a persistent corpus in BUILD_DIR/fuzz/corpus-*.
 # Prints, per target, its executions, run time and executions per second;
@@ -47,6 +48,11 @@ head -c $((size * 2 / 3)) "$seeds/trace/leaks.trace" >"$seeds/trace/leaks-cut.tr
 for t in "$seeds"/trace/*.trace; do
     base=$(basename "$t" .trace)
     "$BUILD/memaudit" symbolize -o "$seeds/profile/$base.profile" "$t" 2>/dev/null
+done
+# and compressed profiles (symbolize --compress: one zstd frame of the JSON)
+for t in leaks realloc_chain; do
+    "$BUILD/memaudit" symbolize --compress -o "$seeds/profile/$t-zstd.profile" \
+        "$seeds/trace/$t.trace" 2>/dev/null
 done
 
 pids=""

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zstd.h>
 
 /* Locations in one recorded frame (an inline chain): the symbolizer's cap. */
 #define PROF_MAX_CHAIN 64u
@@ -655,11 +656,33 @@ static int add_phases(cJSON *root, const struct analysis *a)
 int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src, char *err,
                size_t errlen)
 {
-    return prof_write_progress(out, a, src, NULL, err, errlen);
+    return prof_write_progress(out, a, src, NULL, 0, err, errlen);
+}
+
+/* A profile compresses 5-25 times at this level, in a few ms per MiB. */
+#define PROF_ZSTD_LEVEL 9
+
+/* text[0..len) to out as one zstd frame with its checksum. 0, -ENOMEM or -EIO. */
+static int write_zstd(FILE *out, const char *text, size_t len)
+{
+    size_t cap = ZSTD_compressBound(len);
+    void *z = malloc(cap);
+    ZSTD_CCtx *c = ZSTD_createCCtx();
+    int rc = -ENOMEM;
+    if (z != NULL && c != NULL &&
+        !ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, PROF_ZSTD_LEVEL)) &&
+        !ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1))) {
+        size_t n = ZSTD_compress2(c, z, cap, text, len);
+        rc = ZSTD_isError(n) ? -ENOMEM : fwrite(z, 1, n, out) == n ? 0 : -EIO;
+    }
+    ZSTD_freeCCtx(c);
+    free(z);
+    return rc;
 }
 
 int prof_write_progress(FILE *out, const struct analysis *a, const struct rc_source *src,
-                        const struct an_progress *progress, char *err, size_t errlen)
+                        const struct an_progress *progress, unsigned flags, char *err,
+                        size_t errlen)
 {
     struct writer w = {0};
     cJSON *root = cJSON_CreateObject(), *totals, *sites;
@@ -707,9 +730,17 @@ int prof_write_progress(FILE *out, const struct analysis *a, const struct rc_sou
     text = cJSON_PrintUnformatted(root);
     if (text == NULL)
         goto fail;
-    rc = -EIO;
-    if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) != 0)
-        goto fail;
+    if (flags & PROF_ZSTD) {
+        size_t len = strlen(text);
+        text[len] = '\n'; /* (over the NUL: the frame holds the file as written plainly) */
+        rc = write_zstd(out, text, len + 1);
+        if (rc < 0 || fflush(out) != 0)
+            goto fail;
+    } else {
+        rc = -EIO;
+        if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) != 0)
+            goto fail;
+    }
     rc = 0;
 fail:
     if (rc == -ENOMEM)
@@ -1174,7 +1205,58 @@ static int parse_phases(struct prof_profile *p, char *err, size_t errlen)
     return 0;
 }
 
+static uint32_t le32_of(const char *p)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* A compressed profile: exactly one zstd frame that declares its size (at
+ * most PROF_MAX_BYTES) and gives that many bytes, its checksum right. *json
+ * is malloc'd, NUL-terminated, *len bytes before the NUL. */
+static int unzstd_profile(const char *z, size_t zlen, char **json, size_t *len, char *err,
+                          size_t errlen)
+{
+    unsigned long long n = ZSTD_getFrameContentSize(z, zlen);
+    size_t frame = ZSTD_findFrameCompressedSize(z, zlen);
+    if (ZSTD_isError(frame) || frame != zlen || n == ZSTD_CONTENTSIZE_UNKNOWN ||
+        n == ZSTD_CONTENTSIZE_ERROR)
+        return perr(err, errlen, "corrupt compressed profile (not one whole zstd frame)");
+    if (n > PROF_MAX_BYTES)
+        return perr(err, errlen, "profile larger than %llu MiB", PROF_MAX_BYTES >> 20);
+    *json = malloc((size_t)n + 1);
+    if (*json == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    size_t got = ZSTD_decompress(*json, (size_t)n, z, zlen);
+    if (ZSTD_isError(got) || got != n)
+        return perr(err, errlen, "corrupt compressed profile (%s)",
+                    ZSTD_isError(got) ? ZSTD_getErrorName(got) : "size differs");
+    (*json)[got] = '\0';
+    *len = got;
+    return 0;
+}
+
+static int parse_json(const char *text, size_t len, struct prof_profile **out, char *err,
+                      size_t errlen);
+
 int prof_parse(const char *text, size_t len, struct prof_profile **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (len < 4 || le32_of(text) != ZSTD_MAGICNUMBER)
+        return parse_json(text, len, out, err, errlen);
+    char *json = NULL;
+    size_t n = 0;
+    int rc = unzstd_profile(text, len, &json, &n, err, errlen);
+    if (rc == 0)
+        rc = parse_json(json, n, out, err, errlen);
+    free(json);
+    return rc;
+}
+
+static int parse_json(const char *text, size_t len, struct prof_profile **out, char *err,
+                      size_t errlen)
 {
     struct prof_profile *p = NULL;
     const cJSON *version;
@@ -1327,6 +1409,8 @@ void prof_source(const struct prof_profile *p, struct rc_source *src)
 int prof_sniff(const void *head, size_t len)
 {
     const unsigned char *b = head;
+    if (len >= 4 && le32_of((const char *)head) == ZSTD_MAGICNUMBER)
+        return 1;
     for (size_t i = 0; i < len; i++) {
         if (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r')
             continue;

@@ -44,13 +44,17 @@ struct prof_profile;
 int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src, char *err,
                size_t errlen);
 /* prof_write(), reporting the sites written (and their stacks symbolized) of
- * a->n_sites to progress (NULL: none) every PROF_PROGRESS_SITES ids. */
+ * a->n_sites to progress (NULL: none) every PROF_PROGRESS_SITES ids; with
+ * flags PROF_ZSTD, the JSON as one zstd frame (docs/profile-format.md). */
 #define PROF_PROGRESS_SITES 256u
+#define PROF_ZSTD 1u
 int prof_write_progress(FILE *out, const struct analysis *a, const struct rc_source *src,
-                        const struct an_progress *progress, char *err, size_t errlen);
+                        const struct an_progress *progress, unsigned flags, char *err,
+                        size_t errlen);
 
-/* Read a profile from path, or parse one from text[0..len). Returns 0, or a
- * negative errno with a one-line reason (without the file name) in err. */
+/* Read a profile from path, or parse one from text[0..len): its JSON, or one
+ * zstd frame of it (PROF_ZSTD). Returns 0, or a negative errno with a
+ * one-line reason (without the file name) in err. */
 int prof_read(const char *path, struct prof_profile **out, char *err, size_t errlen);
 int prof_parse(const char *text, size_t len, struct prof_profile **out, char *err,
                size_t errlen);
@@ -63,7 +67,8 @@ const struct analysis *prof_analysis(const struct prof_profile *p);
 void prof_source(const struct prof_profile *p, struct rc_source *src);
 
 /* 1 if the file starts like a profile rather than a trace ('{' after
- * optional white space); 0 otherwise. For choosing a reader, not validation. */
+ * optional white space, or a zstd frame's magic); 0 otherwise. For choosing a
+ * reader, not validation. */
 int prof_sniff(const void *head, size_t len);
 
 /* For the unit test: the offset of the first byte of struct an_site or

@@ -122,3 +122,42 @@ if timeout "$LIMIT" "$MEMAUDIT" run --compress -o "$TMP/zrun" -- "$PROGS/loop" 3
 else
     fail compress-run "memaudit run --compress failed: $(first_line "$TMP/zrun.err")"
 fi
+
+# ... and writes each profile as one zstd frame: the same report as the
+# trace's, byte for byte; the frame's content is the plain profile; a damaged
+# frame is a one-line error.
+if [ -d "$TMP/zrun" ]; then
+    zp=$(ls "$TMP/zrun"/*.profile 2>/dev/null | head -n 1)
+    zt=$(ls "$TMP/zrun"/*.trace 2>/dev/null | head -n 1)
+    magic=$([ -n "$zp" ] && od -An -tx1 -N4 "$zp" | tr -d ' \n')
+    if [ "$magic" != 28b52ffd ]; then
+        fail compress-profile "memaudit run --compress wrote no zstd profile ($zp: $magic)"
+    elif ! "$MEMAUDIT" report --format json -o "$TMP/zprof.json" "$zp" 2>"$TMP/zprof.err" ||
+        ! "$MEMAUDIT" report --format json -o "$TMP/ztrace.json" "$zt" 2>>"$TMP/zprof.err"; then
+        fail compress-profile "memaudit report failed: $(first_line "$TMP/zprof.err")"
+    elif ! cmp -s "$TMP/zprof.json" "$TMP/ztrace.json"; then
+        fail compress-profile "the compressed profile's report differs from the trace's"
+    elif ! "$MEMAUDIT" symbolize -o "$TMP/zplain.profile" "$zt" 2>/dev/null ||
+        ! "$MEMAUDIT" symbolize --compress -o "$TMP/zz.profile" "$zt" 2>/dev/null ||
+        ! cmp -s "$TMP/zz.profile" "$zp"; then
+        fail compress-profile "memaudit symbolize --compress does not write what memaudit run --compress wrote"
+    elif [ "$(wc -c <"$zp")" -ge "$(wc -c <"$TMP/zplain.profile")" ]; then
+        fail compress-profile "the compressed profile ($(wc -c <"$zp") bytes) is not smaller than the plain one"
+    else
+        # Flip the bits of one byte in the middle of the frame: the checksum
+        # or the decoder says so, in one line.
+        cp "$zp" "$TMP/zbad.profile"
+        half=$(($(wc -c <"$zp") / 2))
+        byte=$(od -An -tu1 -j "$half" -N 1 "$zp" | tr -d ' ')
+        printf "\\$(printf '%03o' $((byte ^ 255)))" |
+            dd of="$TMP/zbad.profile" bs=1 seek="$half" conv=notrunc 2>/dev/null
+        "$MEMAUDIT" report "$TMP/zbad.profile" >/dev/null 2>"$TMP/zbad.err"
+        st=$?
+        if [ "$st" = 1 ] && [ "$(wc -l <"$TMP/zbad.err")" = 1 ] &&
+            grep -q "corrupt compressed profile" "$TMP/zbad.err"; then
+            ok compress-profile
+        else
+            fail compress-profile "damaged compressed profile: exit $st, stderr: $(head -c 300 "$TMP/zbad.err")"
+        fi
+    fi
+fi
