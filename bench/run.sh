@@ -761,7 +761,7 @@ count_events() {
 
 # trace_bits NAME CMD...: round 1 only. The size of this round's trace
 # compressed (a recording with MEMAUDIT_COMPRESS=1, the recorder preloaded as
-# for the recorder alone), and what each kind of information in it costs
+# for the recorder alone), of its profile compressed, and what each kind of information in it costs
 # compressed (bench/tracebits.c): the "What a trace holds" table.
 trace_bits() {
     tb_name=$1
@@ -772,6 +772,11 @@ trace_bits() {
         [ "$#" -eq 1 ] && [ -s "$1" ] && record "$tb_name" ztrace.bytes "$(wc -c <"$1")"
     fi
     rm -rf "$OUT/ztrace"
+    # The profile compressed (memaudit symbolize --compress, as run --compress writes it).
+    if timeout "$LIMIT" "$MEMAUDIT" symbolize --compress -o "$OUT/zprofile" "$TRACE" 2>/dev/null; then
+        record "$tb_name" zprofile.bytes "$(wc -c <"$OUT/zprofile")"
+    fi
+    rm -f "$OUT/zprofile"
     if ! timeout "$LIMIT" "$OUT/tracebits" "$TRACE" >"$OUT/data/$tb_name.bits" 2>"$OUT/report.err"; then
         note "$tb_name: tracebits failed$(first_line "$OUT/report.err")"
         rm -f "$OUT/data/$tb_name.bits"
@@ -1304,11 +1309,12 @@ recorded once more with \`MEMAUDIT_COMPRESS=1\` (round 1); "profile" the
 profile \`memaudit run\` wrote beside the trace: the symbolized analysis,
 which \`memaudit report\` reads instead of the trace (the same report, JSON
 byte for byte) — what a run leaves to report from later, as heaptrack's file
-is heaptrack's. Report times are of the text report, \`memaudit report
-TRACE\` and \`memaudit report PROFILE\`.
+is heaptrack's; "zstd profile" the same written with \`--compress\` (round 1).
+Report times are of the text report, \`memaudit report TRACE\` and
+\`memaudit report PROFILE\`.
 
-| target | trace bytes | bytes/event | zstd trace bytes/event | heaptrack file bytes | heaptrack bytes/event | profile bytes | memaudit report s | report of the profile s | heaptrack_print s | memaudit report RSS MiB | heaptrack_print RSS MiB |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| target | trace bytes | bytes/event | zstd trace bytes/event | heaptrack file bytes | heaptrack bytes/event | profile bytes | zstd profile bytes | memaudit report s | report of the profile s | heaptrack_print s | memaudit report RSS MiB | heaptrack_print RSS MiB |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
     echo "$TARGETS" | while read -r name args; do
         [ -e "$OUT/data/$name.failed" ] && continue
@@ -1318,6 +1324,7 @@ EOF
         echo "| $name | $(fmt %.0f "$tb") | $(fmt %.2f "$tb" "$ev") |" \
             "$(fmt %.2f "$(median "$name" ztrace.bytes)" "$ev") |" \
             "$(fmt %.0f "$hb") | $(fmt %.3f "$hb" "$ev") | $(fmt %.0f "$(median "$name" profile.bytes)") |" \
+            "$(fmt %.0f "$(median "$name" zprofile.bytes)") |" \
             "$(fmt %.3f "$(median "$name" report.wall)") | $(fmt %.3f "$(median "$name" profreport.wall)") |" \
             "$(fmt %.3f "$(median "$name" htprint.wall)") |" \
             "$(fmt %.1f "$(median "$name" report.rss)" 1024) | $(fmt %.1f "$(median "$name" htprint.rss)" 1024) |"
