@@ -42,6 +42,7 @@ static const char usage_main[] =
     "  diff [OPTIONS] BEFORE AFTER          compare two runs, site by site\n"
     "  check [BUDGETS] INPUT...             exit 3 when a run exceeds a budget\n"
     "  help [COMMAND]                       this text, or a command's own help\n"
+    "  --version                            the version (and the trace format's)\n"
     "\n"
     "Recording without the command:\n"
     "  LD_PRELOAD=/path/to/libaudit.so PROGRAM [ARGS...]\n"
@@ -1176,14 +1177,19 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "help") == 0) {
-        const char *topic = argc > 2 ? argv[2] : "";
-        fputs(strcmp(topic, "run") == 0         ? usage_run
-              : strcmp(topic, "report") == 0    ? usage_report
-              : strcmp(topic, "symbolize") == 0 ? usage_symbolize
-              : strcmp(topic, "diff") == 0      ? usage_diff
-              : strcmp(topic, "check") == 0     ? usage_check
-                                                : usage_main,
-              stdout);
+        const char *topic = argc > 2 ? argv[2] : NULL;
+        const char *text = topic == NULL                     ? usage_main
+                           : strcmp(topic, "run") == 0       ? usage_run
+                           : strcmp(topic, "report") == 0    ? usage_report
+                           : strcmp(topic, "symbolize") == 0 ? usage_symbolize
+                           : strcmp(topic, "diff") == 0      ? usage_diff
+                           : strcmp(topic, "check") == 0     ? usage_check
+                                                             : NULL;
+        if (text == NULL) {
+            fprintf(stderr, "memaudit: help: unknown command '%s'\n%s", topic, usage_main);
+            return EXIT_USAGE;
+        }
+        fputs(text, stdout);
         return 0;
     }
     if (strcmp(cmd, "run") == 0)

@@ -623,6 +623,32 @@ for mode in late early; do
     fi
 done
 
+# ---------------------------------------------------------------- memaudit help
+# Each command's help is its own usage; a topic that is no command is a usage
+# error (exit 2), not the general help with exit 0.
+help_ok=1
+for cmd in run symbolize report diff check; do
+    "$MEMAUDIT" help $cmd >"$TMP/help-$cmd.out" 2>&1
+    st=$?
+    case $(head -n 1 "$TMP/help-$cmd.out") in
+    "usage: memaudit $cmd "*) usage_ok=1 ;;
+    *) usage_ok=0 ;;
+    esac
+    if [ $st -ne 0 ] || [ $usage_ok -eq 0 ]; then
+        fail help-$cmd "memaudit help $cmd: $(status_words $st), $(first_line "$TMP/help-$cmd.out")"
+        help_ok=0
+    fi
+done
+[ $help_ok -eq 1 ] && ok help-commands
+"$MEMAUDIT" help record >"$TMP/help-bad.out" 2>"$TMP/help-bad.err"
+st=$?
+if [ $st -eq 2 ] && [ ! -s "$TMP/help-bad.out" ] &&
+    [ "$(head -n 1 "$TMP/help-bad.err")" = "memaudit: help: unknown command 'record'" ]; then
+    ok help-unknown
+else
+    fail help-unknown "memaudit help record: $(status_words $st), stderr $(first_line "$TMP/help-bad.err")"
+fi
+
 # ================================================================ issue 8
 # The HTML report in headless Chromium: tests/integration/browser.sh.
 . "$HERE/browser.sh"
