@@ -139,9 +139,9 @@ static const char usage_symbolize[] =
     "  -h, --help            this text\n";
 
 static const char usage_report[] =
-    "usage: memaudit report [--format FMT] [-o FILE] [--top N]\n"
-    "                       [--weight W] [--all-frames] [--summary]\n"
-    "                       [--suppressions FILE] TRACE|PROFILE|DIR...\n"
+    "usage: memaudit report [--format FMT] [-o FILE] [--top N] [--frames N]\n"
+    "                       [--weight W] [--all-frames] [--work N --unit NAME]\n"
+    "                       [--summary] [--suppressions FILE] TRACE|PROFILE|DIR...\n"
     "\n"
     "Replays each trace in global order and prints: totals (allocations, frees,\n"
     "bytes, peak heap, leaks, temporary allocations, allocator overhead, rate), the\n"
