@@ -20,10 +20,10 @@ fi
 $CC -std=c11 -g -O2 -D_GNU_SOURCE -Icommon -Isymbolizer -Ireporter -o "$out" bench/symbolize.c \
     symbolizer/modmap.c symbolizer/symbolizer.c symbolizer/trace_reader.c \
     $(ls reporter/*.c | grep -v 'reporter/cli') \
-    -ldw -lelf -lcjson -liberty -lpthread 2>"$out.err" ||
+    -ldw -lelf -lcjson -liberty -lz -lzstd -lpthread 2>"$out.err" ||
     $CC -std=c11 -g -O2 -D_GNU_SOURCE -Icommon -Isymbolizer -o "$out" bench/symbolize.c \
         symbolizer/modmap.c symbolizer/symbolizer.c symbolizer/trace_reader.c \
-        -ldw -lelf -liberty -lpthread || exit 2
+        -ldw -lelf -liberty -lzstd -lpthread || exit 2
 for i in 1 2 3; do
     "$out" "$N" || exit 1
 done
