@@ -41,27 +41,28 @@
  *  (c) the mapping from ticks to stamps never decreases.
  * (a): rdtsc alone may execute before earlier loads complete (Intel SDM: it
  * "does not wait until all previous instructions have been executed"). Two
- * ordered reads wait for them. rdtscp waits until every earlier instruction
- * has executed and earlier loads are globally visible (Intel SDM); AMD APM:
- * it "forces all older instructions to retire before reading", and a load
+ * ordered reads wait for them. rdtscp, used wherever the CPU has it (cpuid
+ * 0x80000001, EDX bit 27), waits until every earlier instruction has
+ * executed and earlier loads are globally visible (Intel SDM); AMD APM: it
+ * "forces all older instructions to retire before reading", and a load
  * retires only with its value. Unlike lfence it lets later instructions
- * start before the read; it is the one used on AMD and Hygon CPUs that have
- * it (cpuid 0x80000001, EDX bit 27), where it was measured cheaper (~1 ns a
- * stamp on AMD EPYC, Zen 4). Elsewhere lfence;rdtsc: lfence does not let
- * rdtsc start before every earlier instruction has completed (Intel, where
- * this is the SDM's own sequence and rdtscp was not measured; AMD from Zen
- * on, where lfence is dispatch-serialising). Either way later stores become
- * visible only after the read retires, since x86 stores leave the store
- * buffer in order, after retirement. The asm is volatile with a memory
- * clobber, so the compiler keeps it between the same calls too. So a free's
- * stamp is read after the load that handed it the pointer and before libc's
- * stores that release the block; a malloc's stamp after libc's loads that
- * took the block and before the program's stores that publish it. Every
- * stamp needs that wait: a malloc's for a block another thread freed, a
- * free's for a block another thread allocated, and which blocks those are
- * is not known without a lookup per event. Nor can the read wait for the
- * one load that matters: rdtsc takes no operand that the pointer could
- * feed, and a branch on the pointer is predicted, not waited for.
+ * start before the read; it is the kernel's choice too (rdtsc_ordered,
+ * which its vDSO clock_gettime uses, prefers it to lfence;rdtsc), and on
+ * AMD EPYC (Zen 4) ~1-2 ns a stamp cheaper. Without it, lfence;rdtsc:
+ * lfence does not let rdtsc start before every earlier instruction has
+ * completed (Intel; AMD from Zen on, where lfence is dispatch-serialising).
+ * Either way later stores become visible only after the read retires, since
+ * x86 stores leave the store buffer in order, after retirement. The asm is
+ * volatile with a memory clobber, so the compiler keeps it between the same
+ * calls too. So a free's stamp is read after the load that handed it the
+ * pointer and before libc's stores that release the block; a malloc's stamp
+ * after libc's loads that took the block and before the program's stores
+ * that publish it. Every stamp needs that wait: a malloc's for a block
+ * another thread freed, a free's for a block another thread allocated, and
+ * which blocks those are is not known without a lookup per event. Nor can
+ * the read wait for the one load that matters: rdtsc takes no operand that
+ * the pointer could feed, and a branch on the pointer is predicted, not
+ * waited for.
  * (b): with an invariant TSC the counters of all cores tick together from a
  * common reset; the kernel's clocksource "tsc" is our witness that they are
  * in step (its tsc_sync check is exactly this: a read on one CPU, a
@@ -144,12 +145,12 @@ static struct {
 enum { CLK_FIRST = 1, CLK_OTHER = 2 };
 static __thread int clk_seen __attribute__((tls_model("initial-exec")));
 
-/* The TSC, read in program order (see (a) above): rdtscp on AMD and Hygon
- * CPUs that have it, and where lfence does not order rdtsc; lfence;rdtsc
- * elsewhere. ~19 ns either way on AMD EPYC (Zen 4), rdtscp 0.3-1 ns less
- * (kept in line: a jump to it cost more than that), more when earlier loads
- * miss the cache; a bare rdtsc (~10 ns, overlapping other work) would not
- * keep the order. */
+/* The TSC, read in program order (see (a) above): rdtscp where the CPU has
+ * it, lfence;rdtsc where not. ~19 ns either way on AMD EPYC (Zen 4),
+ * rdtscp 0.3-1 ns less alone, more when earlier loads miss the cache; a
+ * bare rdtsc (~10 ns, overlapping other work) would not keep the order.
+ * One of the two is out of line, and a jump to it cost ~2 ns a stamp there:
+ * the common one, rdtscp, is in line. */
 static inline uint64_t tsc_read_ordered(void)
 {
     uint32_t lo, hi, aux;
@@ -329,14 +330,15 @@ static int tsc_usable(void)
     unsigned family = (a >> 8) & 0xf;
     if (family == 0xf)
         family += (a >> 20) & 0xff;
-    int amd = strcmp(vendor, "AuthenticAMD") == 0 || strcmp(vendor, "HygonGenuine") == 0;
-    int lfence_orders = strcmp(vendor, "GenuineIntel") == 0 || (amd && family >= 0x17);
+    int lfence_orders = strcmp(vendor, "GenuineIntel") == 0 ||
+                        ((strcmp(vendor, "AuthenticAMD") == 0 ||
+                          strcmp(vendor, "HygonGenuine") == 0) && family >= 0x17);
     if (!__get_cpuid(0x80000001, &a, &b, &c, &d))
         return 0;
     int has_rdtscp = (d >> 27) & 1;
     if (!lfence_orders && !has_rdtscp)
         return 0;
-    clk.rdtscp = has_rdtscp && (amd || !lfence_orders); /* measured cheaper on AMD, see (a) */
+    clk.rdtscp = has_rdtscp;
     if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8)))
         return 0; /* not invariant */
     char src[64];
