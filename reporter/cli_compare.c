@@ -35,7 +35,7 @@ const char usage_check[] =
     "usage: memaudit check [BUDGETS] [--budgets FILE] [--baseline FILE|DIR] [--total]\n"
     "                      [--suppressions FILE] [--phase NAME] INPUT...\n"
     "\n"
-    "Checks each run (trace, profile, or DIR of traces) against budgets and exits\n"
+    "Checks each run (trace, profile, or DIR of them) against budgets and exits\n"
     "0 when all hold, 3 when one is exceeded (one line per exceeded budget: the\n"
     "figure, the limit, the value and the site most responsible), 2 on a usage\n"
     "error and 1 when an input cannot be read. With several runs (a DIR of a whole\n"
