@@ -461,6 +461,11 @@ static int symbolize_one(const char *path, const char *profile)
     struct input in;
     if (input_open(path, &in) < 0)
         return -1;
+    if (in.trace == NULL) { /* it read a profile: nothing to symbolize */
+        fprintf(stderr, "memaudit: %s: already a profile, not a trace\n", path);
+        input_close(&in);
+        return -1;
+    }
     int rc = write_profile(&in, profile);
     input_close(&in);
     return rc;

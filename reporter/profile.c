@@ -120,8 +120,9 @@ static const struct field site_fields[] = {
     FS(error_refs),
     {"runtime", offsetof(struct an_site, runtime), sizeof(int), FK_INT, 1},
 };
-/* Not in the profile: the stack id (the profile renumbers, keeping the
- * order), the replay's own bookkeeping, and suppression (a report applies
+/* Not in the profile: the stack field (the profile writes the site's index
+ * as "id", and a reader numbers its sites densely in that order), the
+ * replay's own bookkeeping, and suppression (a report applies
  * its --suppressions to the figures recorded, suppress.c). */
 static const struct field site_skipped[] = {
     {"stack", offsetof(struct an_site, stack), sizeof(uint32_t), FK_UINT, 1},

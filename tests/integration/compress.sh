@@ -161,3 +161,16 @@ if [ -d "$TMP/zrun" ]; then
         fi
     fi
 fi
+
+# memaudit symbolize of a profile (plain or compressed) refuses, in one line,
+# instead of writing X.profile.profile.
+if [ -n "$zp" ] && [ -s "$zp" ]; then
+    "$MEMAUDIT" symbolize -o "$TMP/zagain.profile" "$zp" >/dev/null 2>"$TMP/zagain.err"
+    st=$?
+    if [ "$st" = 1 ] && [ ! -e "$TMP/zagain.profile" ] && [ "$(wc -l <"$TMP/zagain.err")" = 1 ] &&
+        grep -q "already a profile" "$TMP/zagain.err"; then
+        ok symbolize-profile
+    else
+        fail symbolize-profile "memaudit symbolize of a profile: exit $st, stderr: $(head -c 200 "$TMP/zagain.err")"
+    fi
+fi
