@@ -60,7 +60,6 @@ struct rec_mallinfo2 {
 
 static struct rec_mallinfo2 (*mallinfo2_fn)(void);
 static unsigned interval_ms;
-static uint64_t mallinfo_cost_ns; /* the last call's duration */
 static uint64_t mallinfo_next_ns; /* not before this time */
 static uint64_t mallinfo_first_ns; /* the first call's time (sampling mode's budget) */
 static uint64_t mallinfo_spent_ns; /* in all calls */
@@ -116,12 +115,12 @@ static void write_sample(void)
             mallinfo_first_ns = now;
         struct rec_mallinfo2 mi = mallinfo2_fn();
         uint64_t done = rec_now_ns();
-        mallinfo_cost_ns = done - now;
-        mallinfo_spent_ns += mallinfo_cost_ns;
-        mallinfo_next_ns = done + 100 * mallinfo_cost_ns;
-        if (rec_config.sample_bytes != 0) {
-            uint64_t budget = mallinfo_first_ns + 400 * (mallinfo_spent_ns + 2 * mallinfo_cost_ns);
-            mallinfo_next_ns = done + 400 * mallinfo_cost_ns;
+        uint64_t cost = done - now;
+        int sampling = rec_config.sample_bytes != 0;
+        mallinfo_spent_ns += cost;
+        mallinfo_next_ns = done + (sampling ? 400 : 100) * cost;
+        if (sampling) {
+            uint64_t budget = mallinfo_first_ns + 400 * (mallinfo_spent_ns + 2 * cost);
             if (budget > mallinfo_next_ns)
                 mallinfo_next_ns = budget;
         }
