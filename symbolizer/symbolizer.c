@@ -367,19 +367,25 @@ static int file_equal(const struct sym_file *f, const char *path, const uint8_t 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sym_file *pool; /* most recently returned first */
 
+/* The link to the pooled file (path, build id), or to the end of the pool.
+ * Under pool_lock. */
+static struct sym_file **pool_link(const char *path, const uint8_t *build_id, uint32_t len,
+                                   uint64_t hash)
+{
+    struct sym_file **p = &pool;
+    while (*p != NULL && !((*p)->hash == hash && file_equal(*p, path, build_id, len)))
+        p = &(*p)->next_all;
+    return p;
+}
+
 /* The pooled file (path, build id), out of the pool; NULL if none. */
 static struct sym_file *pool_take(const char *path, const uint8_t *build_id, uint32_t len,
                                   uint64_t hash)
 {
-    struct sym_file *f = NULL;
     pthread_mutex_lock(&pool_lock);
-    for (struct sym_file **p = &pool; *p != NULL; p = &(*p)->next_all) {
-        if ((*p)->hash == hash && file_equal(*p, path, build_id, len)) {
-            f = *p;
-            *p = f->next_all;
-            break;
-        }
-    }
+    struct sym_file **p = pool_link(path, build_id, len, hash), *f = *p;
+    if (f != NULL)
+        *p = f->next_all;
     pthread_mutex_unlock(&pool_lock);
     return f;
 }
@@ -408,21 +414,17 @@ static void pool_put(struct sym_file *f)
     f->saved = NULL; /* (the resolver's arena) */
     f->n_saved = 0;
     pthread_mutex_lock(&pool_lock);
-    size_t n = 0;
-    for (struct sym_file **p = &pool; *p != NULL; p = &(*p)->next_all) {
-        if ((*p)->hash == f->hash && file_equal(*p, f->path, f->build_id, f->build_id_len)) {
-            drop = f;
-            break;
-        }
-        if (++n == FILE_POOL_MAX) {
-            drop = *p;
-            *p = NULL;
-            break;
-        }
-    }
-    if (drop != f) {
+    if (*pool_link(f->path, f->build_id, f->build_id_len, f->hash) != NULL) {
+        drop = f;
+    } else {
         f->next_all = pool;
         pool = f;
+        /* The pool never holds more than FILE_POOL_MAX: at most one over now. */
+        struct sym_file **p = &pool;
+        for (size_t n = 0; *p != NULL && n < FILE_POOL_MAX; n++)
+            p = &(*p)->next_all;
+        drop = *p;
+        *p = NULL;
     }
     pthread_mutex_unlock(&pool_lock);
     if (drop != NULL)
