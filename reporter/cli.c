@@ -857,7 +857,8 @@ static size_t list_traces(const char *dir, const struct dir_snapshot *before,
 
     for (size_t i = 0; i < found.n; i++) {
         const char *trace = found.paths[i];
-        const char *base = strrchr(trace, '/') ? strrchr(trace, '/') + 1 : trace;
+        const char *slash = strrchr(trace, '/');
+        const char *base = slash ? slash + 1 : trace;
         const struct early *done = early_find(early, base);
         fprintf(stderr, "memaudit: trace: %s\n", trace);
         if (done != NULL) {
@@ -876,6 +877,53 @@ static size_t list_traces(const char *dir, const struct dir_snapshot *before,
                 found.n == 1 && one[0] != '\0' ? one : dir);
     free(found.paths);
     return unread;
+}
+
+/* take_trace with stderr kept: one more entry of early, for the trace name
+ * at path. 0, or -1 when it could not be kept (nothing taken). */
+static int take_kept(struct early_list *early, const char *name, const char *path,
+                     struct sup_list *sup, int leak_first, struct suite *runs)
+{
+    if (early->n == early->cap) {
+        size_t cap = early->cap ? 2 * early->cap : 16;
+        struct early *v = realloc(early->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -1;
+        early->v = v;
+        early->cap = cap;
+    }
+    if (early->capture < 0) {
+        FILE *f = tmpfile();
+        early->capture = f ? dup(fileno(f)) : -1;
+        if (f)
+            fclose(f);
+        if (early->capture < 0)
+            return -1;
+    }
+    struct early *e = &early->v[early->n];
+    memset(e, 0, sizeof(*e));
+    e->name = strdup(name);
+    int saved = e->name != NULL ? dup(2) : -1;
+    fflush(stderr);
+    if (saved < 0 || ftruncate(early->capture, 0) < 0 || lseek(early->capture, 0, SEEK_SET) < 0 ||
+        dup2(early->capture, 2) < 0) {
+        if (saved >= 0)
+            close(saved);
+        free(e->name);
+        return -1;
+    }
+    e->unread = take_trace(path, sup, leak_first, runs, e->report_from, sizeof(e->report_from));
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    off_t said = lseek(early->capture, 0, SEEK_CUR);
+    e->said = malloc(said > 0 ? (size_t)said : 1);
+    e->said_len =
+        e->said != NULL && said > 0 && pread(early->capture, e->said, (size_t)said, 0) == said
+            ? (size_t)said
+            : 0;
+    early->n++;
+    return 0;
 }
 
 /* The inotify events waiting on ino: every trace of dir (not in before)
@@ -912,46 +960,8 @@ static void take_early(int ino, pid_t root, const char *dir, const struct dir_sn
             trd_close(t);
             if (!whole)
                 continue;
-            if (early->n == early->cap) {
-                size_t cap = early->cap ? 2 * early->cap : 16;
-                struct early *v = realloc(early->v, cap * sizeof(*v));
-                if (v == NULL)
-                    return;
-                early->v = v;
-                early->cap = cap;
-            }
-            if (early->capture < 0) {
-                FILE *f = tmpfile();
-                early->capture = f ? dup(fileno(f)) : -1;
-                if (f)
-                    fclose(f);
-                if (early->capture < 0)
-                    return;
-            }
-            struct early *e = &early->v[early->n];
-            memset(e, 0, sizeof(*e));
-            e->name = strdup(ev->name);
-            int saved = e->name != NULL ? dup(2) : -1;
-            fflush(stderr);
-            if (saved < 0 || ftruncate(early->capture, 0) < 0 ||
-                lseek(early->capture, 0, SEEK_SET) < 0 || dup2(early->capture, 2) < 0) {
-                if (saved >= 0)
-                    close(saved);
-                free(e->name);
+            if (take_kept(early, ev->name, path, sup, leak_first, runs) < 0)
                 return;
-            }
-            e->unread =
-                take_trace(path, sup, leak_first, runs, e->report_from, sizeof(e->report_from));
-            fflush(stderr);
-            dup2(saved, 2);
-            close(saved);
-            off_t said = lseek(early->capture, 0, SEEK_CUR);
-            e->said = malloc(said > 0 ? (size_t)said : 1);
-            e->said_len = e->said != NULL && said > 0 &&
-                                  pread(early->capture, e->said, (size_t)said, 0) == said
-                              ? (size_t)said
-                              : 0;
-            early->n++;
         }
     }
 }
