@@ -399,6 +399,23 @@ static void test_rebuilt(void **state)
     sym_free(r);
 }
 
+/* A resolver of snapshot s. */
+static struct sym_resolver *resolver_on(const struct mm_snapshot *s)
+{
+    struct sym_resolver *r = sym_new();
+    assert_non_null(r);
+    assert_int_equal(sym_add_snapshot(r, s), 0);
+    return r;
+}
+
+/* r resolves ra, caller_a's return address, to caller_a at its line. */
+static void assert_caller_a(struct sym_resolver *r, uintptr_t ra)
+{
+    const struct sym_location *loc;
+    assert_int_equal(sym_resolve(r, self.epoch, ra, &loc), 1);
+    assert_frame(&loc[0], "caller_a", line_a, 0);
+}
+
 /* sym_free() pools its open files for the next resolver: the next one
  * resolves the same, a module of another build id does not get the pooled
  * file, and two resolvers alive at once each have their own. */
@@ -406,47 +423,32 @@ static void test_file_pool(void **state)
 {
     (void)state;
     uintptr_t ra = caller_a();
-    const struct sym_location *loc;
 
     for (int round = 0; round < 2; round++) { /* the second takes the first's file */
-        struct sym_resolver *r = sym_new();
-        assert_non_null(r);
-        assert_int_equal(sym_add_snapshot(r, &self), 0);
-        assert_int_equal(sym_resolve(r, self.epoch, ra, &loc), 1);
-        assert_frame(&loc[0], "caller_a", line_a, 0);
+        struct sym_resolver *r = resolver_on(&self);
+        assert_caller_a(r, ra);
         sym_free(r);
     }
 
     struct mm_snapshot s;
     copy_self(&s);
     ((struct mm_module *)mm_find(&s, ra))->build_id[0] ^= 0xff;
-    struct sym_resolver *rebuilt = sym_new();
-    assert_non_null(rebuilt);
-    assert_int_equal(sym_add_snapshot(rebuilt, &s), 0);
+    struct sym_resolver *rebuilt = resolver_on(&s);
     mm_snapshot_fini(&s);
+    const struct sym_location *loc;
     assert_int_equal(sym_resolve(rebuilt, self.epoch, ra, &loc), 1);
     assert_null(loc[0].function);
     assert_int_equal(loc[0].line, 0);
 
-    struct sym_resolver *a = sym_new(), *b = sym_new();
-    assert_non_null(a);
-    assert_non_null(b);
-    assert_int_equal(sym_add_snapshot(a, &self), 0);
-    assert_int_equal(sym_add_snapshot(b, &self), 0);
-    const struct sym_location *la, *lb;
-    assert_int_equal(sym_resolve(a, self.epoch, ra, &la), 1);
-    assert_int_equal(sym_resolve(b, self.epoch, ra, &lb), 1);
-    assert_frame(&la[0], "caller_a", line_a, 0);
-    assert_frame(&lb[0], "caller_a", line_a, 0);
+    struct sym_resolver *a = resolver_on(&self), *b = resolver_on(&self);
+    assert_caller_a(a, ra);
+    assert_caller_a(b, ra);
     sym_free(rebuilt);
     sym_free(a);
     sym_free(b); /* its file is the pool's second copy: dropped */
 
-    struct sym_resolver *r = sym_new();
-    assert_non_null(r);
-    assert_int_equal(sym_add_snapshot(r, &self), 0);
-    assert_int_equal(sym_resolve(r, self.epoch, ra, &loc), 1);
-    assert_frame(&loc[0], "caller_a", line_a, 0);
+    struct sym_resolver *r = resolver_on(&self);
+    assert_caller_a(r, ra);
     sym_free(r);
 }
 
