@@ -88,8 +88,15 @@ struct blk {
 
 struct thr {
     struct trd_thread pub;
-    size_t first_blk; /* its blocks: blocks[first_blk .. first_blk + n_blk), by seq */
-    size_t n_blk;
+    struct blk *blk; /* its blocks, by seq once trd_open() has sorted them */
+    size_t n_blk, cap_blk;
+    int unsorted; /* a block came after one with a higher (or the same) seq */
+};
+
+/* Where the public list of threads (by serial) finds one in t->threads. */
+struct thr_ref {
+    uint32_t serial;
+    uint32_t k;
 };
 
 /* Events a cursor decodes at a time (a REALLOC takes two): about 20 KiB a
@@ -170,20 +177,38 @@ struct stream {
     int final_rc;       /* ... and this is what comes after it: 0 or <0 */
 };
 
+/* What pass 1 accumulates besides the block index. */
+struct collect {
+    struct stkdef *stk;
+    size_t n_stk, cap_stk;
+    struct snapdef *snp;
+    size_t n_snp, cap_snp;
+    struct tiddef *tid;
+    size_t n_tid, cap_tid;
+    uint32_t max_ref_stack;
+};
+
 struct trd_trace {
     int fd;
     struct tr_file_header hdr;
     uint64_t file_bytes;
-    uint64_t bytes_read;
+    uint64_t bytes_read; /* pass 1 has indexed the file up to here */
     int truncated; /* a block ran past EOF, or a thread's stream stops at a gap */
 
-    struct blk *blocks;
-    size_t n_blocks;
     ZSTD_DCtx *dctx; /* for TR_BLOCK_ZSTD blocks, made at the first */
     uint8_t *zbuf;   /* a compressed payload on its way to a cursor */
     size_t zcap;
-    struct thr *threads; /* sorted by serial */
-    size_t n_threads;
+    /* Threads in the order their first block came in the file: cursor k
+     * (curs[k]) replays threads[k]. thr_slots finds a serial's index
+     * (open addressing, index + 1, 0 = empty; at most half full). */
+    struct thr *threads;
+    size_t n_threads, cap_threads;
+    uint32_t *thr_slots;
+    size_t cap_slots;
+    size_t last_thr; /* the index found last: blocks of one thread come in runs */
+    struct thr_ref *by_serial; /* trd_thread(i): threads[by_serial[i].k] */
+    size_t n_pub;
+    struct collect col; /* pass 1's metadata on its way into the tables */
 
     struct trd_stack *stacks; /* [n_stacks], frames == NULL when undefined */
     uint32_t n_stacks;
@@ -218,17 +243,6 @@ struct trd_trace {
     int fail;   /* sticky replay error (negative errno) */
     char err[256];
     struct stream *stream; /* trd_stream_begin() .. trd_stream_end() */
-};
-
-/* What pass 1 accumulates besides the block index. */
-struct collect {
-    struct stkdef *stk;
-    size_t n_stk, cap_stk;
-    struct snapdef *snp;
-    size_t n_snp, cap_snp;
-    struct tiddef *tid;
-    size_t n_tid, cap_tid;
-    uint32_t max_ref_stack;
 };
 
 /* One decoded record that is not an event (those are a struct evrec).
@@ -1065,63 +1079,149 @@ static int sample_cmp(const void *a, const void *b)
     return x->time_ns < y->time_ns ? -1 : x->time_ns > y->time_ns;
 }
 
-static int thr_cmp(const void *a, const void *b)
+static int thr_ref_cmp(const void *a, const void *b)
 {
-    const struct thr *x = a, *y = b;
-    return x->pub.serial < y->pub.serial ? -1 : x->pub.serial > y->pub.serial;
+    const struct thr_ref *x = a, *y = b;
+    return x->serial < y->serial ? -1 : x->serial > y->serial;
 }
 
-/* Group the sorted blocks by thread and check each thread's seq run. A gap is
+/* The slot of serial in t->thr_slots: its own, or the empty one where it
+ * would go. */
+static uint32_t *thr_slot(const struct trd_trace *t, uint32_t serial)
+{
+    size_t mask = t->cap_slots - 1;
+    size_t i = (size_t)(serial * 0x9e3779b1u) & mask;
+    while (t->thr_slots[i] != 0 && t->threads[t->thr_slots[i] - 1].pub.serial != serial)
+        i = (i + 1) & mask;
+    return &t->thr_slots[i];
+}
+
+/* The index of the thread of serial in t->threads, or SIZE_MAX. */
+static size_t thr_find(struct trd_trace *t, uint32_t serial)
+{
+    if (t->n_threads > 0 && t->threads[t->last_thr].pub.serial == serial)
+        return t->last_thr;
+    if (t->cap_slots == 0)
+        return SIZE_MAX;
+    uint32_t slot = *thr_slot(t, serial);
+    if (slot == 0)
+        return SIZE_MAX;
+    t->last_thr = slot - 1;
+    return t->last_thr;
+}
+
+/* A new thread of serial, with its cursor (zeroed) and a heap slot. Its
+ * index in *k. */
+static int thr_new(struct trd_trace *t, uint32_t serial, size_t *k)
+{
+    if (2 * (t->n_threads + 1) > t->cap_slots) {
+        size_t cap = t->cap_slots ? 2 * t->cap_slots : 16;
+        uint32_t *slots = calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return -ENOMEM;
+        free(t->thr_slots);
+        t->thr_slots = slots;
+        t->cap_slots = cap;
+        for (size_t i = 0; i < t->n_threads; i++)
+            *thr_slot(t, t->threads[i].pub.serial) = (uint32_t)(i + 1);
+    }
+    if (t->n_threads == t->cap_threads) {
+        size_t cap = t->cap_threads ? 2 * t->cap_threads : 8;
+        struct thr *th = realloc(t->threads, cap * sizeof *th);
+        if (th != NULL)
+            t->threads = th;
+        struct cur *c = realloc(t->curs, cap * sizeof *c);
+        if (c != NULL)
+            t->curs = c;
+        size_t *h = realloc(t->heap, cap * sizeof *h);
+        if (h != NULL)
+            t->heap = h;
+        if (th == NULL || c == NULL || h == NULL)
+            return -ENOMEM;
+        t->cap_threads = cap;
+    }
+    *k = t->n_threads++;
+    memset(&t->threads[*k], 0, sizeof t->threads[*k]);
+    memset(&t->curs[*k], 0, sizeof t->curs[*k]);
+    t->threads[*k].pub.serial = serial;
+    *thr_slot(t, serial) = (uint32_t)(*k + 1);
+    t->last_thr = *k;
+    return 0;
+}
+
+/* Add block b to its thread's list (the thread is made at its first). */
+static int thr_add_block(struct trd_trace *t, const struct blk *b)
+{
+    size_t k = thr_find(t, b->thread);
+    int rc;
+    if (k == SIZE_MAX && (rc = thr_new(t, b->thread, &k)) < 0)
+        return rc;
+    struct thr *th = &t->threads[k];
+    rc = grow((void **)&th->blk, &th->cap_blk, th->n_blk + 1, sizeof *th->blk);
+    if (rc < 0)
+        return rc;
+    if (th->n_blk > 0 && b->seq <= th->blk[th->n_blk - 1].seq)
+        th->unsorted = 1;
+    th->blk[th->n_blk++] = *b;
+    return 0;
+}
+
+/* Sort each thread's blocks by seq and check its seq run. A gap is
  * corruption in a whole file; in a cut one the thread's stream ends there
- * (its later blocks were flushed before the missing one, which was lost). */
+ * (its later blocks were flushed before the missing one, which was lost).
+ * Then the public list of threads, by serial, and the totals over the
+ * blocks that are replayed. */
 static int build_threads(struct trd_trace *t, char *err, size_t errlen)
 {
-    if (t->n_blocks > 1)
-        qsort(t->blocks, t->n_blocks, sizeof *t->blocks, blk_cmp);
-    size_t n_thr = 0;
-    for (size_t i = 0; i < t->n_blocks; i++)
-        if (i == 0 || t->blocks[i].thread != t->blocks[i - 1].thread)
-            n_thr++;
-    t->threads = calloc(n_thr ? n_thr : 1, sizeof *t->threads);
-    t->curs = calloc(n_thr ? n_thr : 1, sizeof *t->curs);
-    t->heap = calloc(n_thr ? n_thr : 1, sizeof *t->heap);
-    if (t->threads == NULL || t->curs == NULL || t->heap == NULL)
+    free(t->by_serial);
+    t->by_serial = calloc(t->n_threads ? t->n_threads : 1, sizeof *t->by_serial);
+    if (t->by_serial == NULL)
         return -ENOMEM;
+    for (size_t k = 0; k < t->n_threads; k++) {
+        struct thr *th = &t->threads[k];
+        if (th->unsorted)
+            qsort(th->blk, th->n_blk, sizeof *th->blk, blk_cmp);
+        th->unsorted = 0;
+        t->by_serial[k].serial = th->pub.serial;
+        t->by_serial[k].k = (uint32_t)k;
+    }
+    if (t->n_threads > 1)
+        qsort(t->by_serial, t->n_threads, sizeof *t->by_serial, thr_ref_cmp);
 
     int have_events = 0;
-    size_t i = 0;
-    while (i < t->n_blocks) {
-        size_t start = i;
-        uint32_t serial = t->blocks[i].thread;
+    t->n_pub = 0;
+    t->event_records = 0;
+    t->first_ns = t->last_ns = 0;
+    for (size_t i = 0; i < t->n_threads; i++) {
+        struct thr *th = &t->threads[t->by_serial[i].k];
+        uint32_t serial = th->pub.serial;
         size_t kept = SIZE_MAX;
-        for (; i < t->n_blocks && t->blocks[i].thread == serial; i++) {
-            const struct blk *b = &t->blocks[i];
-            if (i > start && b->seq == t->blocks[i - 1].seq) {
+        for (size_t j = 0; j < th->n_blk; j++) {
+            const struct blk *b = &th->blk[j];
+            if (j > 0 && b->seq == th->blk[j - 1].seq) {
                 set_err(err, errlen,
                         "corrupt trace: thread %" PRIu32 " has two blocks numbered %" PRIu32,
                         serial, b->seq);
                 return -EINVAL;
             }
-            if (kept == SIZE_MAX && b->seq != i - start) {
+            if (kept == SIZE_MAX && b->seq != j) {
                 if (!t->truncated) {
                     set_err(err, errlen,
-                            "corrupt trace: block %zu of thread %" PRIu32 " is missing", i - start,
+                            "corrupt trace: block %zu of thread %" PRIu32 " is missing", j,
                             serial);
                     return -EINVAL;
                 }
-                kept = i - start;
+                kept = j;
             }
         }
-        if (kept == SIZE_MAX)
-            kept = i - start;
-        if (kept == 0)
+        if (kept != SIZE_MAX)
+            th->n_blk = kept; /* the blocks past the gap are not replayed */
+        th->pub.events = 0;
+        if (th->n_blk == 0)
             continue;
-        struct thr *th = &t->threads[t->n_threads++];
-        th->pub.serial = serial;
-        th->first_blk = start;
-        th->n_blk = kept;
-        for (size_t j = start; j < start + kept; j++) {
-            const struct blk *b = &t->blocks[j];
+        t->by_serial[t->n_pub++] = t->by_serial[i];
+        for (size_t j = 0; j < th->n_blk; j++) {
+            const struct blk *b = &th->blk[j];
             if (b->n_events == 0)
                 continue;
             if (!have_events || b->ev_first_ns < t->first_ns)
@@ -1136,25 +1236,33 @@ static int build_threads(struct trd_trace *t, char *err, size_t errlen)
     return 0;
 }
 
-/* Turn the collected definitions into the dense stack table. */
-static int build_stacks(struct trd_trace *t, struct collect *col, char *err, size_t errlen)
+/* Move the STACK definitions collected since the last call into the dense
+ * stack table, which grows to the highest id defined or referenced by a
+ * block pass 1 decoded. */
+static int take_stacks(struct trd_trace *t, char *err, size_t errlen)
 {
+    struct collect *col = &t->col;
     uint32_t max_id = col->max_ref_stack;
     for (size_t i = 0; i < col->n_stk; i++)
         if (col->stk[i].id > max_id)
             max_id = col->stk[i].id;
-    if ((uint64_t)max_id > 2 * (uint64_t)col->n_stk + STACK_ID_SLACK) {
+    size_t n_defs = t->n_stack_defs + col->n_stk;
+    if ((uint64_t)max_id > 2 * (uint64_t)n_defs + STACK_ID_SLACK) {
         set_err(err, errlen,
                 "corrupt trace: stack id %" PRIu32 " out of range (%zu stacks defined)", max_id,
-                col->n_stk);
+                n_defs);
         return -EINVAL;
     }
-    t->n_stacks = max_id + 1;
-    t->n_stack_defs = col->n_stk;
-    t->stack_id_limit = 2 * (uint64_t)col->n_stk + STACK_ID_SLACK;
-    t->stacks = calloc(t->n_stacks, sizeof *t->stacks);
-    if (t->stacks == NULL)
-        return -ENOMEM;
+    if (t->stacks == NULL || max_id >= t->n_stacks) {
+        struct trd_stack *s = realloc(t->stacks, ((size_t)max_id + 1) * sizeof *s);
+        if (s == NULL)
+            return -ENOMEM;
+        memset(s + t->n_stacks, 0, ((size_t)max_id + 1 - t->n_stacks) * sizeof *s);
+        t->stacks = s;
+        t->n_stacks = max_id + 1;
+    }
+    t->n_stack_defs = n_defs;
+    t->stack_id_limit = 2 * (uint64_t)n_defs + STACK_ID_SLACK;
     /* In file order, so that of two definitions of one id the first wins. */
     for (size_t i = 0; i < col->n_stk; i++) {
         struct trd_stack *s = &t->stacks[col->stk[i].id];
@@ -1164,6 +1272,7 @@ static int build_stacks(struct trd_trace *t, struct collect *col, char *err, siz
             free(col->stk[i].s.frames);
         col->stk[i].s.frames = NULL;
     }
+    col->n_stk = 0;
     return 0;
 }
 
@@ -1176,6 +1285,7 @@ static void collect_fini(struct collect *col)
     free(col->stk);
     free(col->snp);
     free(col->tid);
+    memset(col, 0, sizeof *col);
 }
 
 static int read_header(struct trd_trace *t, char *err, size_t errlen)
@@ -1273,13 +1383,15 @@ static int defer_block(struct trd_trace *t, struct blk *b, uint32_t n_records)
     return 1;
 }
 
-/* Pass 1: index every whole block, decode those that hold metadata (and
- * those that are not plainly events only), collect metadata. */
-static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t errlen)
+/* Pass 1, from t->bytes_read on: index every whole block, decode those
+ * that hold metadata (and those that are not plainly events only), collect
+ * metadata into t->col. */
+static int scan_file(struct trd_trace *t, char *err, size_t errlen)
 {
+    struct collect *col = &t->col;
     uint8_t *buf = NULL, *raw = NULL;
-    size_t buf_cap = 0, raw_cap = 0, blk_cap = 0;
-    uint64_t off = t->hdr.header_bytes;
+    size_t buf_cap = 0, raw_cap = 0;
+    uint64_t off = t->bytes_read;
     int rc = 0;
 
     while (off < t->file_bytes) {
@@ -1346,10 +1458,9 @@ static int scan_file(struct trd_trace *t, struct collect *col, char *err, size_t
             if (rc < 0)
                 goto fail;
         }
-        rc = grow((void **)&t->blocks, &blk_cap, t->n_blocks + 1, sizeof *t->blocks);
+        rc = thr_add_block(t, &b);
         if (rc < 0)
             goto fail;
-        t->blocks[t->n_blocks++] = b;
         off = b.offset + b.payload_bytes;
     }
     t->bytes_read = off;
@@ -1361,9 +1472,79 @@ fail:
     free(raw);
     return rc;
 }
+
+static int samples_sorted(const struct trd_trace *t)
+{
+    for (size_t i = 1; i < t->n_samples; i++)
+        if (t->samples[i].time_ns < t->samples[i - 1].time_ns)
+            return 0;
+    return 1;
+}
+
+/* Kernel tids from the THREAD records collected since the last call: the
+ * last record of each thread wins. */
+static void take_tids(struct trd_trace *t)
+{
+    struct collect *col = &t->col;
+    for (size_t i = 0; i < col->n_tid; i++) {
+        size_t k = thr_find(t, col->tid[i].serial);
+        if (k != SIZE_MAX)
+            t->threads[k].pub.tid = col->tid[i].tid;
+    }
+    col->n_tid = 0;
+}
+
+/* What trd_open() does once pass 1 has read the file: the tables built
+ * from the index and the collected metadata. */
+static int finish_index(struct trd_trace *t, char *err, size_t errlen)
+{
+    struct collect *col = &t->col;
+    int rc = build_threads(t, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = take_stacks(t, err, errlen);
+    if (rc < 0)
+        return rc;
+
+    /* Module maps in time order; equal times keep file order. */
+    if (col->n_snp > 1)
+        qsort(col->snp, col->n_snp, sizeof *col->snp, snap_cmp);
+    t->snaps = calloc(col->n_snp ? col->n_snp : 1, sizeof *t->snaps);
+    if (t->snaps == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < col->n_snp; i++)
+        t->snaps[i] = col->snp[i].s;
+    t->n_snaps = col->n_snp;
+    col->n_snp = 0; /* now owned by t */
+
+    /* Saved symbols go with every module of their file, in every snapshot. */
+    for (size_t i = 0; i < t->n_snaps && t->n_symtabs > 0; i++) {
+        for (uint32_t j = 0; j < t->snaps[i].n_modules; j++) {
+            struct mm_module *m = &t->snaps[i].modules[j];
+            for (size_t k = 0; k < t->n_symtabs; k++) {
+                const struct symtab *tab = &t->symtabs[k];
+                if (tab->build_id_len == m->build_id_len &&
+                    memcmp(tab->build_id, m->build_id, tab->build_id_len) == 0 &&
+                    strcmp(tab->path, m->path) == 0) {
+                    m->symbols = tab->syms;
+                    m->n_symbols = tab->n;
+                    break;
+                }
+            }
+        }
+    }
+
+    /* One thread writes the samples, so they are nearly always in order
+     * already; the sort makes that an invariant, not an assumption. Samples
+     * in order are left as they are (qsort need not keep equal times so). */
+    if (!samples_sorted(t))
+        qsort(t->samples, t->n_samples, sizeof *t->samples, sample_cmp);
+    take_tids(t);
+    return 0;
+}
+
 int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
 {
-    struct collect col = {0};
     struct trd_trace *t = calloc(1, sizeof *t);
     int rc = -ENOMEM;
 
@@ -1395,65 +1576,19 @@ int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
     rc = read_header(t, err, errlen);
     if (rc < 0)
         goto fail;
-    rc = scan_file(t, &col, err, errlen);
+    t->bytes_read = t->hdr.header_bytes;
+    rc = scan_file(t, err, errlen);
     if (rc < 0)
         goto fail;
-    rc = build_threads(t, err, errlen);
+    rc = finish_index(t, err, errlen);
     if (rc < 0)
         goto fail;
-    rc = build_stacks(t, &col, err, errlen);
-    if (rc < 0)
-        goto fail;
-
-    /* Module maps in time order; equal times keep file order. */
-    if (col.n_snp > 1)
-        qsort(col.snp, col.n_snp, sizeof *col.snp, snap_cmp);
-    t->snaps = calloc(col.n_snp ? col.n_snp : 1, sizeof *t->snaps);
-    if (t->snaps == NULL) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    for (size_t i = 0; i < col.n_snp; i++)
-        t->snaps[i] = col.snp[i].s;
-    t->n_snaps = col.n_snp;
-    col.n_snp = 0; /* now owned by t */
-
-    /* Saved symbols go with every module of their file, in every snapshot. */
-    for (size_t i = 0; i < t->n_snaps && t->n_symtabs > 0; i++) {
-        for (uint32_t j = 0; j < t->snaps[i].n_modules; j++) {
-            struct mm_module *m = &t->snaps[i].modules[j];
-            for (size_t k = 0; k < t->n_symtabs; k++) {
-                const struct symtab *tab = &t->symtabs[k];
-                if (tab->build_id_len == m->build_id_len &&
-                    memcmp(tab->build_id, m->build_id, tab->build_id_len) == 0 &&
-                    strcmp(tab->path, m->path) == 0) {
-                    m->symbols = tab->syms;
-                    m->n_symbols = tab->n;
-                    break;
-                }
-            }
-        }
-    }
-
-    /* One thread writes the samples, so they are nearly always in order
-     * already; the sort makes that an invariant, not an assumption. */
-    if (t->n_samples > 1)
-        qsort(t->samples, t->n_samples, sizeof *t->samples, sample_cmp);
-
-    /* Kernel tids: the last THREAD record of each thread wins. */
-    for (size_t i = 0; i < col.n_tid; i++) {
-        struct thr key = {.pub.serial = col.tid[i].serial};
-        struct thr *th = bsearch(&key, t->threads, t->n_threads, sizeof *t->threads, thr_cmp);
-        if (th != NULL)
-            th->pub.tid = col.tid[i].tid;
-    }
-    collect_fini(&col);
+    collect_fini(&t->col);
     *out = t;
     return 0;
 fail:
     if (rc == -ENOMEM)
         set_err(err, errlen, "out of memory");
-    collect_fini(&col);
     trd_close(t);
     return rc;
 }
@@ -1483,8 +1618,12 @@ void trd_close(struct trd_trace *t)
     }
     free(t->curs);
     free(t->heap);
+    for (size_t k = 0; k < t->n_threads; k++)
+        free(t->threads[k].blk);
     free(t->threads);
-    free(t->blocks);
+    free(t->thr_slots);
+    free(t->by_serial);
+    collect_fini(&t->col);
     free(t->zbuf);
     ZSTD_freeDCtx(t->dctx);
     free(t->exe);
@@ -1516,7 +1655,7 @@ static int cur_load(struct trd_trace *t, size_t k)
         c->cap_ev = 0;
         return 0;
     }
-    struct blk b = t->blocks[th->first_blk + c->next_blk];
+    struct blk b = th->blk[c->next_blk];
     int zstd = (b.flags & TR_BLOCK_ZSTD) != 0;
     uint8_t **dst = zstd ? &t->zbuf : &c->buf;
     size_t *dst_cap = zstd ? &t->zcap : &c->cap;
@@ -2124,12 +2263,12 @@ const struct mm_snapshot *trd_snapshot(const struct trd_trace *t, size_t i)
 
 size_t trd_thread_count(const struct trd_trace *t)
 {
-    return t->n_threads;
+    return t->n_pub;
 }
 
 const struct trd_thread *trd_thread(const struct trd_trace *t, size_t i)
 {
-    return i < t->n_threads ? &t->threads[i].pub : NULL;
+    return i < t->n_pub ? &t->threads[t->by_serial[i].k].pub : NULL;
 }
 
 size_t trd_sample_count(const struct trd_trace *t)
