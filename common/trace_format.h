@@ -64,7 +64,7 @@ struct tr_block_header {
 };
 
 /* Holds records other than events (STACK, MODULES, PROCESS, THREAD, END,
- * SAMPLE, SYMBOLS, PHASE). A block without it holds events only. */
+ * SAMPLE, SYMBOLS, PHASE, WATERMARK). A block without it holds events only. */
 #define TR_BLOCK_HAS_META 0x1u
 /* The payload is compressed (MEMAUDIT_COMPRESS): a u32 raw_bytes (little-endian,
  * at most TR_MAX_BLOCK_BYTES), then one zstd frame that decompresses to exactly
@@ -86,6 +86,10 @@ enum tr_record {
     TR_REC_SYMBOLS = 11, /* epoch base build_id path n sym...    */
     TR_REC_PHASE = 12,  /* dt name_len name                      */
     TR_REC_FREE_EX = 13, /* fn dt ptr flags [stack] [hash]       */
+    /* time_ns: absolute, on the events' clock; not a dt, the block's running
+     * clock does not move. Every record stamped before it is earlier in the
+     * file (docs/trace-format.md, "Watermarks"). */
+    TR_REC_WATERMARK = 14,
 };
 
 /* Longest phase name a PHASE record carries (the recorder cuts longer ones). */

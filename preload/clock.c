@@ -286,6 +286,15 @@ uint64_t rec_now_ns(void)
     return now_slow(s);
 }
 
+uint64_t rec_now_ns_fenced(void)
+{
+    uint64_t ns = rec_now_ns();
+    /* rdtscp (and the vDSO's read) waits for earlier instructions, not later
+     * ones: lfence keeps them from starting before the read is done. */
+    __asm__ volatile("lfence" ::: "memory");
+    return ns;
+}
+
 /* Let the first thread read the TSC bare, if membarrier can end that. */
 static void clock_allow_bare(void)
 {

@@ -26,6 +26,50 @@
  *   shutdown waits out a buffer in state 3, which lasts one writev.
  * After fork the child has no flusher; hooks.c starts a new one.
  *
+ * Watermarks (full mode, where membarrier's private expedited command can be
+ * registered): each period the flusher reads W = rec_now_ns(), makes every
+ * thread's records stamped before W reach the file, then writes WATERMARK(W)
+ * in a block of its own: a reader may take every record stamped before W as
+ * known (docs/trace-format.md, "Watermarks"). The pass, and why it holds:
+ *   1. W = rec_now_ns_fenced(): the TSC read (rdtscp, or the vDSO's ordered
+ *      read) is done before the next instruction starts (lfence).
+ *   2. membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED): on return, every other
+ *      thread of the process has, at some point after the call began, been
+ *      interrupted (running) or switched out (not running), and each store
+ *      it made in program order before that point is visible to us. A
+ *      recording thread makes its pending word odd (rec_thread_stamp_begin,
+ *      a plain store) before its stamp's read, in program order. An
+ *      interrupt is precise: so either the store is before the thread's
+ *      point, and we see it (or a later value), or the read is after it,
+ *      hence after our read of W, and -- TSCs of all CPUs in step, the
+ *      mapping never decreasing (clock.c (b), (c)) -- the stamp is not below
+ *      W. So every record stamped below W is either committed or has an odd
+ *      pending word that we see. (The same argument as clock.c's for bare
+ *      reads; the first thread's bare rdtsc is covered too: a precise
+ *      interrupt orders it against its earlier store like any instruction.)
+ *   3. rec_thread_wait_pending: for each registered buffer, an odd pending
+ *      word is waited for until it changes (release in rec_thread_stamp_end
+ *      after the commit, acquire here): the record is then committed. Not
+ *      "until even": the owner may be in its next record, stamped after W.
+ *      A buffer registered after we read the list belongs to a thread whose
+ *      first stamp comes after its registration (rec_thread_stamp_begin makes
+ *      the buffer first), i.e. after the barrier: not below W.
+ *   4. rec_thread_flush_idle with a deadline: a second walk of the list
+ *      takes every buffer (busy 0->3, acquire: pairs with the owner's
+ *      release in rec_thread_end, so it sees every record committed before)
+ *      and every block handed off for compression, waiting out an owner busy
+ *      with a new record rather than skipping it, and writes them, each
+ *      writev done before the next. A STACK definition that an event below
+ *      W uses is in a buffer before the entry is published (stack.c), so it
+ *      is committed before the event is, and this second walk (which reads
+ *      the list again, after step 3's acquire) writes it out too.
+ *   5. WATERMARK(W) goes into our own buffer, written last: one O_APPEND
+ *      file, writes in write_lock order, so it lands after all of the above.
+ * A step that does not finish within WM_WAIT_NS (a thread stays mid-record:
+ * preempted, in a long realloc, or waiting on a lock), or a membarrier that
+ * fails, gives no WATERMARK this period; the flush goes on as always. W
+ * increases: one thread reads it, with ordered reads, period after period.
+ *
  * In sampling mode there is no thread (rec.h, rec_flusher_tick): a second
  * thread makes glibc lock its arena on every malloc and free, which costs
  * more than sampling does. The recording threads do its work when they
@@ -34,10 +78,12 @@
  * kill -9 then loses them. */
 #include <dlfcn.h>
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +103,10 @@ struct rec_mallinfo2 {
     size_t fordblks; /* bytes in free chunks of the arenas (top chunks included) */
     size_t keepcost; /* the main arena's top chunk: what malloc_trim could give back */
 };
+
+/* How long a watermark pass waits, in each of its two walks, for threads
+ * to finish the records they are in. */
+#define WM_WAIT_NS 2000000u
 
 static struct rec_mallinfo2 (*mallinfo2_fn)(void);
 static unsigned interval_ms;
@@ -179,12 +229,41 @@ static void wait_until(const struct timespec *next, int handoff)
     }
 }
 
+/* membarrier's private expedited command, registered (once per process;
+ * the clock may have done it already): 1 when watermarks can be had. */
+static int watermark_init(void)
+{
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    return q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+           syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+/* Flush every buffer and, when each one could be written out whole after
+ * every record stamped before W was committed, write WATERMARK(W): the pass
+ * argued at the top of this file. */
+static void flush_with_watermark(void)
+{
+    uint64_t w = rec_now_ns_fenced();
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0 ||
+        !rec_thread_wait_pending(w + WM_WAIT_NS)) {
+        rec_thread_flush_idle(0);
+        return;
+    }
+    if (!rec_thread_flush_idle(rec_now_ns() + WM_WAIT_NS))
+        return;
+    uint8_t body[16];
+    uint8_t *p = tr_put_u64(body, w);
+    rec_thread_append_meta(TR_REC_WATERMARK, 0, body, (size_t)(p - body));
+    rec_thread_flush_own();
+}
+
 static void *flusher_main(void *arg)
 {
     (void)arg;
     rec_clock_helper_thread();
     rec_guard_enter(); /* anything that allocates here is the recorder's */
     int handoff = rec_thread_handoff_start();
+    int watermarks = watermark_init();
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
     for (;;) {
@@ -198,7 +277,10 @@ static void *flusher_main(void *arg)
         if (state != REC_ON)
             continue; /* the constructor is still setting up */
         write_sample();
-        rec_thread_flush_idle();
+        if (watermarks)
+            flush_with_watermark();
+        else
+            rec_thread_flush_idle(0);
         if (alone()) {
             /* What glibc does when the last thread ends; our exit hook and
              * destructor finish the trace. */
@@ -223,7 +305,7 @@ void rec_flusher_tick_slow(uint64_t ts)
         return;
     rec_guard_enter();
     write_sample();
-    rec_thread_flush_idle();
+    rec_thread_flush_idle(0);
     rec_guard_leave();
 }
 

@@ -249,10 +249,12 @@ static void record_alloc(uint8_t fn, void *p, size_t size, size_t align)
         return;
     }
     int saved = errno;
+    struct rec_thread *w = rec_thread_stamp_begin();
     uint64_t ts = rec_now_ns();
     uint32_t stack = rec_stack_capture(ts);
     struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
     if (!t) {
+        rec_thread_stamp_end(w);
         count_unrecorded();
         errno = saved;
         return;
@@ -277,6 +279,7 @@ static void record_alloc(uint8_t fn, void *p, size_t size, size_t align)
     }
     rec_thread_commit(t, c, 0);
     rec_thread_end(t);
+    rec_thread_stamp_end(w);
     rec_flusher_tick(ts);
     errno = saved;
 }
@@ -320,10 +323,12 @@ static void record_free(uint8_t fn, void *p)
         return;
     }
     int saved = errno;
+    struct rec_thread *w = rec_thread_stamp_begin();
     uint64_t ts = rec_now_ns();
     uint32_t stack = REC_UNLIKELY(rec_config.free_stacks) ? rec_stack_capture(ts) : 0;
     struct rec_thread *t = rec_thread_begin(MAX_EVENT_BYTES);
     if (!t) {
+        rec_thread_stamp_end(w);
         count_unrecorded();
         errno = saved;
         return;
@@ -339,10 +344,13 @@ static void record_free(uint8_t fn, void *p)
     }
     rec_thread_commit(t, c, 0);
     rec_thread_end(t);
+    rec_thread_stamp_end(w);
     rec_flusher_tick(ts);
     errno = saved;
 }
 
+/* ts_before is taken before the call, inside the caller's stamp window
+ * (rec_thread_stamp_begin .. _end), which spans the call and this record. */
 static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, size_t size)
 {
     if (REC_UNLIKELY(rec_tls.nested_in_signal)) {
@@ -577,6 +585,7 @@ static __attribute__((noinline)) void *realloc_sampled(uint8_t fn, void *old, si
         rec_tls.guard = 0;
         return p;
     }
+    struct rec_thread *w = rec_thread_stamp_begin();
     uint64_t before = rec_now_ns();
     p = call(old, a, b);
     if (p == NULL) {
@@ -588,6 +597,7 @@ static __attribute__((noinline)) void *realloc_sampled(uint8_t fn, void *old, si
     } else {
         record_realloc(fn, before, old, NULL, 0);
     }
+    rec_thread_stamp_end(w);
     rec_tls.guard = 0;
     return p;
 }
@@ -612,9 +622,11 @@ static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void 
     if (REC_UNLIKELY(rec_config.sample_bytes))
         return realloc_sampled(fn, old, n, call, a, b);
     rec_tls.guard = 1;
+    struct rec_thread *w = rec_thread_stamp_begin();
     uint64_t before = rec_now_ns();
     void *p = call(old, a, b);
     record_realloc(fn, before, old, p, n);
+    rec_thread_stamp_end(w);
     rec_tls.guard = 0;
     return p;
 }
@@ -795,7 +807,9 @@ EXPORT void memaudit_phase_impl(const char *name)
     size_t len = name != NULL ? strnlen(name, TR_MAX_PHASE_NAME) : 0;
     uint8_t *p = tr_put_u64(body, len);
     memcpy(p, name != NULL ? name : "", len);
+    struct rec_thread *w = rec_thread_stamp_begin();
     rec_thread_append_meta(TR_REC_PHASE, rec_now_ns(), body, (size_t)(p + len - body));
+    rec_thread_stamp_end(w);
     rec_tls.guard = 0;
     errno = saved;
 }
@@ -1025,7 +1039,10 @@ EXPORT int dlclose(void *handle)
     if (should_record()) {
         rec_tls.guard = 1;
         atomic_fetch_add(&rec_epoch, 1);
+        /* (MODULES need no watermark; a THREAD record before it does) */
+        struct rec_thread *w = rec_thread_stamp_begin();
         rec_modules_snapshot(rec_now_ns());
+        rec_thread_stamp_end(w);
         rec_tls.guard = 0;
     }
     return rc;

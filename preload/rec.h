@@ -55,6 +55,9 @@ char *rec_fmt_u64(char *p, uint64_t v);
  * or the TSC calibrated against it (see clock.c for when, and why the order
  * of events across threads is kept). Async-signal-safe, never allocates. */
 uint64_t rec_now_ns(void);
+/* rec_now_ns, read before any later instruction starts (the flusher's
+ * watermark, which a membarrier must follow). */
+uint64_t rec_now_ns_fenced(void);
 /* Check for a usable TSC and take the first calibration pair; the switch to
  * the TSC comes with the first rec_now_ns calib_ns later (0: 10 ms). */
 void rec_clock_init(uint64_t calib_ns);
@@ -195,9 +198,24 @@ uint8_t *rec_thread_put_dt(struct rec_thread *t, uint8_t *p, uint64_t ts);
 void rec_thread_append_meta(uint8_t type, uint64_t ts, const uint8_t *body, size_t len);
 
 int rec_thread_init(int fd);
-/* The background flusher: write out every idle buffer that holds records,
- * taking each for one writev (busy 3). Never blocks an owner for longer. */
-void rec_thread_flush_idle(void);
+/* The background flusher: write out every buffer that holds records (and
+ * every block handed off), taking each for one writev (busy 3); never blocks
+ * an owner for longer. A buffer busy with a record is waited for a few turns,
+ * or with deadline_ns (rec_now_ns) until then. 1 when every buffer was
+ * written out whole, 0 when one was left for the next interval. */
+int rec_thread_flush_idle(uint64_t deadline_ns);
+/* Around the stamp of a record and its commit (flusher.c, watermarks): make
+ * the calling thread's buffer if it has none (before the stamp), and mark it
+ * pending until rec_thread_stamp_end, which comes after rec_thread_end. NULL
+ * when the buffer cannot be had; rec_thread_stamp_end(NULL) does nothing. */
+struct rec_thread *rec_thread_stamp_begin(void);
+void rec_thread_stamp_end(struct rec_thread *t);
+/* The flusher's watermark pass: wait until every buffer that was pending when
+ * called (a record stamped, not yet committed) has moved on. 0 when one is
+ * still at it at deadline_ns (rec_now_ns). */
+int rec_thread_wait_pending(uint64_t deadline_ns);
+/* Write out the calling thread's buffer (the flusher's own). */
+void rec_thread_flush_own(void);
 /* Flush every thread's buffer (exit, _exit, fatal paths). */
 void rec_thread_flush_all(void);
 /* From here on the recorder may be running in a signal handler that

@@ -17,7 +17,8 @@
  * stack never seen before. A grown table is published whole and the old one
  * is kept (never freed), so a reader still probing it stays safe; a reader
  * that misses there retries under the lock. The first thread to insert a
- * stack writes its STACK record; events of any thread may use the id. */
+ * stack writes its STACK record, before it publishes the entry; events of
+ * any thread may use the id. */
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <libunwind.h>
@@ -211,12 +212,17 @@ static struct stack_entry *stack_insert(const uintptr_t *f, uint32_t n, uint32_t
     pthread_mutex_lock(&table_lock);
     struct stack_table *t = table_room_locked();
     struct stack_entry *e = t ? table_find(t, hash, f, n, epoch) : NULL;
-    int fresh = 0;
     if (t && !e) {
         e = entry_new(hash, f, n, epoch);
         if (e) {
+            /* The STACK record is in this thread's buffer before any other
+             * thread can find the id: an event of another thread that uses
+             * it is committed after it, and a watermark that covers that
+             * event covers the definition too (flusher.c). So it is written
+             * under table_lock (at worst a writev of a full buffer, once per
+             * MiB of this thread's records, delays other threads' new stacks). */
+            emit_stack(e);
             table_put(t, e);
-            fresh = 1;
         }
     }
     pthread_mutex_unlock(&table_lock);
@@ -224,8 +230,6 @@ static struct stack_entry *stack_insert(const uintptr_t *f, uint32_t n, uint32_t
         rec_fail("out of memory for the stack table", NULL);
         return NULL;
     }
-    if (fresh)
-        emit_stack(e);
     return e;
 }
 

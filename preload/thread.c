@@ -47,6 +47,14 @@
 
 struct rec_thread {
     _Atomic int busy;
+    /* A sequence count: odd while the owner is between taking a stamp and
+     * committing (rec_thread_end) the record it stamps, even otherwise.
+     * Written by the owner only (relaxed going odd, release going even),
+     * read by the flusher's watermark pass (acquire), which waits for an odd
+     * value to change, not for an even one: the owner may be in its next
+     * record by then, whose stamp is later than the watermark. */
+    _Atomic uint32_t pending;
+    int thread_due; /* the THREAD record is still to be written */
     int in_use; /* owned by a live (or exiting) thread; registry_lock */
     uint32_t serial;
     uint32_t seq;
@@ -334,6 +342,7 @@ static struct rec_thread *thread_new(void)
         t->in_use = 1;
         t->serial = next_serial++;
         t->seq = 0;
+        t->thread_due = 1;
         block_reset(t);
         atomic_store_explicit(&t->busy, 0, memory_order_release);
     }
@@ -374,17 +383,45 @@ static __attribute__((noinline)) int begin_slow(struct rec_thread *t)
     return 0;
 }
 
-struct rec_thread *rec_thread_begin(size_t need)
+/* The calling thread's buffer, made when it has none yet. */
+static inline struct rec_thread *thread_self(void)
 {
     struct rec_thread *t = tls_self;
-    int is_new = 0;
     if (REC_UNLIKELY(!t)) {
         t = thread_new();
-        if (!t)
-            return NULL;
         tls_self = t;
-        is_new = 1;
     }
+    return t;
+}
+
+struct rec_thread *rec_thread_stamp_begin(void)
+{
+    struct rec_thread *t = thread_self();
+    if (REC_LIKELY(t != NULL)) {
+        uint32_t v = atomic_load_explicit(&t->pending, memory_order_relaxed);
+        atomic_store_explicit(&t->pending, v + 1, memory_order_relaxed);
+        /* The stamp's read comes after the store in program order; that is
+         * all the watermark needs (flusher.c): no fence. Nor may the
+         * compiler move the store below the read. */
+        atomic_signal_fence(memory_order_seq_cst);
+    }
+    return t;
+}
+
+void rec_thread_stamp_end(struct rec_thread *t)
+{
+    if (REC_LIKELY(t != NULL)) {
+        uint32_t v = atomic_load_explicit(&t->pending, memory_order_relaxed);
+        /* pairs with the acquire in wait_pending: the record is committed */
+        atomic_store_explicit(&t->pending, v + 1, memory_order_release);
+    }
+}
+
+struct rec_thread *rec_thread_begin(size_t need)
+{
+    struct rec_thread *t = thread_self();
+    if (REC_UNLIKELY(!t))
+        return NULL;
     int idle = 0;
     if (!atomic_compare_exchange_strong_explicit(&t->busy, &idle, 1, memory_order_acquire,
                                                  memory_order_relaxed) &&
@@ -392,7 +429,8 @@ struct rec_thread *rec_thread_begin(size_t need)
         return NULL; /* taken over by shutdown */
     if (REC_UNLIKELY(t->len + need + 16 > BUF_BYTES))
         buffer_full(t);
-    if (REC_UNLIKELY(is_new)) {
+    if (REC_UNLIKELY(t->thread_due)) {
+        t->thread_due = 0;
         uint8_t *p = t->payload + t->len;
         *p++ = TR_REC_THREAD;
         p = tr_put_u64(p, 0); /* dt 0: takes the clock of the record that follows */
@@ -565,35 +603,44 @@ void rec_thread_flush_all(void)
     }
 }
 
-/* Take t for the flusher, waiting a little while its owner finishes a
- * record (a record is a few hundred ns; a thread that allocates without pause
- * still leaves gaps). 0 when it stays busy: it is tried again next interval. */
-static int flusher_take(struct rec_thread *t)
+/* Take t for the flusher, waiting while its owner finishes a record (a
+ * record is a few hundred ns; a thread that allocates without pause still
+ * leaves gaps): 64 turns, or with deadline_ns until then. 0 when it stays
+ * busy (it is tried again next interval) or shutdown has it. */
+static int flusher_take(struct rec_thread *t, uint64_t deadline_ns)
 {
-    for (unsigned spin = 0; spin < 64; spin++) {
+    for (unsigned spin = 0;; spin++) {
         int v = atomic_load_explicit(&t->busy, memory_order_relaxed);
         if (v == 0 && atomic_compare_exchange_weak_explicit(&t->busy, &v, 3, memory_order_acquire,
                                                             memory_order_relaxed))
             return 1;
         if (v == 2)
             return 0;
+        if (deadline_ns ? rec_now_ns() >= deadline_ns : spin >= 63)
+            return 0;
         sched_yield();
     }
-    return 0;
 }
 
-void rec_thread_flush_idle(void)
+int rec_thread_flush_idle(uint64_t deadline_ns)
 {
+    int whole = 1;
     /* No registry_lock: nodes are never removed and are published whole
      * (thread_new); a buffer not in use is empty and written as nothing. */
     for (struct rec_thread *t = __atomic_load_n(&registry, __ATOMIC_ACQUIRE); t; t = t->next) {
         if (atomic_load_explicit(&rec_state, memory_order_relaxed) != REC_ON ||
             atomic_load_explicit(&in_signal, memory_order_relaxed))
-            return; /* shutdown owns the buffers now */
+            return 0; /* shutdown owns the buffers now */
         if (pend_take(t))
             pend_emit(t, z_flusher); /* its owner's spare comes back sooner */
-        if (!flusher_take(t))
+        if (!flusher_take(t, deadline_ns)) {
+            whole = 0;
             continue;
+        }
+        /* The owner handed a block off since the pend_take above: it holds
+         * older records than the buffer, and goes first. */
+        if (pend_take(t))
+            pend_emit(t, z_flusher);
         /* A partial block: blocks carry seq, the reader joins them. With
          * compression, the records move to the spare first, so that the
          * owner does not wait while they are compressed. */
@@ -606,6 +653,32 @@ void rec_thread_flush_idle(void)
         if (t->len > 0)
             flush_locked(t, z_flusher);
         atomic_store_explicit(&t->busy, 0, memory_order_release); /* pairs with begin's CAS */
+    }
+    return whole;
+}
+
+int rec_thread_wait_pending(uint64_t deadline_ns)
+{
+    for (struct rec_thread *t = __atomic_load_n(&registry, __ATOMIC_ACQUIRE); t; t = t->next) {
+        /* pairs with the release in rec_thread_stamp_end */
+        uint32_t v = atomic_load_explicit(&t->pending, memory_order_acquire);
+        while ((v & 1) && atomic_load_explicit(&t->pending, memory_order_acquire) == v) {
+            if (rec_now_ns() >= deadline_ns)
+                return 0;
+            sched_yield();
+        }
+    }
+    return 1;
+}
+
+void rec_thread_flush_own(void)
+{
+    struct rec_thread *t = tls_self;
+    int idle = 0;
+    if (t && atomic_compare_exchange_strong_explicit(&t->busy, &idle, 1, memory_order_acquire,
+                                                     memory_order_relaxed)) {
+        flush_locked(t, z_flusher);
+        atomic_store_explicit(&t->busy, 0, memory_order_release);
     }
 }
 
@@ -645,6 +718,7 @@ void rec_thread_after_fork_child(int fd)
         t->in_use = 0;
         atomic_store(&t->busy, 0);
         atomic_store(&t->handoff, 0); /* the parent writes its own */
+        atomic_store(&t->pending, 0);  /* a thread gone mid-record ends its record here */
         atomic_store(&t->events, 0);
     }
     atomic_store(&handoff_on, 0); /* until the child's flusher runs */

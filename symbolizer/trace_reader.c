@@ -231,6 +231,9 @@ struct trd_trace {
     uint64_t first_ns;
     uint64_t last_ns;
     uint64_t event_records;
+    /* The last WATERMARK in file order (0: none): every record stamped below
+     * it is in the file before it (docs/trace-format.md, "Watermarks"). */
+    uint64_t watermark_ns;
 
     /* replay */
     struct cur *curs; /* [n_threads] */
@@ -257,6 +260,7 @@ struct rec {
     int exit_status;
     uint32_t signal;
     uint64_t lost;
+    uint64_t watermark_ns;   /* WATERMARK */
     struct trd_sample smp;   /* SAMPLE (time_ns set by the caller) */
     struct symtab sym;       /* SYMBOLS, keep */
     struct stkdef stk;       /* STACK, keep */
@@ -861,6 +865,9 @@ static int rec_decode(struct tr_cursor *c, struct rec *r, int keep, const char *
     case TR_REC_SYMBOLS:
         memset(&r->sym, 0, sizeof r->sym);
         return parse_symbols(c, keep, &r->sym, why);
+    case TR_REC_WATERMARK: /* an absolute time, no dt */
+        *why = "WATERMARK";
+        return tr_get_u64(c, &r->watermark_ns) < 0 ? RD_CORRUPT : 0;
     case TR_REC_SAMPLE: {
         uint32_t n;
         *why = "SAMPLE";
@@ -984,6 +991,9 @@ static int collect_meta(struct trd_trace *t, struct collect *col, struct rec *r,
             return -ENOMEM;
         }
         t->symtabs[t->n_symtabs++] = r->sym;
+        return 0;
+    case TR_REC_WATERMARK:
+        t->watermark_ns = r->watermark_ns;
         return 0;
     case TR_REC_END:
         t->end_seen = 1;

@@ -689,6 +689,62 @@ static void test_samples(void **state)
     free(f.p);
 }
 
+static void rec_watermark(struct blkb *k, uint64_t w)
+{
+    buf_byte(&k->pay, TR_REC_WATERMARK);
+    buf_v(&k->pay, w);
+    k->nrec++;
+    k->flags |= TR_BLOCK_HAS_META;
+}
+
+/* WATERMARK records: accepted anywhere in a metadata block, their time is
+ * absolute and does not move the block clock (the SAMPLE after one counts its
+ * dt from the record before it); a cut one is corruption, named. */
+static void test_watermarks(void **state)
+{
+    (void)state;
+    struct buf f = {0};
+    struct blkb k;
+    file_header(&f, 0);
+    blk_begin(&k, 1, 0, 100);
+    rec_malloc(&k, 110, 0x1000, 64, 0);
+    file_block(&f, &k);
+    blk_begin(&k, 2, 0, 500); /* the flusher's */
+    rec_thread(&k, 500, 99);
+    rec_watermark(&k, 300);
+    rec_sample(&k, 550, 4096, 0, NULL);
+    rec_watermark(&k, 560);
+    file_block(&f, &k);
+    blk_begin(&k, 1, 1, 600);
+    rec_free(&k, 600, 0x1000);
+    rec_end(&k, 610, 0, 0);
+    file_block(&f, &k);
+
+    struct trd_trace *t = open_ok(file_write(&f, "watermarks.trace"));
+    assert_true(trd_complete(t));
+    assert_int_equal(trd_sample_count(t), 1);
+    assert_int_equal(trd_sample(t, 0)->time_ns, 550);
+    struct evs v = {0};
+    assert_int_equal(read_all(t, &v), 0);
+    assert_int_equal(v.n, 2);
+    expect_ev(&v.e[0], TR_REC_ALLOC, 0, 1, 110, 0x1000);
+    expect_ev(&v.e[1], TR_REC_FREE, 0, 1, 600, 0x1000);
+    free(v.e);
+    trd_close(t);
+    free(f.p);
+
+    f = (struct buf){0};
+    file_header(&f, 0);
+    blk_begin(&k, 1, 0, 100);
+    buf_byte(&k.pay, TR_REC_WATERMARK);
+    buf_byte(&k.pay, 0x80); /* a varint the block cuts */
+    k.nrec++;
+    k.flags |= TR_BLOCK_HAS_META;
+    file_block(&f, &k);
+    open_fails(&f, "corrupt record in block 0 of thread 1 at offset 96 (WATERMARK)");
+    free(f.p);
+}
+
 /* Two blocks of one thread with the same seq: corruption. */
 static void test_duplicate_seq(void **state)
 {
@@ -1721,6 +1777,7 @@ int main(void)
         cmocka_unit_test(test_realloc_two_points),
         cmocka_unit_test(test_blocks_by_seq),
         cmocka_unit_test(test_samples),
+        cmocka_unit_test(test_watermarks),
         cmocka_unit_test(test_duplicate_seq),
         cmocka_unit_test(test_seq_gap),
         cmocka_unit_test(test_truncated_everywhere),
