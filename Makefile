@@ -112,6 +112,11 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_CFLAGS) -o $@ $< -lcjson
 
+# wmcheck reads compressed blocks itself.
+$(BUILD)/tools/wmcheck: tests/tools/wmcheck.c common/trace_format.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $< -lzstd
+
 $(BUILD)/examples/%: examples/%.c include/memaudit.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -Wall -Iinclude -o $@ $< -lpthread

@@ -43,6 +43,8 @@ record abort "$PROGS/exitcode" abort
 record temporaries "$PROGS/temporaries"
 record glibc_held "$PROGS/glibc_held"
 record loop "$PROGS/loop" 200 3
+# two threads, a 1 ms period: a few WATERMARK records (about 70 KiB)
+record watermarks MEMAUDIT_INTERVAL_MS=1 "$PROGS/handoff" 1 1 5000
 size=$(wc -c <"$seeds/trace/leaks.trace")
 head -c $((size * 2 / 3)) "$seeds/trace/leaks.trace" >"$seeds/trace/leaks-cut.trace"
 for t in "$seeds"/trace/*.trace; do

@@ -7,8 +7,8 @@
 #
 #   sh tests/integration/run.sh BUILD_DIR        (from the repository root)
 #
-# Needs BUILD_DIR/libaudit.so, BUILD_DIR/memaudit, BUILD_DIR/progs/* and
-# BUILD_DIR/tools/jcheck (`make integration` builds them all). Every program runs
+# Needs BUILD_DIR/libaudit.so, BUILD_DIR/memaudit, BUILD_DIR/progs/*,
+# BUILD_DIR/tools/jcheck and wmcheck (`make integration` builds them all). Every program runs
 # in its own child process under `timeout`, so a deadlock in the recorder is a
 # failed case, not a hung suite. Prints "ok NAME" or "FAIL NAME: reason" per
 # case, then "N passed, M failed"; exits 1 if any case failed.
@@ -24,12 +24,13 @@ PROGS=$BUILD/progs
 LIB=$BUILD/libaudit.so
 MEMAUDIT=$BUILD/memaudit
 JCHECK=$BUILD/tools/jcheck
+WMCHECK=$BUILD/tools/wmcheck
 LIMIT=${MEMAUDIT_TEST_TIMEOUT:-120}
 
 passed=0
 failed=0
 
-for f in "$LIB" "$MEMAUDIT" "$JCHECK"; do
+for f in "$LIB" "$MEMAUDIT" "$JCHECK" "$WMCHECK"; do
     if [ ! -e "$f" ]; then
         echo "run.sh: $f is missing (run make integration)" >&2
         exit 2
@@ -678,6 +679,8 @@ fi
 . "$HERE/compress.sh"
 # Sampling mode (MEMAUDIT_SAMPLE, memaudit run --sample): sampling.sh.
 . "$HERE/sampling.sh"
+# WATERMARK records against their invariant (build/tools/wmcheck): watermark.sh.
+. "$HERE/watermark.sh"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
