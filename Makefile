@@ -117,6 +117,12 @@ $(BUILD)/tools/wmcheck: tests/tools/wmcheck.c common/trace_format.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TOOL_CFLAGS) -o $@ $< -lzstd
 
+# follow reads traces through the trace reader itself.
+$(BUILD)/tools/follow: tests/tools/follow.c $(BUILD)/obj/symbolizer/trace_reader.o \
+                       $(BUILD)/obj/symbolizer/modmap.o
+	@mkdir -p $(dir $@)
+	$(CC) $(TOOL_CFLAGS) -o $@ $^ -lzstd -lpthread
+
 $(BUILD)/examples/%: examples/%.c include/memaudit.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -g -O1 -D_GNU_SOURCE -Wall -Iinclude -o $@ $< -lpthread

@@ -8,8 +8,11 @@
  * by the input is ever opened: that keeps the target fast and deterministic,
  * and the symbolizer's own hostile-module handling has its unit test.
  *
+ * The input is also followed (trd_open_follow) as if written in two steps.
+ *
  * A crash, a sanitizer report, a leak or a hang (libFuzzer's -timeout) is a
  * finding; an error return is the expected answer to bad input. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +41,44 @@ static void render_all(const struct analysis *a, const struct rc_source *src)
         fclose(out);
         free(text);
     }
+}
+
+static void drain(struct trd_trace *t)
+{
+    const struct trd_event *run;
+    while (trd_next_run(t, &run) > 0)
+        ;
+}
+
+/* Follow the input as if its writer wrote it in two steps, split where the
+ * last byte says: update and replay after each, then end and replay. */
+static void follow_two_steps(const uint8_t *data, size_t size)
+{
+    char path[64], err[256];
+    struct trd_trace *t = NULL;
+    size_t cut = size > 0 ? size * data[size - 1] / 256 : 0;
+    int fd = memfd_create("fuzz-follow", MFD_CLOEXEC);
+    if (fd < 0)
+        return;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (cut > 0 && write(fd, data, cut) != (ssize_t)cut)
+        goto out;
+    int rc = trd_open_follow(path, &t, err, sizeof err);
+    if (rc < 0 && rc != -EAGAIN)
+        goto out;
+    if (t != NULL)
+        drain(t);
+    if (size > cut && write(fd, data + cut, size - cut) != (ssize_t)(size - cut))
+        goto out;
+    if (t == NULL && trd_open_follow(path, &t, err, sizeof err) < 0)
+        goto out;
+    if (trd_follow_update(t) >= 0)
+        drain(t);
+    if (trd_follow_end(t) == 0)
+        drain(t);
+out:
+    trd_close(t);
+    close(fd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -83,5 +124,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     trd_close(t);
 out:
     close(fd);
+    follow_two_steps(data, size);
     return 0;
 }

@@ -120,6 +120,7 @@ struct cur {
     struct trd_event *evs; /* [cap_ev]: decoded, all from the loaded block */
     size_t n_ev, i_ev;     /* evs[i_ev] is the head, the merge key; n_ev: end */
     size_t cap_ev;
+    int waiting; /* following: out of the heap until its next block is indexed */
 };
 
 struct stkdef { /* a STACK record, before the dense table is built */
@@ -234,6 +235,11 @@ struct trd_trace {
     /* The last WATERMARK in file order (0: none): every record stamped below
      * it is in the file before it (docs/trace-format.md, "Watermarks"). */
     uint64_t watermark_ns;
+
+    /* follow mode (trd_open_follow() .. trd_follow_end()) */
+    int following;
+    uint64_t limit_ns; /* the replay hands out events below it: the watermark, or UINT64_MAX */
+    int rejoin;        /* blocks came: cursors waiting for them are to try again */
 
     /* replay */
     struct cur *curs; /* [n_threads] */
@@ -897,6 +903,19 @@ static int rec_decode(struct tr_cursor *c, struct rec *r, int keep, const char *
  * reached, so that memory stays bounded however long the run. */
 static int sample_keep(struct trd_trace *t, const struct trd_sample *s)
 {
+    if (t->following && t->n_samples > 0 && s->time_ns < t->samples[t->n_samples - 1].time_ns) {
+        /* (Full mode has one writer of samples; sampling mode several.) */
+        set_err(t->err, sizeof t->err,
+                "cannot follow the trace: its samples are not in time order (%" PRIu64
+                " ns after %" PRIu64 " ns)",
+                s->time_ns, t->samples[t->n_samples - 1].time_ns);
+        return -EINVAL;
+    }
+    if (t->following && t->n_samples == TRD_MAX_SAMPLES) {
+        set_err(t->err, sizeof t->err,
+                "cannot follow the trace: more than %u samples would be thinned", TRD_MAX_SAMPLES);
+        return -EINVAL;
+    }
     if (t->sample_stride == 0)
         t->sample_stride = 1;
     if (t->samples_seen++ % t->sample_stride != 0)
@@ -1154,6 +1173,7 @@ static int thr_new(struct trd_trace *t, uint32_t serial, size_t *k)
     memset(&t->threads[*k], 0, sizeof t->threads[*k]);
     memset(&t->curs[*k], 0, sizeof t->curs[*k]);
     t->threads[*k].pub.serial = serial;
+    t->curs[*k].waiting = t->started; /* following: joins the merge at its first block */
     *thr_slot(t, serial) = (uint32_t)(*k + 1);
     t->last_thr = *k;
     return 0;
@@ -1170,9 +1190,33 @@ static int thr_add_block(struct trd_trace *t, const struct blk *b)
     rc = grow((void **)&th->blk, &th->cap_blk, th->n_blk + 1, sizeof *th->blk);
     if (rc < 0)
         return rc;
-    if (th->n_blk > 0 && b->seq <= th->blk[th->n_blk - 1].seq)
-        th->unsorted = 1;
-    th->blk[th->n_blk++] = *b;
+    if (!t->following) { /* sorted once, at the end (build_threads) */
+        if (th->n_blk > 0 && b->seq <= th->blk[th->n_blk - 1].seq)
+            th->unsorted = 1;
+        th->blk[th->n_blk++] = *b;
+        return 0;
+    }
+    /* Following: in place now, above the blocks the cursor has taken
+     * (those are seq 0, 1, ... : one here with such a seq is a duplicate,
+     * which build_threads reports at the end). Blocks come nearly in seq
+     * order: the walk is short. */
+    size_t i = th->n_blk, lo = t->curs[k].next_blk;
+    while (i > lo && th->blk[i - 1].seq > b->seq) {
+        th->blk[i] = th->blk[i - 1];
+        i--;
+    }
+    th->blk[i] = *b;
+    th->n_blk++;
+    /* The totals so far; build_threads makes them exact at the end. */
+    if (b->n_events > 0) {
+        if (t->event_records == 0 || b->ev_first_ns < t->first_ns)
+            t->first_ns = b->ev_first_ns;
+        if (b->ev_last_ns > t->last_ns)
+            t->last_ns = b->ev_last_ns;
+        th->pub.events += b->n_events;
+        t->event_records += b->n_events;
+    }
+    t->rejoin = 1;
     return 0;
 }
 
@@ -1217,8 +1261,7 @@ static int build_threads(struct trd_trace *t, char *err, size_t errlen)
             if (kept == SIZE_MAX && b->seq != j) {
                 if (!t->truncated) {
                     set_err(err, errlen,
-                            "corrupt trace: block %zu of thread %" PRIu32 " is missing", j,
-                            serial);
+                            "corrupt trace: block %zu of thread %" PRIu32 " is missing", j, serial);
                     return -EINVAL;
                 }
                 kept = j;
@@ -1393,6 +1436,14 @@ static int defer_block(struct trd_trace *t, struct blk *b, uint32_t n_records)
     return 1;
 }
 
+/* The file ends inside a block: the trace was cut there, or, while
+ * following it, the rest is not written yet. */
+static void at_eof(struct trd_trace *t)
+{
+    if (!t->following)
+        t->truncated = 1;
+}
+
 /* Pass 1, from t->bytes_read on: index every whole block, decode those
  * that hold metadata (and those that are not plainly events only), collect
  * metadata into t->col. */
@@ -1407,13 +1458,13 @@ static int scan_file(struct trd_trace *t, char *err, size_t errlen)
     while (off < t->file_bytes) {
         uint8_t h[BLOCK_HEADER_BYTES];
         if (t->file_bytes - off < BLOCK_HEADER_BYTES) {
-            t->truncated = 1;
+            at_eof(t);
             break;
         }
         rc = read_full(t->fd, h, sizeof h, off);
         if (rc == -ENODATA) { /* the file shrank under us: same as cut */
             rc = 0;
-            t->truncated = 1;
+            at_eof(t);
             break;
         }
         if (rc < 0) {
@@ -1444,14 +1495,14 @@ static int scan_file(struct trd_trace *t, char *err, size_t errlen)
         }
         if (t->file_bytes - b.offset < b.payload_bytes) {
             rc = 0;
-            t->truncated = 1;
+            at_eof(t);
             break;
         }
         b.n_records = n_records;
         rc = defer_block(t, &b, n_records);
         if (rc == -ENODATA) {
             rc = 0;
-            t->truncated = 1;
+            at_eof(t);
             break;
         }
         if (rc < 0) {
@@ -1462,7 +1513,7 @@ static int scan_file(struct trd_trace *t, char *err, size_t errlen)
             rc = scan_payload(t, col, &b, &buf, &buf_cap, &raw, &raw_cap, err, errlen);
             if (rc == -ENODATA) {
                 rc = 0;
-                t->truncated = 1;
+                at_eof(t);
                 break;
             }
             if (rc < 0)
@@ -1553,7 +1604,27 @@ static int finish_index(struct trd_trace *t, char *err, size_t errlen)
     return 0;
 }
 
-int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
+/* The file's size now, in t->file_bytes. */
+static int stat_size(struct trd_trace *t, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(t->fd, &st) < 0) {
+        int rc = -errno;
+        set_err(err, errlen, "cannot stat: %s", strerror(errno));
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        set_err(err, errlen, "not a regular file");
+        return -EINVAL;
+    }
+    t->file_bytes = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* trd_open() and trd_open_follow(): a new trace with path open and its
+ * header read. */
+static int open_header(const char *path, int follow, struct trd_trace **out, char *err,
+                       size_t errlen)
 {
     struct trd_trace *t = calloc(1, sizeof *t);
     int rc = -ENOMEM;
@@ -1564,29 +1635,39 @@ int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
         return rc;
     }
     t->exit_status = -1;
+    t->following = follow;
+    t->limit_ns = follow ? 0 : UINT64_MAX;
     t->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (t->fd < 0) {
         rc = -errno;
         set_err(err, errlen, "cannot open: %s", strerror(errno));
         goto fail;
     }
-    struct stat st;
-    if (fstat(t->fd, &st) < 0) {
-        rc = -errno;
-        set_err(err, errlen, "cannot stat: %s", strerror(errno));
+    rc = stat_size(t, err, errlen);
+    if (rc < 0)
+        goto fail;
+    if (follow && t->file_bytes < FILE_HEADER_BYTES) {
+        rc = -EAGAIN;
+        set_err(err, errlen, "no header yet (%" PRIu64 " bytes)", t->file_bytes);
         goto fail;
     }
-    if (!S_ISREG(st.st_mode)) {
-        rc = -EINVAL;
-        set_err(err, errlen, "not a regular file");
-        goto fail;
-    }
-    t->file_bytes = (uint64_t)st.st_size;
-
     rc = read_header(t, err, errlen);
     if (rc < 0)
         goto fail;
     t->bytes_read = t->hdr.header_bytes;
+    *out = t;
+    return 0;
+fail:
+    trd_close(t);
+    return rc;
+}
+
+int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen)
+{
+    struct trd_trace *t;
+    int rc = open_header(path, 0, &t, err, errlen);
+    if (rc < 0)
+        return rc;
     rc = scan_file(t, err, errlen);
     if (rc < 0)
         goto fail;
@@ -1601,6 +1682,102 @@ fail:
         set_err(err, errlen, "out of memory");
     trd_close(t);
     return rc;
+}
+
+/* ---- follow mode ---- */
+
+static int follow_fail(struct trd_trace *t, int rc)
+{
+    if (rc == -ENOMEM)
+        set_err(t->err, sizeof t->err, "out of memory");
+    t->fail = rc;
+    return rc;
+}
+
+/* Index what came since the last look (pass 1 from t->bytes_read): the
+ * stacks, tids and the public thread list grow, the limit moves up to the
+ * latest watermark. 1 = something new, 0 = nothing, <0 error (in t->err). */
+static int follow_scan(struct trd_trace *t)
+{
+    uint64_t before = t->bytes_read;
+    size_t n_threads = t->n_threads;
+    int rc = scan_file(t, t->err, sizeof t->err);
+    if (rc < 0)
+        return rc;
+    rc = take_stacks(t, t->err, sizeof t->err);
+    if (rc < 0)
+        return rc;
+    take_tids(t);
+    if (t->n_threads != n_threads) {
+        /* Every thread is public while following (build_threads decides
+         * at the end which are replayed). */
+        struct thr_ref *r = realloc(t->by_serial, t->n_threads * sizeof *r);
+        if (r == NULL)
+            return -ENOMEM;
+        t->by_serial = r;
+        for (size_t k = 0; k < t->n_threads; k++) {
+            r[k].serial = t->threads[k].pub.serial;
+            r[k].k = (uint32_t)k;
+        }
+        qsort(r, t->n_threads, sizeof *r, thr_ref_cmp);
+        t->n_pub = t->n_threads;
+    }
+    if (t->watermark_ns > t->limit_ns)
+        t->limit_ns = t->watermark_ns;
+    return t->bytes_read != before;
+}
+
+int trd_open_follow(const char *path, struct trd_trace **out, char *err, size_t errlen)
+{
+    struct trd_trace *t;
+    int rc = open_header(path, 1, &t, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = follow_scan(t);
+    if (rc < 0) {
+        if (rc == -ENOMEM)
+            set_err(t->err, sizeof t->err, "out of memory");
+        set_err(err, errlen, "%s", t->err);
+        trd_close(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int trd_follow_update(struct trd_trace *t)
+{
+    if (t->fail)
+        return t->fail;
+    if (!t->following)
+        return 0;
+    int rc = stat_size(t, t->err, sizeof t->err);
+    if (rc < 0)
+        return follow_fail(t, rc);
+    if (t->file_bytes == t->bytes_read)
+        return 0;
+    rc = follow_scan(t);
+    return rc < 0 ? follow_fail(t, rc) : rc;
+}
+
+int trd_follow_end(struct trd_trace *t)
+{
+    if (t->fail)
+        return t->fail;
+    if (!t->following)
+        return 0;
+    t->following = 0; /* from here on a block past the end is a cut */
+    int rc = stat_size(t, t->err, sizeof t->err);
+    if (rc == 0)
+        rc = scan_file(t, t->err, sizeof t->err);
+    if (rc == 0)
+        rc = finish_index(t, t->err, sizeof t->err);
+    if (rc < 0)
+        return follow_fail(t, rc);
+    collect_fini(&t->col);
+    t->limit_ns = UINT64_MAX;
+    t->rejoin = 1; /* the cursors that waited go on, or find their end */
+    return 0;
 }
 
 void trd_close(struct trd_trace *t)
@@ -1656,7 +1833,9 @@ static int cur_load(struct trd_trace *t, size_t k)
 {
     struct cur *c = &t->curs[k];
     const struct thr *th = &t->threads[k];
-    if (c->next_blk >= th->n_blk) {
+    if (c->next_blk >= th->n_blk || th->blk[c->next_blk].seq != c->next_blk) {
+        if (t->following)
+            return -EAGAIN; /* not indexed yet */
         free(c->buf); /* done with this thread: give its buffers back early */
         c->buf = NULL;
         c->cap = 0;
@@ -1698,8 +1877,10 @@ static int cur_load(struct trd_trace *t, size_t k)
 
 /* The replay has read the whole of a deferred block (pass 1 did not): what
  * pass 1 checks at the end of a block, and its last event time. */
-static int deferred_end(struct trd_trace *t, struct cur *c, uint32_t serial)
+static int deferred_end(struct trd_trace *t, size_t k)
 {
+    struct cur *c = &t->curs[k];
+    uint32_t serial = t->threads[k].pub.serial;
     c->deferred = 0;
     if (c->records != c->n_records) {
         set_err(t->err, sizeof t->err,
@@ -1710,6 +1891,8 @@ static int deferred_end(struct trd_trace *t, struct cur *c, uint32_t serial)
     }
     if (c->clock > t->last_ns)
         t->last_ns = c->clock; /* every record is an event: the clock stands at the last */
+    /* For build_threads, should trd_follow_end() run it after this. */
+    t->threads[k].blk[c->next_blk - 1].ev_last_ns = c->clock;
     return 0;
 }
 
@@ -1730,7 +1913,7 @@ static int cur_fill(struct trd_trace *t, size_t k)
             if (c->n_ev > 0)
                 return 1;
             if (c->deferred) {
-                int rc = deferred_end(t, c, serial);
+                int rc = deferred_end(t, k);
                 if (rc < 0)
                     return rc;
             }
@@ -1896,32 +2079,55 @@ static void heap_up(struct trd_trace *t, size_t i)
     }
 }
 
+/* Fill cursor k and put it in the heap when it has events; while
+ * following, one whose next block is not indexed yet waits out of it. */
+static int cur_join(struct trd_trace *t, size_t k)
+{
+    t->curs[k].waiting = 0;
+    int rc = cur_fill(t, k);
+    if (rc == -EAGAIN) {
+        t->curs[k].waiting = 1;
+        return 0;
+    }
+    if (rc > 0) {
+        t->heap[t->heap_n++] = k;
+        heap_up(t, t->heap_n - 1);
+    }
+    return rc < 0 ? rc : 0;
+}
+
 /* The merge: the cursor with the least head goes next, for as long as its
  * events stay below every other cursor's head (the least of those is one of
  * the root's two children). So a run is exactly what trd_next() would give
- * one by one, and a trace of one thread is a run per CUR_EVENTS events. */
+ * one by one, and a trace of one thread is a run per CUR_EVENTS events.
+ *
+ * While following, a cursor whose thread's next block is not indexed yet
+ * waits out of the heap: by the watermark's invariant none of its events
+ * is below t->limit_ns, and the merge hands out only events below it, so
+ * what it hands out, and in which order, is what it would with every block
+ * there (-EAGAIN when the next event is not below the limit). */
 static int next_run(struct trd_trace *t, const struct trd_event **evs)
 {
+    int rc;
     if (t->fail)
         return t->fail;
     if (!t->started) {
         t->started = 1;
-        for (size_t k = 0; k < t->n_threads; k++) {
-            int rc = cur_fill(t, k);
-            if (rc < 0)
+        t->rejoin = 0;
+        for (size_t k = 0; k < t->n_threads; k++)
+            if ((rc = cur_join(t, k)) < 0)
                 return replay_fail(t, rc);
-            if (rc > 0) {
-                t->heap[t->heap_n++] = k;
-                heap_up(t, t->heap_n - 1);
-            }
-        }
     } else if (t->popped) {
         /* Refill the cursor whose run the caller got last time; done here
          * so that an error is reported by the call that cannot yield. */
         t->popped = 0;
-        const struct cur *c = &t->curs[t->heap[0]];
+        struct cur *c = &t->curs[t->heap[0]];
         if (c->i_ev == c->n_ev) {
-            int rc = cur_fill(t, t->heap[0]);
+            rc = cur_fill(t, t->heap[0]);
+            if (rc == -EAGAIN) {
+                c->waiting = 1;
+                rc = 0;
+            }
             if (rc < 0)
                 return replay_fail(t, rc);
             if (rc == 0)
@@ -1929,10 +2135,24 @@ static int next_run(struct trd_trace *t, const struct trd_event **evs)
         }
         heap_down(t, 0);
     }
+    if (t->rejoin) {
+        t->rejoin = 0;
+        for (size_t k = 0; k < t->n_threads; k++)
+            if (t->curs[k].waiting && (rc = cur_join(t, k)) < 0)
+                return replay_fail(t, rc);
+    }
     if (t->heap_n == 0)
-        return 0;
+        return t->following ? -EAGAIN : 0;
     struct cur *c = &t->curs[t->heap[0]];
     size_t i = c->i_ev + 1, end = c->n_ev;
+    if (t->following) {
+        if (c->evs[c->i_ev].time_ns >= t->limit_ns)
+            return -EAGAIN;
+        while (i < end && c->evs[i].time_ns < t->limit_ns)
+            i++;
+        end = i;
+        i = c->i_ev + 1;
+    }
     if (t->heap_n > 1) {
         const struct trd_event *limit = head_of(t, t->heap[1]);
         if (t->heap_n > 2 && key_less(t, t->heap[2], t->heap[1]))
@@ -1981,6 +2201,7 @@ int trd_rewind(struct trd_trace *t)
         c->c.p = c->c.end = c->buf; /* keep the buffers for reuse */
         c->deferred = 0;
         c->n_ev = c->i_ev = 0;
+        c->waiting = 0;
     }
     t->heap_n = 0;
     t->run_left = 0;
@@ -2147,9 +2368,11 @@ int trd_stream_begin_staged(struct trd_trace *t, enum trd_stream_mode mode,
         return rc;
     /* (A small trace is decoded before a thread would be of use, and
      * cpu_idle() may take milliseconds: a test suite's run has hundreds.) */
-    int thread = mode == TRD_STREAM_THREAD ||
-                 (mode == TRD_STREAM_AUTO && t->event_records >= STREAM_THREAD_MIN_EVENTS &&
-                  cpu_idle());
+    /* While following, the followed process keeps a CPU busy. */
+    int thread =
+        !t->following &&
+        (mode == TRD_STREAM_THREAD ||
+         (mode == TRD_STREAM_AUTO && t->event_records >= STREAM_THREAD_MIN_EVENTS && cpu_idle()));
     struct stream *s = calloc(1, sizeof *s);
     if (s == NULL)
         return replay_fail(t, -ENOMEM);

@@ -84,6 +84,47 @@ struct trd_trace;
 int trd_open(const char *path, struct trd_trace **out, char *err, size_t errlen);
 void trd_close(struct trd_trace *t);
 
+/* Follow mode: replay a trace its process is still writing.
+ *
+ * Open as trd_open(), except that a block past the end of the file is "not
+ * yet written", not a cut. -EAGAIN (with a reason in err) when not even the
+ * file header is there yet; other errors as trd_open().
+ *
+ * While following, trd_next_run(), trd_next() and trd_stream_next() hand
+ * out only events whose time is below the latest WATERMARK indexed so far
+ * (docs/trace-format.md, "Watermarks"), in exactly the order trd_open()'s
+ * replay gives; when the next event is not known yet they return -EAGAIN:
+ * call trd_follow_update() or trd_follow_end() and ask again. A trace
+ * without watermarks (sampling mode) hands out nothing before
+ * trd_follow_end(). trd_stream_begin*() while following decodes in the
+ * caller (no second thread: the followed process keeps a CPU busy).
+ *
+ * The accessors describe what is indexed so far and only grow: stacks (one
+ * used by an event handed out is defined; trd_stack() pointers are valid
+ * until the next update or end), samples (every one below the latest
+ * watermark is there, in time order, and indexes never move), threads (in
+ * serial order: an index moves when a thread of a lower serial comes; its
+ * event count is the records indexed so far), trd_event_records(),
+ * trd_first_ns() (0 until a block of events is indexed). Module maps
+ * (trd_snapshot_count() is 0 until then), trd_complete(), trd_exit_status(),
+ * trd_signal() and trd_lost_events() are final after trd_follow_end(), and
+ * trd_last_ns() once the replay has gone to the end, as with trd_open().
+ *
+ * A trace that cannot be followed fails trd_follow_update() with a reason:
+ * samples out of time order (sampling mode), more than TRD_MAX_SAMPLES (they
+ * would be thinned); the caller then replays it after the end with
+ * trd_open(). */
+int trd_open_follow(const char *path, struct trd_trace **out, char *err, size_t errlen);
+/* Index the blocks the writer appended since the last look: 1 = something
+ * new, 0 = nothing, <0 = error (trd_error), sticky. */
+int trd_follow_update(struct trd_trace *t);
+/* The writer is gone (its process ended): index the rest as trd_open()
+ * would (a cut tail is now a cut: truncated); from here on the trace is
+ * exactly what trd_open() of the finished file gives, and the replay goes
+ * on to the end. 0, or <0 = error (trd_error), the one trd_open() of the
+ * file would give. Nothing to do when not following. */
+int trd_follow_end(struct trd_trace *t);
+
 /* Next event in global order: 1 = *ev filled, 0 = end, <0 = error (see trd_error). */
 int trd_next(struct trd_trace *t, struct trd_event *ev);
 /* The next run of events in global order, all of one thread: *evs points to

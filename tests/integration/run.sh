@@ -681,6 +681,8 @@ fi
 . "$HERE/sampling.sh"
 # WATERMARK records against their invariant (build/tools/wmcheck): watermark.sh.
 . "$HERE/watermark.sh"
+# The trace reader following traces as they grow: follow.sh.
+. "$HERE/follow.sh"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
