@@ -1197,14 +1197,16 @@ static int thr_add_block(struct trd_trace *t, const struct blk *b)
         return 0;
     }
     /* Following: in place now, above the blocks the cursor has taken
-     * (those are seq 0, 1, ... : one here with such a seq is a duplicate,
-     * which build_threads reports at the end). Blocks come nearly in seq
-     * order: the walk is short. */
+     * (those are seq 0, 1, ...: one that belongs among them is a duplicate,
+     * which build_threads sorts into place and reports at the end). Blocks
+     * come nearly in seq order: the walk is short. */
     size_t i = th->n_blk, lo = t->curs[k].next_blk;
     while (i > lo && th->blk[i - 1].seq > b->seq) {
         th->blk[i] = th->blk[i - 1];
         i--;
     }
+    if (i > 0 && i == lo && b->seq <= th->blk[i - 1].seq)
+        th->unsorted = 1;
     th->blk[i] = *b;
     th->n_blk++;
     /* The totals so far; build_threads makes them exact at the end. */

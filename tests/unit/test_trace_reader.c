@@ -2275,6 +2275,62 @@ static void test_follow_refused(void **state)
     assert_int_equal(trd_sample(t, 0)->time_ns, 150);
     trd_close(t);
     free(f.p);
+
+    /* More samples than TRD_MAX_SAMPLES would be thinned, moving indexes. */
+    memset(&f, 0, sizeof f);
+    file_header(&f, 0);
+    blk_begin(&k, 1, 0, 100);
+    for (uint64_t i = 0; i <= TRD_MAX_SAMPLES; i++)
+        rec_sample(&k, 100 + i, 1, 0, NULL);
+    file_block(&f, &k);
+    assert_int_equal(trd_open_follow(file_write(&f, "many.trace"), &t, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "cannot follow the trace: more than 1048576 samples"));
+    t = open_ok(file_write(&f, "many.trace"));
+    assert_int_equal(trd_sample_count(t), TRD_MAX_SAMPLES / 2 + 1);
+    trd_close(t);
+    free(f.p);
+}
+
+/* A block whose seq the cursor has already taken comes again: the same
+ * one-line error as trd_open() gives, at the end. */
+static void test_follow_duplicate(void **state)
+{
+    (void)state;
+    struct buf f = {0};
+    struct blkb k;
+    file_header(&f, 0);
+    for (uint32_t seq = 0; seq < 3; seq++) {
+        blk_begin(&k, 1, seq, 100 + 10 * seq);
+        rec_malloc(&k, 101 + 10 * seq, 0x1000 + seq, 16, 0);
+        file_block(&f, &k);
+    }
+    blk_begin(&k, 2, 0, 100);
+    rec_watermark(&k, 1000);
+    file_block(&f, &k);
+    size_t whole = f.len;
+    blk_begin(&k, 1, 1, 200); /* again */
+    rec_malloc(&k, 201, 0x2000, 16, 0);
+    file_block(&f, &k);
+
+    char err[256] = "", want[256] = "";
+    struct trd_trace *t = NULL;
+    assert_int_equal(trd_open(file_write(&f, "dup.trace"), &t, want, sizeof want), -EINVAL);
+    assert_non_null(strstr(want, "has two blocks numbered 1"));
+    const char *path = file_write_n(&f, whole, "dup-follow.trace");
+    assert_int_equal(trd_open_follow(path, &t, err, sizeof err), 0);
+    struct evlog v = {0};
+    assert_int_equal(evlog_drain(t, &v), -EAGAIN);
+    assert_int_equal(v.n, 3);
+    FILE *fp = fopen(path, "ab");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(f.p + whole, 1, f.len - whole, fp), f.len - whole);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(trd_follow_update(t), 1);
+    assert_int_equal(trd_follow_end(t), -EINVAL);
+    assert_string_equal(trd_error(t), want);
+    trd_close(t);
+    evlog_fini(&v);
+    free(f.p);
 }
 
 static int rm_tmpdir(void)
@@ -2316,6 +2372,7 @@ int main(void)
         cmocka_unit_test(test_follow_equivalence),
         cmocka_unit_test(test_follow_damaged),
         cmocka_unit_test(test_follow_refused),
+        cmocka_unit_test(test_follow_duplicate),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     rm_tmpdir();
