@@ -2147,19 +2147,20 @@ static int next_run(struct trd_trace *t, const struct trd_event **evs)
         return t->following ? -EAGAIN : 0;
     struct cur *c = &t->curs[t->heap[0]];
     size_t i = c->i_ev + 1, end = c->n_ev;
+    const struct trd_event *next = NULL; /* the least other head */
+    if (t->heap_n > 1) {
+        next = head_of(t, t->heap[1]);
+        if (t->heap_n > 2 && key_less(t, t->heap[2], t->heap[1]))
+            next = head_of(t, t->heap[2]);
+    }
     if (t->following) {
         if (c->evs[c->i_ev].time_ns >= t->limit_ns)
             return -EAGAIN;
-        while (i < end && c->evs[i].time_ns < t->limit_ns)
+        while (i < end && c->evs[i].time_ns < t->limit_ns &&
+               (next == NULL || ev_less(&c->evs[i], next)))
             i++;
-        end = i;
-        i = c->i_ev + 1;
-    }
-    if (t->heap_n > 1) {
-        const struct trd_event *limit = head_of(t, t->heap[1]);
-        if (t->heap_n > 2 && key_less(t, t->heap[2], t->heap[1]))
-            limit = head_of(t, t->heap[2]);
-        while (i < end && ev_less(&c->evs[i], limit))
+    } else if (next != NULL) {
+        while (i < end && ev_less(&c->evs[i], next))
             i++;
     } else {
         i = end;

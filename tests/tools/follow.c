@@ -11,7 +11,10 @@
  * Either way the events handed out, in order and with every field, and what
  * the accessors say after the end must equal trd_open()'s replay of the
  * finished file: compared as two hashes. Prints
- *   "same as trd_open: E events (B before the end), S steps"
+ *   "same as trd_open: E events (B before the end), S steps; CPU: ..."
+ * with the CPU time of the reader's calls while following, after the end
+ * (trd_follow_end() and the rest of the replay), and of trd_open() and its
+ * replay
  * and exits 0, or prints what differs and exits 1; 2 for a usage or read
  * error (with follow mode's one-line reason). */
 #include <errno.h>
@@ -29,6 +32,7 @@
 
 struct tally {
     uint64_t events, before_end, steps;
+    double cpu_ms;    /* this process's CPU time in the reader's calls */
     uint64_t ev_hash; /* FNV-1a over every event handed out, in order */
 };
 
@@ -107,6 +111,13 @@ static uint64_t meta_hash(const struct trd_trace *t)
     return fnv(h, trd_cmdline(t), strlen(trd_cmdline(t)));
 }
 
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static void nap_5ms(void)
 {
     struct timespec ts = {0, 5000000};
@@ -118,10 +129,13 @@ static int finish(struct trd_trace *t, const char *path, struct tally *y)
 {
     char err[256];
     y->before_end = y->events;
+    double at = cpu_ms();
     if (trd_follow_end(t) < 0 || drain(t, y) < 0) {
         fprintf(stderr, "follow: %s: %s\n", path, trd_error(t));
         return 2;
     }
+    double end_ms = cpu_ms() - at;
+    at = cpu_ms();
     struct trd_trace *ref;
     if (trd_open(path, &ref, err, sizeof err) < 0) {
         fprintf(stderr, "follow: %s: %s\n", path, err);
@@ -133,6 +147,7 @@ static int finish(struct trd_trace *t, const char *path, struct tally *y)
         trd_close(ref);
         return 2;
     }
+    double open_ms = cpu_ms() - at;
     int same_meta = meta_hash(t) == meta_hash(ref);
     trd_close(ref);
     if (want.events != y->events || want.ev_hash != y->ev_hash || !same_meta) {
@@ -141,8 +156,9 @@ static int finish(struct trd_trace *t, const char *path, struct tally *y)
                y->events, y->ev_hash, want.events, want.ev_hash, same_meta ? "agree" : "differ");
         return 1;
     }
-    printf("same as trd_open: %" PRIu64 " events (%" PRIu64 " before the end), %" PRIu64 " steps\n",
-           y->events, y->before_end, y->steps);
+    printf("same as trd_open: %" PRIu64 " events (%" PRIu64 " before the end), %" PRIu64
+           " steps; CPU: %.1f ms following, %.1f ms after the end; trd_open and replay %.1f ms\n",
+           y->events, y->before_end, y->steps, y->cpu_ms, end_ms, open_ms);
     return 0;
 }
 
@@ -152,6 +168,7 @@ static int step(struct trd_trace **t, const char *path, struct tally *y)
 {
     char err[256];
     int rc;
+    double at = cpu_ms();
     y->steps++;
     if (*t == NULL) {
         rc = trd_open_follow(path, t, err, sizeof err);
@@ -166,6 +183,7 @@ static int step(struct trd_trace **t, const char *path, struct tally *y)
         return 2;
     }
     rc = drain(*t, y);
+    y->cpu_ms += cpu_ms() - at;
     if (rc != -EAGAIN) {
         fprintf(stderr, "follow: %s: %s\n", path,
                 rc == 0 ? "the replay ended before trd_follow_end" : trd_error(*t));
