@@ -54,7 +54,7 @@
  *      A buffer registered after we read the list belongs to a thread whose
  *      first stamp comes after its registration (rec_thread_stamp_begin makes
  *      the buffer first), i.e. after the barrier: not below W.
- *   4. rec_thread_flush_idle with a deadline: a second walk of the list
+ *   4. rec_thread_flush_idle(WM_WAIT_NS): a second walk of the list
  *      takes every buffer (busy 0->3, acquire: pairs with the owner's
  *      release in rec_thread_end, so it sees every record committed before)
  *      and every block handed off for compression, waiting out an owner busy
@@ -65,7 +65,7 @@
  *      the list again, after step 3's acquire) writes it out too.
  *   5. WATERMARK(W) goes into our own buffer, written last: one O_APPEND
  *      file, writes in write_lock order, so it lands after all of the above.
- * A step that does not finish within WM_WAIT_NS (a thread stays mid-record:
+ * A wait that does not end within WM_WAIT_NS (a thread stays mid-record:
  * preempted, in a long realloc, or waiting on a lock), or a membarrier that
  * fails, gives no WATERMARK this period; the flush goes on as always. W
  * increases: one thread reads it, with ordered reads, period after period.
@@ -104,9 +104,12 @@ struct rec_mallinfo2 {
     size_t keepcost; /* the main arena's top chunk: what malloc_trim could give back */
 };
 
-/* How long a watermark pass waits, in each of its two walks, for threads
- * to finish the records they are in. */
-#define WM_WAIT_NS 2000000u
+/* How long a watermark pass waits for the threads to finish the records
+ * they are in (all of them, in its first walk), and for one buffer busy
+ * with a record (each, in its second). Longer than a few scheduler ticks: on
+ * a loaded machine a thread preempted mid-record waits that long for a CPU,
+ * or compresses a full buffer itself when the flusher is behind. */
+#define WM_WAIT_NS 5000000u
 
 static struct rec_mallinfo2 (*mallinfo2_fn)(void);
 static unsigned interval_ms;
@@ -249,7 +252,7 @@ static void flush_with_watermark(void)
         rec_thread_flush_idle(0);
         return;
     }
-    if (!rec_thread_flush_idle(rec_now_ns() + WM_WAIT_NS))
+    if (!rec_thread_flush_idle(WM_WAIT_NS))
         return;
     uint8_t body[16];
     uint8_t *p = tr_put_u64(body, w);

@@ -201,9 +201,9 @@ int rec_thread_init(int fd);
 /* The background flusher: write out every buffer that holds records (and
  * every block handed off), taking each for one writev (busy 3); never blocks
  * an owner for longer. A buffer busy with a record is waited for a few turns,
- * or with deadline_ns (rec_now_ns) until then. 1 when every buffer was
- * written out whole, 0 when one was left for the next interval. */
-int rec_thread_flush_idle(uint64_t deadline_ns);
+ * or with wait_ns up to that long. 1 when every buffer was written out
+ * whole, 0 when one was left for the next interval. */
+int rec_thread_flush_idle(uint64_t wait_ns);
 /* Around the stamp of a record and its commit (flusher.c, watermarks): make
  * the calling thread's buffer if it has none (before the stamp), and mark it
  * pending until rec_thread_stamp_end, which comes after rec_thread_end. NULL

@@ -357,6 +357,19 @@ static struct rec_thread *thread_new(void)
     return t;
 }
 
+/* One turn of a wait for another thread (spin counts them from 0): the first
+ * 64 yield (the other may be queued on this CPU), later ones sleep 50 us, so
+ * that a long wait leaves the CPU to others. */
+static void wait_turn(unsigned spin)
+{
+    if (spin < 64) {
+        sched_yield();
+    } else {
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* The owner's CAS 0→1 failed. 3: the flusher is writing the buffer out, for
  * one writev; wait for it (bounded: a writev that takes seconds means the
  * disk is gone, and then the event is counted lost rather than the target
@@ -373,12 +386,7 @@ static __attribute__((noinline)) int begin_slow(struct rec_thread *t)
         }
         if (v != 3)
             return 0;
-        if (spin < 64) {
-            sched_yield();
-        } else {
-            struct timespec ts = {0, 50000};
-            nanosleep(&ts, NULL);
-        }
+        wait_turn(spin);
     }
     return 0;
 }
@@ -564,12 +572,7 @@ static void pend_flush(struct rec_thread *t)
             pend_emit(t, NULL);
             return;
         }
-        if (spin < 64) {
-            sched_yield();
-        } else {
-            struct timespec ts = {0, 50000};
-            nanosleep(&ts, NULL);
-        }
+        wait_turn(spin);
     }
     rec_lost_add(t->pend.n_records);
 }
@@ -605,10 +608,11 @@ void rec_thread_flush_all(void)
 
 /* Take t for the flusher, waiting while its owner finishes a record (a
  * record is a few hundred ns; a thread that allocates without pause still
- * leaves gaps): 64 turns, or with deadline_ns until then. 0 when it stays
- * busy (it is tried again next interval) or shutdown has it. */
-static int flusher_take(struct rec_thread *t, uint64_t deadline_ns)
+ * leaves gaps): 64 turns, or with wait_ns that long. 0 when it stays busy
+ * (it is tried again next interval) or shutdown has it. */
+static int flusher_take(struct rec_thread *t, uint64_t wait_ns)
 {
+    uint64_t deadline_ns = 0;
     for (unsigned spin = 0;; spin++) {
         int v = atomic_load_explicit(&t->busy, memory_order_relaxed);
         if (v == 0 && atomic_compare_exchange_weak_explicit(&t->busy, &v, 3, memory_order_acquire,
@@ -616,13 +620,20 @@ static int flusher_take(struct rec_thread *t, uint64_t deadline_ns)
             return 1;
         if (v == 2)
             return 0;
-        if (deadline_ns ? rec_now_ns() >= deadline_ns : spin >= 63)
+        if (wait_ns == 0 && spin >= 63)
             return 0;
-        sched_yield();
+        if (wait_ns != 0) {
+            uint64_t now = rec_now_ns();
+            if (deadline_ns == 0)
+                deadline_ns = now + wait_ns;
+            else if (now >= deadline_ns)
+                return 0;
+        }
+        wait_turn(spin);
     }
 }
 
-int rec_thread_flush_idle(uint64_t deadline_ns)
+int rec_thread_flush_idle(uint64_t wait_ns)
 {
     int whole = 1;
     /* No registry_lock: nodes are never removed and are published whole
@@ -633,7 +644,7 @@ int rec_thread_flush_idle(uint64_t deadline_ns)
             return 0; /* shutdown owns the buffers now */
         if (pend_take(t))
             pend_emit(t, z_flusher); /* its owner's spare comes back sooner */
-        if (!flusher_take(t, deadline_ns)) {
+        if (!flusher_take(t, wait_ns)) {
             whole = 0;
             continue;
         }
@@ -662,10 +673,11 @@ int rec_thread_wait_pending(uint64_t deadline_ns)
     for (struct rec_thread *t = __atomic_load_n(&registry, __ATOMIC_ACQUIRE); t; t = t->next) {
         /* pairs with the release in rec_thread_stamp_end */
         uint32_t v = atomic_load_explicit(&t->pending, memory_order_acquire);
-        while ((v & 1) && atomic_load_explicit(&t->pending, memory_order_acquire) == v) {
+        for (unsigned spin = 0;
+             (v & 1) && atomic_load_explicit(&t->pending, memory_order_acquire) == v; spin++) {
             if (rec_now_ns() >= deadline_ns)
                 return 0;
-            sched_yield();
+            wait_turn(spin);
         }
     }
     return 1;
