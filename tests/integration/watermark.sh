@@ -3,20 +3,25 @@
 # run.sh, whose helpers (record, ok, fail, first_line) and variables (TMP,
 # PROGS, WMCHECK) it uses.
 #
-# handoff with 2 producers and 2 consumers (4 threads allocating and freeing
-# for a few tenths of a second, blocks crossing threads) is recorded with a
-# period of 1 ms, plainly and compressed; build/tools/wmcheck reads each trace
-# block by block in file order, as a reader following it would, and must find
-# at least 20 watermarks and no record stamped below one that comes after it.
-# The checker must fail on the same trace with one events block written late
+# paced (4 threads allocating in rounds, 1 ms apart, for about 0.33 s; one
+# block a round crosses threads) is recorded with a period of 1 ms, plainly
+# and compressed; build/tools/wmcheck reads each trace block by block in file
+# order, as a reader following it would, and must find at least 20
+# watermarks and no record stamped below one that comes after it. paced
+# sleeps, so the recorder's thread gets its periods even on a loaded machine
+# (about 330). The same check, asking for one watermark only, runs on
+# handoff 2 2 1000000 (4 threads allocating and freeing without pause for a
+# quarter of a second, blocks crossing threads: threads preempted
+# mid-record, full buffers written or handed off, a busy flusher).
+# The checker must fail on the paced trace with one events block written late
 # (a copy appended at the end: what a flush that skipped a pending thread
 # would write); and sampling mode, which has no background thread, writes none.
 
 WM_BLOCKS=1000000
 
-# wm_case NAME: wmcheck --min 20 on $TMP/NAME.trace.
+# wm_case NAME MIN: wmcheck --min MIN on $TMP/NAME.trace.
 wm_case() {
-    if out=$("$WMCHECK" --min 20 "$TMP/$1.trace" 2>&1); then
+    if out=$("$WMCHECK" --min "$2" "$TMP/$1.trace" 2>&1); then
         ok "$1 # $out"
     else
         fail "$1" "$out"
@@ -43,8 +48,8 @@ wm_late_copy() {
 }
 
 export MEMAUDIT_INTERVAL_MS=1
-if record watermark-plain 0 "$PROGS/handoff" 2 2 $WM_BLOCKS; then
-    wm_case watermark-plain
+if record watermark-plain 0 "$PROGS/paced"; then
+    wm_case watermark-plain 20
     if ! wm_late_copy "$TMP/watermark-plain.trace" "$TMP/watermark-late.trace"; then
         fail watermark-late "no block of events only in the trace"
     else
@@ -56,8 +61,10 @@ if record watermark-plain 0 "$PROGS/handoff" 2 2 $WM_BLOCKS; then
         esac
     fi
 fi
+record watermark-busy 0 "$PROGS/handoff" 2 2 $WM_BLOCKS && wm_case watermark-busy 1
 export MEMAUDIT_COMPRESS=1
-record watermark-zstd 0 "$PROGS/handoff" 2 2 $WM_BLOCKS && wm_case watermark-zstd
+record watermark-zstd 0 "$PROGS/paced" && wm_case watermark-zstd 20
+record watermark-busy-zstd 0 "$PROGS/handoff" 2 2 $WM_BLOCKS && wm_case watermark-busy-zstd 1
 unset MEMAUDIT_COMPRESS
 export MEMAUDIT_SAMPLE=4096
 if record watermark-sampled 0 "$PROGS/handoff" 2 2 200000; then

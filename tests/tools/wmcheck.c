@@ -13,7 +13,8 @@
  *   - WATERMARK times do not increase strictly;
  *   - fewer than N WATERMARKs were checked (default 1).
  * A block cut by the end of the file ends the check (a trace still being
- * written, or killed). Prints "wmcheck: W watermarks, R records checked" or
+ * written, or killed). Prints "wmcheck: W watermarks, S samples, R records
+ * checked" (S: SAMPLE records, about one a flusher period) or
  * "wmcheck: TRACE: what is wrong". Exit status: 0 held, 1 a check failed, 2
  * usage, unreadable or undecodable trace.
  *
@@ -35,6 +36,7 @@ struct check {
     uint64_t wm;         /* the latest WATERMARK, 0 before the first */
     uint64_t n_wm;
     uint64_t n_records;  /* timed records compared with a watermark */
+    uint64_t n_samples;  /* SAMPLE records: about one a period */
     uint8_t *defined;    /* [cap_ids]: a STACK record defined the id */
     uint64_t *undef_min; /* [cap_ids]: least time of an event using it undefined, or UINT64_MAX */
     size_t cap_ids;
@@ -265,6 +267,7 @@ static int block(struct check *k, const struct tr_block_header *h, const uint8_t
                   cnt > TR_MAX_SAMPLE_STATS || skip_u64s(&c, cnt) < 0;
             if (!bad) {
                 clock += dt;
+                k->n_samples++;
                 rc = timed(k, clock, "SAMPLE", at);
             }
             break;
@@ -387,10 +390,12 @@ int main(int argc, char **argv)
     }
     int rc = check_file(&k, buf, len);
     if (rc == 0 && k.n_wm < min)
-        rc = complain(&k, "%" PRIu64 " watermarks, fewer than %lu", k.n_wm, min);
+        rc = complain(&k, "%" PRIu64 " watermarks (%" PRIu64 " samples), fewer than %lu", k.n_wm,
+                      k.n_samples, min);
     if (rc == 0)
-        printf("wmcheck: %" PRIu64 " watermarks, %" PRIu64 " records checked\n", k.n_wm,
-               k.n_records);
+        printf("wmcheck: %" PRIu64 " watermarks, %" PRIu64 " samples, %" PRIu64
+               " records checked\n",
+               k.n_wm, k.n_samples, k.n_records);
     free(buf);
     free(k.defined);
     free(k.undef_min);
