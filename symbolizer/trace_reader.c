@@ -33,6 +33,17 @@
  * handing the caller batches of events through a ring (enum
  * trd_stream_mode says when it pays).
  *
+ * Follow mode (trd_open_follow()) reads a file its writer is still
+ * appending to: pass 1 resumes where it stopped (t->bytes_read), a block
+ * past the end being "not yet" rather than a cut; each thread's blocks are
+ * kept in seq order as they come, and a cursor whose next block is not
+ * indexed yet waits out of the heap. The merge hands out only events below
+ * the latest WATERMARK (t->limit_ns): every record stamped below it is in
+ * the file before it, so no waiting cursor, and no thread not seen yet, has
+ * an event below it, and the order is trd_open()'s. trd_follow_end() does
+ * what trd_open() does after pass 1 (finish_index()), so the finished state
+ * is the same.
+ *
  * Invariants:
  * - nothing read is trusted: a count is checked against the bytes that are
  *   really there before anything is allocated for it, and every cap of
