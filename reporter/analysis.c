@@ -111,6 +111,9 @@ struct ctx {
     uint64_t peak_at; /* event number at which the current peak was set */
     uint64_t cur_bytes, cur_blocks, cur_slack;
     uint64_t start_ns;
+    int start_known; /* start_ns is set (following: only at the first event) */
+    int following;   /* an_run_follow(): the reader's tables grow as the replay goes */
+    size_t cap_timeline;
     int fork_child; /* TR_FLAG_FORK_CHILD: unknown blocks were inherited */
     uint64_t sample_bytes; /* sampling mode: the mean; 0: every allocation recorded */
     size_t next_sample; /* first timeline entry not yet given its heap */
@@ -330,13 +333,9 @@ static int th_get(struct ctx *c, uint32_t serial, struct thstate **out)
 
 /* ---- sites and accounting ---- */
 
-/* The reader sizes the site table to every id it saw; this is a backstop. */
-__attribute__((noinline)) static int site_grow(struct ctx *c, uint32_t id, struct an_site **out)
+/* The table of sites holds exactly n (n >= a->n_sites), new ones zeroed. */
+static int sites_resize(struct analysis *a, uint64_t n)
 {
-    struct analysis *a = c->a;
-    uint64_t n = (uint64_t)a->n_sites * 2;
-    if (n <= id)
-        n = (uint64_t)id + 1;
     if (n > UINT32_MAX || n > SIZE_MAX / sizeof *a->sites)
         return -ENOMEM;
     struct an_site *p = realloc(a->sites, (size_t)n * sizeof *p);
@@ -347,6 +346,25 @@ __attribute__((noinline)) static int site_grow(struct ctx *c, uint32_t id, struc
         p[i].stack = (uint32_t)i;
     a->sites = p;
     a->n_sites = (uint32_t)n;
+    return 0;
+}
+
+/* The reader sizes the site table to every id it saw; this is a backstop.
+ * While following, the table keeps up with the stacks indexed so far
+ * (follow_sync), and a stack used before its definition was indexed is
+ * damage whose handling would depend on when the reader looked: the
+ * analysis gives up (-ESTALE), and the caller replays the finished trace. */
+__attribute__((noinline)) static int site_grow(struct ctx *c, uint32_t id, struct an_site **out)
+{
+    struct analysis *a = c->a;
+    if (c->following)
+        return -ESTALE;
+    uint64_t n = (uint64_t)a->n_sites * 2;
+    if (n <= id)
+        n = (uint64_t)id + 1;
+    int rc = sites_resize(a, n);
+    if (rc < 0)
+        return rc;
     *out = &a->sites[id];
     return 0;
 }
@@ -990,18 +1008,27 @@ static void timeline_upto(struct ctx *c, uint64_t time_ns)
     }
 }
 
-static int timeline_init(struct ctx *c, struct trd_trace *t)
+/* Take the reader's samples not yet in the timeline (all of them after the
+ * replay; while following, those indexed so far: every sample before the
+ * latest watermark, so before any event handed out). Indexes never move. */
+static int timeline_sync(struct ctx *c, struct trd_trace *t)
 {
     struct analysis *a = c->a;
     size_t n = trd_sample_count(t);
-    if (n == 0)
+    if (n <= a->n_timeline)
         return 0;
-    a->timeline = calloc(n, sizeof *a->timeline);
-    if (a->timeline == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
+    if (n > c->cap_timeline) {
+        size_t cap = c->following && n < 2 * c->cap_timeline ? 2 * c->cap_timeline : n;
+        struct an_sample *p = realloc(a->timeline, cap * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        a->timeline = p;
+        c->cap_timeline = cap;
+    }
+    for (size_t i = a->n_timeline; i < n; i++) {
         const struct trd_sample *in = trd_sample(t, i);
         struct an_sample *s = &a->timeline[i];
+        memset(s, 0, sizeof *s);
         s->time_ns = in->time_ns > c->start_ns ? in->time_ns - c->start_ns : 0;
         s->rss_bytes = in->rss_bytes;
         if (in->n_stats < TR_STAT_COUNT_)
@@ -1466,7 +1493,34 @@ int an_run(struct trd_trace *t, struct analysis *a)
     return an_run_progress(t, a, NULL);
 }
 
-int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_progress *progress)
+/* The replay's start: when the recorder started, unless that stamp is
+ * missing (0) or later than the first event (then the first event is the
+ * start). While following, the first event is known once it is handed out
+ * (the reader hands out the least time first); then the samples indexed so
+ * far join the timeline. */
+static int start_fix(struct ctx *c, struct trd_trace *t)
+{
+    uint64_t first = trd_first_ns(t), hdr_start = trd_header(t)->start_mono_ns;
+    c->start_ns = hdr_start != 0 && hdr_start <= first ? hdr_start : first;
+    c->start_known = 1;
+    return timeline_sync(c, t);
+}
+
+/* While following, bring the site table and the timeline up to what the
+ * reader has indexed, before the events it hands out next. */
+static int follow_sync(struct ctx *c, struct trd_trace *t)
+{
+    uint32_t n = trd_stack_count(t);
+    if (n > c->a->n_sites) {
+        int rc = sites_resize(c->a, n);
+        if (rc < 0)
+            return rc;
+    }
+    return c->start_known ? timeline_sync(c, t) : 0;
+}
+
+static int run(struct trd_trace *t, struct analysis *a, const struct an_progress *progress,
+               const struct an_follow *follow)
 {
     struct ctx c = {0};
     uint64_t records = 0;
@@ -1475,28 +1529,22 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
     memset(a, 0, sizeof *a);
     a->trace = t;
     c.a = a;
-    /* The trace starts when the recorder did, unless that stamp is missing
-     * (0) or later than the first event (then the first event is the start). */
-    uint64_t first = trd_first_ns(t), hdr_start = trd_header(t)->start_mono_ns;
-    c.start_ns = hdr_start != 0 && hdr_start <= first ? hdr_start : first;
+    c.following = follow != NULL;
     c.fork_child = (trd_header(t)->flags & TR_FLAG_FORK_CHILD) != 0;
     c.sample_bytes = trd_header(t)->sample_bytes;
     c.phase_sites.valued = 1;
 
-    a->n_sites = trd_stack_count(t) ? trd_stack_count(t) : 1;
-    a->sites = calloc(a->n_sites, sizeof *a->sites);
-    if (a->sites == NULL) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    for (uint32_t i = 0; i < a->n_sites; i++)
-        a->sites[i].stack = i;
-
-    rc = timeline_init(&c, t);
+    rc = sites_resize(a, trd_stack_count(t) ? trd_stack_count(t) : 1);
     if (rc < 0)
         goto fail;
+    if (!c.following) {
+        rc = start_fix(&c, t);
+        if (rc < 0)
+            goto fail;
+    }
     /* A second thread decodes and keeps the live map while this one does
-     * the accounting, if a CPU is idle. */
+     * the accounting, if a CPU is idle (never while following: the reader
+     * then decodes inline). */
     struct trd_stage stage = {resolve, &c.rs, sizeof(struct res)};
     rc = trd_stream_begin_staged(t, TRD_STREAM_AUTO, &stage);
     if (rc < 0)
@@ -1505,8 +1553,21 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
         const struct trd_event *evs;
         size_t n;
         rc = trd_stream_next(t, &evs, &n);
+        if (rc == -EAGAIN && c.following) {
+            rc = follow->wait(follow->arg, t);
+            if (rc < 0)
+                break;
+            continue;
+        }
         if (rc <= 0)
             break;
+        if (c.following) {
+            rc = follow_sync(&c, t);
+            if (rc == 0 && !c.start_known)
+                rc = start_fix(&c, t);
+            if (rc < 0)
+                break;
+        }
         /* The map's answers: from the decoding thread, or (when there is
          * none) asked for by on_event() itself. */
         const struct res *res = trd_stream_out(t);
@@ -1529,6 +1590,15 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
     trd_stream_end(t);
     if (rc < 0)
         goto fail;
+    if (c.following) {
+        /* The reader has indexed everything now: the tables as a replay of
+         * the finished trace sizes them from the start. */
+        rc = follow_sync(&c, t);
+        if (rc == 0 && !c.start_known)
+            rc = start_fix(&c, t);
+        if (rc < 0)
+            goto fail;
+    }
     rc = finish(&c, t);
     if (rc < 0)
         goto fail;
@@ -1540,6 +1610,16 @@ fail:
     an_fini(a);
     a->trace = t;
     return rc;
+}
+
+int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_progress *progress)
+{
+    return run(t, a, progress, NULL);
+}
+
+int an_run_follow(struct trd_trace *t, struct analysis *a, const struct an_follow *follow)
+{
+    return run(t, a, NULL, follow);
 }
 
 void an_fini(struct analysis *a)

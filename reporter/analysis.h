@@ -228,6 +228,19 @@ struct an_progress {
  * trd_event_records(t) to progress (NULL: none). */
 int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_progress *progress);
 
+/* an_run() of a trace opened with trd_open_follow(), while its process still
+ * writes it: when the reader has no next event yet, wait(arg, t) is called,
+ * which waits for the writer, calls trd_follow_update() or trd_follow_end(),
+ * and returns 0 to go on or a negative errno to stop with. The result equals
+ * an_run() of the finished trace; -ESTALE: the trace used a stack before its
+ * definition was written (damage), which only a replay of the finished
+ * trace handles as an_run() does. */
+struct an_follow {
+    int (*wait)(void *arg, struct trd_trace *t);
+    void *arg;
+};
+int an_run_follow(struct trd_trace *t, struct analysis *a, const struct an_follow *follow);
+
 struct sym_resolver;
 /* Also count as the C runtime's the live blocks that glibc's exit-time
  * cleanup would free, recognised by the function that allocated them (stdio
