@@ -1530,6 +1530,7 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
     a->trace = t;
     c.a = a;
     c.following = follow != NULL;
+    int counting = progress != NULL || c.following;
     c.fork_child = (trd_header(t)->flags & TR_FLAG_FORK_CHILD) != 0;
     c.sample_bytes = trd_header(t)->sample_bytes;
     c.phase_sites.valued = 1;
@@ -1554,7 +1555,7 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
         size_t n;
         rc = trd_stream_next(t, &evs, &n);
         if (rc == -EAGAIN && c.following) {
-            rc = follow->wait(follow->arg, t);
+            rc = follow->wait(follow->arg, t, records);
             if (rc < 0)
                 break;
             continue;
@@ -1582,8 +1583,8 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
             if (rc < 0)
                 goto fail;
             /* One record per ALLOC/FREE/REALLOC/FAIL: a realloc is yielded twice. */
-            if (progress != NULL && ev->type != TR_REC_PHASE &&
-                ev->part != TRD_REALLOC_ACQUIRE && ++records % AN_PROGRESS_STEPS == 0)
+            if (counting && ev->type != TR_REC_PHASE && ev->part != TRD_REALLOC_ACQUIRE &&
+                ++records % AN_PROGRESS_STEPS == 0 && progress != NULL)
                 progress->fn(progress->arg, records, trd_event_records(t));
         }
     }

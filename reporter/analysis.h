@@ -229,14 +229,16 @@ struct an_progress {
 int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_progress *progress);
 
 /* an_run() of a trace opened with trd_open_follow(), while its process still
- * writes it: when the reader has no next event yet, wait(arg, t) is called,
+ * writes it: when the reader has no next event yet, wait(arg, t, done) is
+ * called (done: the event records replayed so far, counted as
+ * trd_event_records() counts them),
  * which waits for the writer, calls trd_follow_update() or trd_follow_end(),
  * and returns 0 to go on or a negative errno to stop with. The result equals
  * an_run() of the finished trace; -ESTALE: the trace used a stack before its
  * definition was written (damage), which only a replay of the finished
  * trace handles as an_run() does. */
 struct an_follow {
-    int (*wait)(void *arg, struct trd_trace *t);
+    int (*wait)(void *arg, struct trd_trace *t, uint64_t done);
     void *arg;
 };
 int an_run_follow(struct trd_trace *t, struct analysis *a, const struct an_follow *follow);

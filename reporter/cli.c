@@ -8,15 +8,21 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/inotify.h>
 #include <sys/pidfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -93,7 +99,8 @@ static const char usage_run[] =
     "path of each and a summary of the processes, worst first (at most 10 lines:\n"
     "pid, how it ended, peak heap, leaked bytes and blocks, allocations, program\n"
     "and top finding), all on stderr, and exits with PROGRAM's exit status. On a\n"
-    "terminal, a progress bar shows while a long trace is read.\n"
+    "terminal, a progress bar shows while a long trace is read. PROGRAM's own trace\n"
+    "is replayed while PROGRAM runs, on a CPU it leaves idle (MEMAUDIT_FOLLOW=0: not).\n"
     "\n"
     "  -o, --output DIR   directory for the traces and profiles (default: current\n"
     "                     directory; created if missing)\n"
@@ -277,6 +284,8 @@ void input_close(struct input *in)
     memset(in, 0, sizeof(*in));
 }
 
+static int input_replayed(const char *path, struct input *in);
+
 /* Open path as a trace or a profile, by its first bytes. On failure prints
  * "memaudit: PATH: reason" and returns -1. */
 int input_open(const char *path, struct input *in)
@@ -318,10 +327,21 @@ int input_open(const char *path, struct input *in)
         fprintf(stderr, "memaudit: %s: %s\n", path, why && *why ? why : strerror(-rc));
         goto fail;
     }
+    return input_replayed(path, in);
+fail:
+    input_close(in);
+    return -1;
+}
+
+/* The rest of input_open() once in->trace has been replayed into in->a:
+ * the symbolizer, and the runtime's blocks told from the program's. */
+static int input_replayed(const char *path, struct input *in)
+{
     in->sym = sym_new();
     if (!in->sym) {
         fprintf(stderr, "memaudit: %s: out of memory\n", path);
-        goto fail;
+        input_close(in);
+        return -1;
     }
     for (size_t i = 0; i < trd_snapshot_count(in->trace); i++)
         sym_add_snapshot(in->sym, trd_snapshot(in->trace, i));
@@ -329,9 +349,6 @@ int input_open(const char *path, struct input *in)
     in->an = &in->a;
     rc_source_from_trace(&in->src, in->trace, in->sym);
     return 0;
-fail:
-    input_close(in);
-    return -1;
 }
 
 /* --weight: what --format folded weighs, an enum ct_weight. */
@@ -765,6 +782,129 @@ static void snapshot_free(struct dir_snapshot *s)
     free(s->inodes);
 }
 
+/* The command's own process (the root of the run) is followed while it runs:
+ * its trace is replayed as the recorder writes it (trd_open_follow), on a
+ * CPU the program leaves idle, so that after the program ends only the
+ * tail of the replay remains. MEMAUDIT_FOLLOW=0 never follows, =1 always;
+ * unset, it follows when this process may use two CPUs or more. Whatever
+ * goes wrong while following, the trace is replayed after the end as
+ * every other one (followed_take). */
+struct follower {
+    pthread_t thread;
+    int started;
+    char name[NAME_MAX + 1]; /* the trace, in the run's directory */
+    char path[PATH_MAX];
+    _Atomic int ended;       /* the process is gone: read the rest */
+    int finished;            /* trd_follow_end() was called ... */
+    uint64_t done_running;   /* ... with this many event records replayed */
+    int say;                 /* MEMAUDIT_FOLLOW=1: say how following went */
+    struct input in;         /* the trace, replayed into in.a when rc == 0 */
+    int rc;
+};
+
+static struct follower follower;
+
+static int follow_wanted(void)
+{
+    const char *v = getenv("MEMAUDIT_FOLLOW");
+    follower.say = v != NULL && strcmp(v, "1") == 0;
+    if (v != NULL && *v != '\0')
+        return strcmp(v, "0") != 0;
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) >= 2;
+}
+
+static void follow_nap(void)
+{
+    struct timespec ms = {0, 10 * 1000000};
+    nanosleep(&ms, NULL);
+}
+
+/* struct an_follow's wait: until the recorder has written more, or its
+ * process has ended (then the rest, once). */
+static int follow_wait(void *arg, struct trd_trace *t, uint64_t done)
+{
+    struct follower *f = arg;
+    for (;;) {
+        if (atomic_load_explicit(&f->ended, memory_order_acquire)) {
+            if (f->finished)
+                return -EPROTO; /* the reader still had no next event */
+            f->finished = 1;
+            f->done_running = done;
+            return trd_follow_end(t);
+        }
+        int rc = trd_follow_update(t);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+        follow_nap();
+    }
+}
+
+static void *follow_main(void *arg)
+{
+    struct follower *f = arg;
+    /* The program comes first: this thread takes what CPU it leaves. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+    char err[256];
+    int rc;
+    while ((rc = trd_open_follow(f->path, &f->in.trace, err, sizeof(err))) == -EAGAIN &&
+           !atomic_load_explicit(&f->ended, memory_order_acquire))
+        follow_nap();
+    if (rc == 0) {
+        struct an_follow how = {follow_wait, f};
+        rc = an_run_follow(f->in.trace, &f->in.a, &how);
+    }
+    f->rc = rc < 0 ? rc : 0;
+    return NULL;
+}
+
+/* The trace name (in dir) of the root process pid was just created: follow it. */
+static void follow_start(const char *dir, const char *name)
+{
+    if (follower.started || !follow_wanted() ||
+        snprintf(follower.path, sizeof(follower.path), "%s/%s", dir, name) >=
+            (int)sizeof(follower.path))
+        return;
+    snprintf(follower.name, sizeof(follower.name), "%s", name);
+    follower.started = pthread_create(&follower.thread, NULL, follow_main, &follower) == 0;
+}
+
+/* The root process has ended: the follower reads the rest and finishes. */
+static void follow_stop(void)
+{
+    if (!follower.started)
+        return;
+    atomic_store_explicit(&follower.ended, 1, memory_order_release);
+    pthread_join(follower.thread, NULL);
+}
+
+/* The followed replay of trace, into in (then as input_open() leaves it);
+ * -1 when trace was not followed or following failed. */
+static int followed_take(const char *trace, struct input *in)
+{
+    const char *slash = strrchr(trace, '/');
+    if (!follower.started || strcmp(slash ? slash + 1 : trace, follower.name) != 0)
+        return -1;
+    follower.started = 0; /* taken, once */
+    if (follower.rc < 0) {
+        if (follower.say)
+            fprintf(stderr, "memaudit: followed %s: %s; replaying it after the end\n", trace,
+                    follower.in.trace != NULL && *trd_error(follower.in.trace)
+                        ? trd_error(follower.in.trace)
+                        : strerror(-follower.rc));
+        input_close(&follower.in);
+        return -1;
+    }
+    if (follower.say)
+        fprintf(stderr,
+                "memaudit: followed %s: %" PRIu64 " of %" PRIu64
+                " events replayed while the program ran\n",
+                trace, follower.done_running, trd_event_records(follower.in.trace));
+    *in = follower.in;
+    memset(&follower.in, 0, sizeof(follower.in));
+    return input_replayed(trace, in);
+}
+
 /* Take one trace of the run: replay it once, write its profile beside it,
  * apply sup to it (the leak check's suppressions; none without
  * --leak-check) and add its process to runs, with its top finding (a leak
@@ -779,7 +919,7 @@ static int take_trace(const char *trace, struct sup_list *sup, int leak_first, s
      * same replay serves the summary and the leak check. */
     struct input in;
     char prof[PATH_MAX];
-    if (input_open(trace, &in) < 0)
+    if (followed_take(trace, &in) < 0 && input_open(trace, &in) < 0)
         return 1;
     int have = profile_name(trace, prof, sizeof(prof)) == 0 && write_profile(&in, prof) == 0;
     snprintf(report_from, cap, "%s", have ? prof : trace);
@@ -947,6 +1087,11 @@ static void take_early(int ino, pid_t root, const char *dir, const struct dir_sn
             p += sizeof(*ev) + ev->len;
             char path[PATH_MAX];
             struct stat st;
+            if ((ev->mask & IN_CREATE) != 0) {
+                if (ev->len != 0 && ends_with(ev->name, own) && is_trace_name(ev->name))
+                    follow_start(dir, ev->name);
+                continue;
+            }
             if (ev->len == 0 || !is_trace_name(ev->name) || strstr(ev->name, own) != NULL ||
                 early_find(early, ev->name) ||
                 snprintf(path, sizeof(path), "%s/%s", dir, ev->name) >= (int)sizeof(path) ||
@@ -1108,7 +1253,7 @@ static int cmd_run(int argc, char **argv)
     /* The traces of processes that end while the command runs are taken at
      * once (wait_run): a test suite's are ready long before it ends. */
     int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (ino >= 0 && inotify_add_watch(ino, abs_dir, IN_CLOSE_WRITE) < 0) {
+    if (ino >= 0 && inotify_add_watch(ino, abs_dir, IN_CLOSE_WRITE | IN_CREATE) < 0) {
         close(ino);
         ino = -1;
     }
@@ -1143,6 +1288,7 @@ static int cmd_run(int argc, char **argv)
     struct suite runs = {0};
     struct early_list early = {.capture = -1};
     int waited = wait_run(pid, ino, abs_dir, &before, &early, &sup, leak_check_on, &runs, &status);
+    follow_stop();
     if (ino >= 0)
         close(ino);
     if (waited < 0) {

@@ -677,6 +677,9 @@ fi
 
 # Compressed traces (MEMAUDIT_COMPRESS) against plain ones: compress.sh.
 . "$HERE/compress.sh"
+
+# Replaying the command's trace while it runs (memaudit run): runfollow.sh.
+. "$HERE/runfollow.sh"
 # Sampling mode (MEMAUDIT_SAMPLE, memaudit run --sample): sampling.sh.
 . "$HERE/sampling.sh"
 # WATERMARK records against their invariant (build/tools/wmcheck): watermark.sh.
