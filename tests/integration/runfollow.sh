@@ -56,7 +56,7 @@ follow_case() {
 
 for fw_case in "loop 0 loop 600000" "threads 0 threads" "handoff 0 handoff 2 2 20000" \
     "realloc 0 realloc_chain" "phases 0 phases" "growth 0 growth" "peak 0 peak" \
-    "temporaries 0 temporaries" "memerr 0 memerr double" "leaks 0 leaks" \
+    "temporaries 0 temporaries" "memerr 134 memerr double" "leaks 0 leaks" \
     "threads200 0 threads200" "thread_exit 0 thread_exit pexit" "exit 3 exitcode" \
     "abort 134 exitcode abort" "sigalloc 0 sigalloc" "cxx 0 cxx_new"; do
     # shellcheck disable=SC2086 # a case is words on purpose

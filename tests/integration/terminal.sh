@@ -82,8 +82,9 @@ else
             ok progress-short
         fi
         # memaudit run: the bar while the profile is written, erased before
-        # each line of the run's own.
-        tty "$TMP/progress-run.tty" "MEMAUDIT_PROGRESS_AFTER_MS=0 '$MEMAUDIT' run -q -o '$TMP/progress-run.d' -- '$PROGS/loop' 300000"
+        # each line of the run's own; with a replay after the end (not
+        # following the trace, which replays it while the program runs).
+        tty "$TMP/progress-run.tty" "MEMAUDIT_FOLLOW=0 MEMAUDIT_PROGRESS_AFTER_MS=0 '$MEMAUDIT' run -q -o '$TMP/progress-run.d' -- '$PROGS/loop' 300000"
         term_has progress-run "$TMP/progress-run.tty" "${ESC}[Kmemaudit: profile: $TMP/progress-run.d/memaudit.loop." \
             "memaudit: replaying memaudit.loop." "memaudit: symbolizing memaudit.loop." && ok progress-run
     fi
