@@ -1523,7 +1523,7 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
                const struct an_follow *follow)
 {
     struct ctx c = {0};
-    uint64_t records = 0;
+    uint64_t records = 0, batches = 0;
     int rc;
 
     memset(a, 0, sizeof *a);
@@ -1563,6 +1563,11 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
         if (rc <= 0)
             break;
         if (c.following) {
+            if (follow->pace != NULL && ++batches % AN_PACE_BATCHES == 0) {
+                rc = follow->pace(follow->arg);
+                if (rc < 0)
+                    break;
+            }
             rc = follow_sync(&c, t);
             if (rc == 0 && !c.start_known)
                 rc = start_fix(&c, t);

@@ -797,7 +797,8 @@ struct follower {
     _Atomic int ended;       /* the process is gone: read the rest */
     int finished;            /* trd_follow_end() was called ... */
     uint64_t done_running;   /* ... with this many event records replayed */
-    int say;                 /* MEMAUDIT_FOLLOW=1: say how following went */
+    int say;                 /* MEMAUDIT_FOLLOW=1: say how following went, never give up */
+    uint64_t ran_ns, waited_ns; /* this thread's, at the start of follow_pace's window */
     struct input in;         /* the trace, replayed into in.a when rc == 0 */
     int rc;
 };
@@ -840,6 +841,44 @@ static int follow_wait(void *arg, struct trd_trace *t, uint64_t done)
     }
 }
 
+/* This thread's time on a CPU and waiting for one (ns), from the
+ * scheduler's statistics; 0 without them. */
+static int thread_sched_ns(uint64_t *ran, uint64_t *waited)
+{
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    if (f == NULL)
+        return -1;
+    unsigned long long r, w;
+    int n = fscanf(f, "%llu %llu", &r, &w);
+    fclose(f);
+    if (n != 2)
+        return -1;
+    *ran = r;
+    *waited = w;
+    return 0;
+}
+
+/* struct an_follow's pace: following pays only with a CPU the program
+ * leaves idle. When the program's own threads keep every CPU busy, this
+ * thread (at a lower priority) waits for a CPU more than it runs, and the
+ * replay that is left at the end would run on one thread instead of the two
+ * of a replay after the end: then give up (-EBUSY), looking at windows of
+ * at least 100 ms of this thread's time. */
+static int follow_pace(void *arg)
+{
+    struct follower *f = arg;
+    uint64_t ran, waited;
+    if (f->say || atomic_load_explicit(&f->ended, memory_order_acquire) ||
+        thread_sched_ns(&ran, &waited) < 0)
+        return 0;
+    uint64_t d_ran = ran - f->ran_ns, d_waited = waited - f->waited_ns;
+    if (d_ran + d_waited < 100 * 1000000ull)
+        return 0;
+    f->ran_ns = ran;
+    f->waited_ns = waited;
+    return d_waited > d_ran ? -EBUSY : 0;
+}
+
 static void *follow_main(void *arg)
 {
     struct follower *f = arg;
@@ -851,7 +890,8 @@ static void *follow_main(void *arg)
            !atomic_load_explicit(&f->ended, memory_order_acquire))
         follow_nap();
     if (rc == 0) {
-        struct an_follow how = {follow_wait, f};
+        struct an_follow how = {follow_wait, follow_pace, f};
+        thread_sched_ns(&f->ran_ns, &f->waited_ns);
         rc = an_run_follow(f->in.trace, &f->in.a, &how);
     }
     f->rc = rc < 0 ? rc : 0;
