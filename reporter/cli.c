@@ -785,22 +785,33 @@ static void snapshot_free(struct dir_snapshot *s)
 /* The command's own process (the root of the run) is followed while it runs:
  * its trace is replayed as the recorder writes it (trd_open_follow), on a
  * CPU the program leaves idle, so that after the program ends only the
- * tail of the replay remains. MEMAUDIT_FOLLOW=0 never follows, =1 always;
- * unset, it follows when this process may use two CPUs or more. Whatever
- * goes wrong while following, the trace is replayed after the end as
- * every other one (followed_take). */
+ * tail of the replay remains. An image that execs another leaves its
+ * trace whole when the next image's trace appears: the follower then
+ * finishes it and follows the next. MEMAUDIT_FOLLOW=0 never follows, =1
+ * always; unset, it follows when this process may use two CPUs or more.
+ * Whatever goes wrong while following, the trace is replayed after the end
+ * as every other one (followed_take). */
+#define FOLLOW_IMAGES 16
+
+struct followed {
+    char name[NAME_MAX + 1]; /* the trace, in the run's directory */
+    char path[PATH_MAX];
+    struct input in;         /* the trace, replayed into in.a when rc == 0 */
+    int rc;
+    int finished;            /* trd_follow_end() was called ... */
+    uint64_t done_running;   /* ... with this many event records replayed */
+    int taken;
+};
+
 struct follower {
     pthread_t thread;
     int started;
-    char name[NAME_MAX + 1]; /* the trace, in the run's directory */
-    char path[PATH_MAX];
-    _Atomic int ended;       /* the process is gone: read the rest */
-    int finished;            /* trd_follow_end() was called ... */
-    uint64_t done_running;   /* ... with this many event records replayed */
     int say;                 /* MEMAUDIT_FOLLOW=1: say how following went, never give up */
+    struct followed img[FOLLOW_IMAGES]; /* the root process's traces, image by image */
+    _Atomic int created;     /* img[0 .. created) exist (written before, release) */
+    _Atomic int ended;       /* the process is gone: every trace is whole */
+    int cur;                 /* the image being followed (follower thread) */
     uint64_t ran_ns, waited_ns; /* this thread's, at the start of follow_pace's window */
-    struct input in;         /* the trace, replayed into in.a when rc == 0 */
-    int rc;
 };
 
 static struct follower follower;
@@ -821,17 +832,26 @@ static void follow_nap(void)
     nanosleep(&ms, NULL);
 }
 
+/* 1 when the writer of the image being followed is gone: the process
+ * ended, or exec'd the next image, whose trace is there. */
+static int follow_whole(const struct follower *f)
+{
+    return atomic_load_explicit(&f->ended, memory_order_acquire) ||
+           atomic_load_explicit(&f->created, memory_order_acquire) > f->cur + 1;
+}
+
 /* struct an_follow's wait: until the recorder has written more, or its
- * process has ended (then the rest, once). */
+ * image is gone (then the rest, once). */
 static int follow_wait(void *arg, struct trd_trace *t, uint64_t done)
 {
     struct follower *f = arg;
+    struct followed *img = &f->img[f->cur];
     for (;;) {
-        if (atomic_load_explicit(&f->ended, memory_order_acquire)) {
-            if (f->finished)
+        if (follow_whole(f)) {
+            if (img->finished)
                 return -EPROTO; /* the reader still had no next event */
-            f->finished = 1;
-            f->done_running = done;
+            img->finished = 1;
+            img->done_running = done;
             return trd_follow_end(t);
         }
         int rc = trd_follow_update(t);
@@ -868,8 +888,7 @@ static int follow_pace(void *arg)
 {
     struct follower *f = arg;
     uint64_t ran, waited;
-    if (f->say || atomic_load_explicit(&f->ended, memory_order_acquire) ||
-        thread_sched_ns(&ran, &waited) < 0)
+    if (f->say || follow_whole(f) || thread_sched_ns(&ran, &waited) < 0)
         return 0;
     uint64_t d_ran = ran - f->ran_ns, d_waited = waited - f->waited_ns;
     if (d_ran + d_waited < 100 * 1000000ull)
@@ -884,29 +903,49 @@ static void *follow_main(void *arg)
     struct follower *f = arg;
     /* The program comes first: this thread takes what CPU it leaves. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
-    char err[256];
-    int rc;
-    while ((rc = trd_open_follow(f->path, &f->in.trace, err, sizeof(err))) == -EAGAIN &&
-           !atomic_load_explicit(&f->ended, memory_order_acquire))
-        follow_nap();
-    if (rc == 0) {
-        struct an_follow how = {follow_wait, follow_pace, f};
-        thread_sched_ns(&f->ran_ns, &f->waited_ns);
-        rc = an_run_follow(f->in.trace, &f->in.a, &how);
+    thread_sched_ns(&f->ran_ns, &f->waited_ns);
+    for (f->cur = 0; f->cur < FOLLOW_IMAGES; f->cur++) {
+        /* The next image's trace, unless the process ends first. */
+        while (atomic_load_explicit(&f->created, memory_order_acquire) <= f->cur) {
+            if (atomic_load_explicit(&f->ended, memory_order_acquire) &&
+                atomic_load_explicit(&f->created, memory_order_acquire) <= f->cur)
+                return NULL;
+            follow_nap();
+        }
+        struct followed *img = &f->img[f->cur];
+        char err[256];
+        int rc;
+        while ((rc = trd_open_follow(img->path, &img->in.trace, err, sizeof(err))) == -EAGAIN &&
+               !follow_whole(f))
+            follow_nap();
+        if (rc == 0) {
+            struct an_follow how = {follow_wait, follow_pace, f};
+            rc = an_run_follow(img->in.trace, &img->in.a, &how);
+        }
+        img->rc = rc < 0 ? rc : 0;
+        if (rc == -EBUSY)
+            break; /* the program keeps the CPUs busy: the rest after the end */
     }
-    f->rc = rc < 0 ? rc : 0;
+    /* Images not followed are replayed after the end. */
+    for (int i = f->cur + 1; i < FOLLOW_IMAGES; i++)
+        f->img[i].rc = -ECANCELED;
     return NULL;
 }
 
-/* The trace name (in dir) of the root process pid was just created: follow it. */
+/* A trace name (in dir) of the root process was just created: follow it,
+ * after those of the images before. */
 static void follow_start(const char *dir, const char *name)
 {
-    if (follower.started || !follow_wanted() ||
-        snprintf(follower.path, sizeof(follower.path), "%s/%s", dir, name) >=
-            (int)sizeof(follower.path))
+    int n = atomic_load_explicit(&follower.created, memory_order_relaxed);
+    if (n >= FOLLOW_IMAGES || (n == 0 && !follow_wanted()))
         return;
-    snprintf(follower.name, sizeof(follower.name), "%s", name);
-    follower.started = pthread_create(&follower.thread, NULL, follow_main, &follower) == 0;
+    struct followed *img = &follower.img[n];
+    if (snprintf(img->path, sizeof(img->path), "%s/%s", dir, name) >= (int)sizeof(img->path))
+        return;
+    snprintf(img->name, sizeof(img->name), "%s", name);
+    atomic_store_explicit(&follower.created, n + 1, memory_order_release);
+    if (n == 0)
+        follower.started = pthread_create(&follower.thread, NULL, follow_main, &follower) == 0;
 }
 
 /* The root process has ended: the follower reads the rest and finishes. */
@@ -923,25 +962,30 @@ static void follow_stop(void)
 static int followed_take(const char *trace, struct input *in)
 {
     const char *slash = strrchr(trace, '/');
-    if (!follower.started || strcmp(slash ? slash + 1 : trace, follower.name) != 0)
+    const char *name = slash ? slash + 1 : trace;
+    int n = follower.started ? atomic_load(&follower.created) : 0;
+    struct followed *img = NULL;
+    for (int i = 0; i < n && img == NULL; i++)
+        if (!follower.img[i].taken && strcmp(follower.img[i].name, name) == 0)
+            img = &follower.img[i];
+    if (img == NULL)
         return -1;
-    follower.started = 0; /* taken, once */
-    if (follower.rc < 0) {
+    img->taken = 1;
+    if (img->rc < 0) {
         if (follower.say)
             fprintf(stderr, "memaudit: followed %s: %s; replaying it after the end\n", trace,
-                    follower.in.trace != NULL && *trd_error(follower.in.trace)
-                        ? trd_error(follower.in.trace)
-                        : strerror(-follower.rc));
-        input_close(&follower.in);
+                    img->in.trace != NULL && *trd_error(img->in.trace) ? trd_error(img->in.trace)
+                                                                         : strerror(-img->rc));
+        input_close(&img->in);
         return -1;
     }
     if (follower.say)
         fprintf(stderr,
                 "memaudit: followed %s: %" PRIu64 " of %" PRIu64
                 " events replayed while the program ran\n",
-                trace, follower.done_running, trd_event_records(follower.in.trace));
-    *in = follower.in;
-    memset(&follower.in, 0, sizeof(follower.in));
+                trace, img->done_running, trd_event_records(img->in.trace));
+    *in = img->in;
+    memset(&img->in, 0, sizeof(img->in));
     return input_replayed(trace, in);
 }
 
@@ -1106,6 +1150,14 @@ static int take_kept(struct early_list *early, const char *name, const char *pat
     return 0;
 }
 
+/* 1 if the trace name is one of the process whose names hold own
+ * (".PID.trace"): X.PID.trace, or X.PID.trace.N for a later image. */
+static int is_own_trace(const char *name, const char *own)
+{
+    const char *p = strstr(name, own);
+    return p != NULL && (p[strlen(own)] == '\0' || p[strlen(own)] == '.');
+}
+
 /* The inotify events waiting on ino: every trace of dir (not in before)
  * whose last writer closed it and that ends with the recorder's END record
  * is taken now, its stderr kept in early. A trace without END (its process
@@ -1128,7 +1180,7 @@ static void take_early(int ino, pid_t root, const char *dir, const struct dir_sn
             char path[PATH_MAX];
             struct stat st;
             if ((ev->mask & IN_CREATE) != 0) {
-                if (ev->len != 0 && ends_with(ev->name, own) && is_trace_name(ev->name))
+                if (ev->len != 0 && is_trace_name(ev->name) && is_own_trace(ev->name, own))
                     follow_start(dir, ev->name);
                 continue;
             }

@@ -58,7 +58,8 @@ for fw_case in "loop 0 loop 600000" "threads 0 threads" "handoff 0 handoff 2 2 2
     "realloc 0 realloc_chain" "phases 0 phases" "growth 0 growth" "peak 0 peak" \
     "temporaries 0 temporaries" "memerr 134 memerr double" "leaks 0 leaks" \
     "threads200 0 threads200" "thread_exit 0 thread_exit pexit" "exit 3 exitcode" \
-    "abort 134 exitcode abort" "sigalloc 0 sigalloc" "cxx 0 cxx_new"; do
+    "abort 134 exitcode abort" "sigalloc 0 sigalloc" "cxx 0 cxx_new" "exec 4 exec execv" \
+    "spawn 4 exec posix_spawn"; do
     # shellcheck disable=SC2086 # a case is words on purpose
     set -- $fw_case
     fw_case_name=follow-$1
@@ -77,4 +78,13 @@ if [ -n "$fw_n" ] && [ "$fw_n" -gt 0 ]; then
     ok follow-overlap
 else
     fail follow-overlap "no event of the loop was replayed while it ran: $(grep '^memaudit: followed' "$TMP/follow-loop.err")"
+fi
+
+# exec replaces the image: the root process leaves two traces, and the
+# follower follows the second once the first is whole.
+fw_n=$(grep -c '^memaudit: followed .* events replayed while the program ran$' "$TMP/follow-exec.err")
+if [ "$fw_n" = 2 ]; then
+    ok follow-exec-images
+else
+    fail follow-exec-images "$fw_n traces followed, expected the 2 images': $(grep '^memaudit: followed' "$TMP/follow-exec.err" | tr '\n' ' ')"
 fi
