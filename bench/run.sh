@@ -1011,9 +1011,11 @@ Wall time, medians of $RUNS rounds, the six variants alternating and rotating
 as above. "T=4 ÷ T=1" is the ratio to native at T = 4 divided by the one at
 T = 1: 1.00 when recording scales with threads as the program does. This
 machine has $(nproc) CPUs: at T = 4 all of them run the threads, natively and
-recorded alike. \`memaudit run\` also writes the profile after the target
-has ended, one thread doing the same work for T = 1 and T = 4: its T = 4
-ratio is over a native time that the threads have shortened.
+recorded alike. \`memaudit run\` also replays the trace, the same work for
+T = 1 and T = 4 (at T = 1 while the program runs, on the CPU it leaves
+idle; at T = 4 the threads keep both CPUs busy, and it replays after the
+end): its T = 4 ratio is over a native time that the threads have
+shortened.
 
 | variant | T=1 s | T=4 s | T=1 ÷ native | T=4 ÷ native | T=4 ÷ T=1 |
 |---|---:|---:|---:|---:|---:|
@@ -1264,8 +1266,11 @@ $(bars_table)
 ## Recording: wall time and peak RSS
 
 "extra ÷ heaptrack's" is (memaudit − native) ÷ (heaptrack − native): of
-the time heaptrack adds to the program, the share \`memaudit run\` adds
-(recording, then the profile it writes after the program ends).
+the time heaptrack adds to the program, the share \`memaudit run\` adds:
+recording, the replay of the trace (while the program runs, on a CPU it
+leaves idle, unless its own threads keep both busy: docs/usage.md,
+"Replaying while the program runs"), and after the program ends the rest
+of the replay and the symbolized profile.
 
 | target | args | events | native s | memaudit s | heaptrack s | memaudit/native | heaptrack/native | heaptrack/memaudit | extra ÷ heaptrack's extra | native RSS MiB | memaudit RSS MiB | heaptrack RSS MiB |
 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
@@ -1291,8 +1296,7 @@ EOF
 ## Recording alone
 
 The recorder preloaded directly (\`LD_PRELOAD=libaudit.so PROG\`): what
-recording costs, without the profile \`memaudit run\` writes after the target
-ends. "extra ÷ heaptrack's" is (recorder − native) ÷ (heaptrack − native).
+recording costs, without the replay and the profile of \`memaudit run\`. "extra ÷ heaptrack's" is (recorder − native) ÷ (heaptrack − native).
 
 | target | native s | recorder s | heaptrack s | recorder/native | extra ÷ heaptrack's extra |
 |---|---:|---:|---:|---:|---:|
