@@ -183,11 +183,15 @@ fuzz: all $(PROG_BIN) $(FUZZ_BIN)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memaudit \
-	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/doc/memaudit
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/doc/memaudit/docs \
+	    $(DESTDIR)$(PREFIX)/share/doc/memaudit/bench
 	install -m 0755 $(BUILD)/memaudit $(DESTDIR)$(PREFIX)/bin/memaudit
 	install -m 0644 $(BUILD)/libaudit.so $(DESTDIR)$(PREFIX)/lib/memaudit/libaudit.so
 	install -m 0644 include/memaudit.h $(DESTDIR)$(PREFIX)/include/memaudit.h
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/memaudit/
+	# The tree README.md's links expect: docs/, bench/RESULTS.md.
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/memaudit/
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/memaudit/docs/
+	install -m 0644 bench/README.md bench/RESULTS.md $(DESTDIR)$(PREFIX)/share/doc/memaudit/bench/
 
 format:
 	@# Not tests/progs, tests/symbolizer, examples, test_symbolizer.c: tests check their lines.
