@@ -116,6 +116,9 @@ static unsigned interval_ms;
 static uint64_t mallinfo_next_ns; /* not before this time */
 static uint64_t mallinfo_first_ns; /* the first call's time (sampling mode's budget) */
 static uint64_t mallinfo_spent_ns; /* in all calls */
+static uint64_t mallinfo_cost_ns;  /* the last call's */
+static uint64_t mallinfo_chunks;   /* the free chunks it counted (ordblks + smblks) */
+static int64_t mallinfo_live;      /* rec_sampled_live_estimate() before it */
 _Atomic uint64_t rec_tick_next_ns = UINT64_MAX;
 
 /* mallinfo2 describes glibc's allocator: only worth reporting when the
@@ -150,6 +153,24 @@ static uint64_t rss_bytes(void)
     return pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Sampling mode: whether a mallinfo2 call now fits the budget of 1/400 of
+ * the time since the first. Its cost is that of walking the free chunks: the
+ * last call's, grown by the blocks freed since (each may be one more chunk
+ * on a free list), times two. The freed blocks are the fall of the sampled
+ * estimate of the live ones: python3 tearing down its objects frees most of
+ * its heap in a few ms, into fast bins that are never coalesced, and a call
+ * then walked 25 ms of lists after calls of 10-50 us (3% of its run). */
+static int mallinfo_fits(uint64_t now)
+{
+    if (mallinfo_first_ns == 0)
+        return 1;
+    int64_t freed = mallinfo_live - rec_sampled_live_estimate();
+    uint64_t cost = 2 * mallinfo_cost_ns;
+    if (freed > 0)
+        cost += 2 * mallinfo_cost_ns * (uint64_t)freed / (mallinfo_chunks + 1);
+    return now - mallinfo_first_ns >= 400 * (mallinfo_spent_ns + cost);
+}
+
 static void write_sample(void)
 {
     uint8_t body[16 + 6 * 10];
@@ -161,22 +182,22 @@ static void write_sample(void)
      * the next waits at least 100 d (those samples carry RSS only). In
      * sampling mode the target's own thread makes the call, and a heap that
      * grows makes each call dearer than the last (python3's bench run spent
-     * 2-3% in it): there all calls together, the next counted as twice the
-     * last, stay under 1/400 of the time since the first. */
-    if (mallinfo2_fn && now >= mallinfo_next_ns) {
+     * 2-3% in it): there all calls together, the next one's predicted cost
+     * included (mallinfo_fits), stay under 1/400 of the time since the
+     * first. */
+    int sampling = rec_config.sample_bytes != 0;
+    if (mallinfo2_fn && now >= mallinfo_next_ns && (!sampling || mallinfo_fits(now))) {
         if (mallinfo_first_ns == 0)
             mallinfo_first_ns = now;
+        int64_t live = sampling ? rec_sampled_live_estimate() : 0;
         struct rec_mallinfo2 mi = mallinfo2_fn();
         uint64_t done = rec_now_ns();
         uint64_t cost = done - now;
-        int sampling = rec_config.sample_bytes != 0;
         mallinfo_spent_ns += cost;
         mallinfo_next_ns = done + (sampling ? 400 : 100) * cost;
-        if (sampling) {
-            uint64_t budget = mallinfo_first_ns + 400 * (mallinfo_spent_ns + 2 * cost);
-            if (budget > mallinfo_next_ns)
-                mallinfo_next_ns = budget;
-        }
+        mallinfo_cost_ns = cost;
+        mallinfo_chunks = mi.ordblks + mi.smblks;
+        mallinfo_live = live;
         p = tr_put_u64(p, 5);
         p = tr_put_u64(p, mi.arena);
         p = tr_put_u64(p, mi.hblkhd);
@@ -323,6 +344,9 @@ void rec_flusher_start(unsigned ms)
     mallinfo_next_ns = 0;
     mallinfo_first_ns = 0;
     mallinfo_spent_ns = 0;
+    mallinfo_cost_ns = 0;
+    mallinfo_chunks = 0;
+    mallinfo_live = 0;
     if (rec_config.sample_bytes != 0) {
         atomic_store(&rec_tick_next_ns, 0); /* the first recorded event ticks */
         return;

@@ -209,6 +209,14 @@ static void *note_internal(void *p)
  * is to be recorded -- then it joins the set of sampled blocks, before the
  * program has the pointer. A failed call (p NULL) is always recorded. Off,
  * one branch. */
+/* A sampled block joins (sign 1) or leaves (-1) the estimate of the live
+ * blocks (sample.c); p is still the program's. */
+static void sampled_weigh(const void *p, int sign)
+{
+    if (real.malloc_usable_size)
+        rec_sampled_weigh(real.malloc_usable_size((void *)p), sign);
+}
+
 static inline int sample_keep(void *p, size_t size)
 {
     /* (In a signal handler on top of the recorder, which may hold the set's
@@ -218,6 +226,7 @@ static inline int sample_keep(void *p, size_t size)
     if (!rec_sample_take(size))
         return 0;
     rec_sampled_add(p);
+    sampled_weigh(p, 1);
     return 1;
 }
 
@@ -227,7 +236,10 @@ static inline int sample_free_keep(void *p)
 {
     if (REC_LIKELY(rec_config.sample_bytes == 0) || REC_UNLIKELY(rec_tls.nested_in_signal))
         return 1; /* (nested: record_free counts it lost, without the set's lock) */
-    return rec_sampled_take(p);
+    if (!rec_sampled_take(p))
+        return 0;
+    sampled_weigh(p, -1);
+    return 1;
 }
 
 static uint64_t slack_of(void *p, size_t size)
@@ -585,12 +597,15 @@ static __attribute__((noinline)) void *realloc_sampled(uint8_t fn, void *old, si
         rec_tls.guard = 0;
         return p;
     }
+    sampled_weigh(old, -1);
     struct rec_thread *w = rec_thread_stamp_begin();
     uint64_t before = rec_now_ns();
     p = call(old, a, b);
     if (p == NULL) {
-        if (n > 0)
-            rec_sampled_add(old); /* failed: old is still live, and still sampled */
+        if (n > 0) { /* failed: old is still live, and still sampled */
+            rec_sampled_add(old);
+            sampled_weigh(old, 1);
+        }
         record_realloc(fn, before, old, NULL, n);
     } else if (sample_keep(p, n)) {
         record_realloc(fn, before, old, p, n);

@@ -176,6 +176,13 @@ static inline int rec_sampled_has(const void *p)
     return found;
 }
 void rec_sample_after_fork_child(void);
+/* About the number of blocks of the program live now, from the sampled ones
+ * (each stands for about sample_bytes / its usable size of them): hooks.c
+ * adds a sampled block's weight when it joins the set and takes it off when
+ * it leaves. Only a cost hint (flusher.c: a heap that freed many blocks has
+ * long free lists for mallinfo2 to walk), not a figure of the trace. */
+void rec_sampled_weigh(size_t usable_bytes, int sign);
+int64_t rec_sampled_live_estimate(void);
 
 /* ---- per-thread buffers (thread.c) ---- */
 struct rec_thread;

@@ -274,6 +274,24 @@ int rec_sampled_take_slow(const void *p)
     return found;
 }
 
+static _Atomic int64_t live_estimate;
+
+/* The weight of a block of u usable bytes: 1 / (1 - exp(-u/m)) is about
+ * m/u + 1/2 when u is small; 1 for a block sampled always. The same u gives
+ * the same weight when the block leaves, so the sum of a block that came
+ * and went is 0 again. */
+void rec_sampled_weigh(size_t usable_bytes, int sign)
+{
+    uint64_t m = rec_config.sample_bytes;
+    int64_t w = usable_bytes >= m ? 1 : (int64_t)(m / (usable_bytes > 0 ? usable_bytes : 1)) + 1;
+    atomic_fetch_add_explicit(&live_estimate, sign * w, memory_order_relaxed);
+}
+
+int64_t rec_sampled_live_estimate(void)
+{
+    return atomic_load_explicit(&live_estimate, memory_order_relaxed);
+}
+
 void rec_sample_after_fork_child(void)
 {
     pthread_mutex_init(&set_lock, NULL);

@@ -133,6 +133,26 @@ static void countdown_samples_at_the_rate(void **state)
     rec_config.sample_bytes = 0;
 }
 
+/* The estimate of live blocks (a cost hint for mallinfo2, flusher.c): a
+ * sampled block of u < m usable bytes stands for m/u + 1 of them, a larger
+ * one for 1; a block that leaves takes off what it added. m = 1000. */
+static void live_estimate_weighs_blocks(void **state)
+{
+    (void)state;
+    rec_config.sample_bytes = 1000;
+    int64_t before = rec_sampled_live_estimate();
+    rec_sampled_weigh(24, 1);   /* 41 + 1 */
+    rec_sampled_weigh(100, 1);  /* 10 + 1 */
+    rec_sampled_weigh(5000, 1); /* 1 */
+    assert_int_equal(rec_sampled_live_estimate() - before, 42 + 11 + 1);
+    rec_sampled_weigh(100, -1);
+    rec_sampled_weigh(24, -1);
+    assert_int_equal(rec_sampled_live_estimate() - before, 1);
+    rec_sampled_weigh(5000, -1);
+    assert_int_equal(rec_sampled_live_estimate(), before);
+    rec_config.sample_bytes = 0;
+}
+
 /* Sampling mode on, as resolve() turns it on: the free hook's word then
  * counts the sampled blocks live (REC_WATCH_ALL before, in full mode). */
 static int sampling_on(void **state)
@@ -151,6 +171,7 @@ int main(void)
         cmocka_unit_test(set_churn_keeps_one_table),
         cmocka_unit_test(set_holds_what_was_added),
         cmocka_unit_test(countdown_samples_at_the_rate),
+        cmocka_unit_test(live_estimate_weighs_blocks),
     };
     return cmocka_run_group_tests(tests, sampling_on, NULL);
 }
