@@ -138,35 +138,55 @@ struct rec_sset {
     size_t live;
     _Atomic uintptr_t slots[];
 };
+/* In front of the table, a filter of REC_SFILTER_BITS bits (1 KiB, always
+ * in L1 while the frees ask it): a key sets the bit its hash picks, and no
+ * removal clears it, so a clear bit means "not in the set" -- the answer for
+ * nearly every free, one load where the table took three. sample.c rebuilds
+ * it from the live keys, under the seqlock, once enough keys came and went. */
+#define REC_SFILTER_LOG2 13
+#define REC_SFILTER_BITS (1u << REC_SFILTER_LOG2)
 struct rec_sampled_index {
-    _Atomic(struct rec_sset *) table;
     _Atomic unsigned gen;
+    _Atomic(struct rec_sset *) table;
+    _Atomic uint64_t filter[REC_SFILTER_BITS / 64];
 };
 extern struct rec_sampled_index rec_sampled;
 static inline size_t rec_sset_home(const struct rec_sset *s, uintptr_t p)
 {
     return (size_t)(((uint64_t)p * 0x9e3779b97f4a7c15u) >> 20) & s->mask;
 }
+/* The filter's bit for p: the hash's top bits (the table's home takes
+ * lower ones). */
+static inline size_t rec_sfilter_bit(uintptr_t p)
+{
+    return (size_t)(((uint64_t)p * 0x9e3779b97f4a7c15u) >> (64 - REC_SFILTER_LOG2));
+}
 /* 0 if p is not in the set; 1 if it is, or may be (a rebuild ran meanwhile:
  * ask again under the lock). No lock: the free of every block that is not
- * sampled asks, so it is inline -- a multiply and two or three loads (the
- * table is at most a quarter full, keys and tombstones together). A seqlock
- * read: gen is loaded before (acquire) and after (behind an acquire fence)
- * the probe, and pairs with the writer's release in sample.c. */
+ * sampled asks, so it is inline -- a multiply and one load of the filter
+ * for nearly all of them; two or three loads of the table more when its bit
+ * is set (the table is at most a quarter full, keys and tombstones
+ * together). A seqlock read: gen is loaded before (acquire) and after
+ * (behind an acquire fence) the probe, and pairs with the writer's release
+ * in sample.c. */
 static inline int rec_sampled_has(const void *p)
 {
     unsigned gen = atomic_load_explicit(&rec_sampled.gen, memory_order_acquire);
-    struct rec_sset *s = atomic_load_explicit(&rec_sampled.table, memory_order_acquire);
-    if (s == NULL)
-        return 0;
+    size_t bit = rec_sfilter_bit((uintptr_t)p);
+    uint64_t word = atomic_load_explicit(&rec_sampled.filter[bit / 64], memory_order_relaxed);
     int found = 0;
-    for (size_t i = rec_sset_home(s, (uintptr_t)p);; i = (i + 1) & s->mask) {
-        uintptr_t v = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
-        if (v == 0)
-            break;
-        if (v == (uintptr_t)p) {
-            found = 1;
-            break;
+    if (word & ((uint64_t)1 << (bit % 64))) {
+        struct rec_sset *s = atomic_load_explicit(&rec_sampled.table, memory_order_acquire);
+        if (s == NULL)
+            return 0;
+        for (size_t i = rec_sset_home(s, (uintptr_t)p);; i = (i + 1) & s->mask) {
+            uintptr_t v = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
+            if (v == 0)
+                break;
+            if (v == (uintptr_t)p) {
+                found = 1;
+                break;
+            }
         }
     }
     atomic_thread_fence(memory_order_acquire);

@@ -20,8 +20,10 @@
  * recorder must know without a word in the block. It keeps the addresses
  * of the sampled blocks still live in one hash set for the process: a free
  * looks its pointer up without a lock (rec_sampled_has in rec.h: one hash,
- * one or two loads); inserting (a sampled allocation) and removing (the
- * free of a sampled block) take a mutex -- a few per BYTES bytes allocated.
+ * one load of a filter in front of the table for nearly every pointer not
+ * there, two or three more for the rest); inserting (a sampled allocation)
+ * and removing (the free of a sampled block) take a mutex -- a few per BYTES
+ * bytes allocated.
  * A block leaves the set before libc gets it back, so an address reused by
  * any thread is never mistaken for the old block. Growth builds a new
  * table under the mutex and publishes it whole; a table full of tombstones
@@ -208,6 +210,43 @@ static int rebuild_locked(struct rec_sset *s)
     return 0;
 }
 
+/* Keys added to the filter since it was last rebuilt. */
+static size_t filter_adds;
+
+static void filter_set_locked(uintptr_t p)
+{
+    size_t bit = rec_sfilter_bit(p);
+    uint64_t word = atomic_load_explicit(&rec_sampled.filter[bit / 64], memory_order_relaxed);
+    /* release: as a slot's store in put_locked, before the program has p */
+    atomic_store_explicit(&rec_sampled.filter[bit / 64], word | (uint64_t)1 << (bit % 64),
+                          memory_order_release);
+}
+
+/* The filter with the bits of the live keys only, rebuilt in place under the
+ * seqlock as rebuild_locked does the table: a lookup meanwhile sees gen odd
+ * or changed and asks again under the lock. Once the keys added since the
+ * last rebuild outnumber an eighth of the bits and the keys live: a filter
+ * with few keys live is then cleared often enough to stay mostly 0 (at most
+ * about 1/8 + live/bits of it set), and one with many live keys (most bits
+ * set anyway, the table answers) is rebuilt about once per live key added,
+ * a walk of 8 slots per key. */
+static void filter_rebuild_locked(const struct rec_sset *s)
+{
+    unsigned gen = atomic_load_explicit(&rec_sampled.gen, memory_order_relaxed);
+    atomic_store_explicit(&rec_sampled.gen, gen + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* odd before any bit is cleared */
+    for (size_t i = 0; i < REC_SFILTER_BITS / 64; i++)
+        atomic_store_explicit(&rec_sampled.filter[i], 0, memory_order_relaxed);
+    for (size_t i = 0; i <= s->mask; i++) {
+        uintptr_t v = atomic_load_explicit(&s->slots[i], memory_order_relaxed);
+        if (v != 0 && v != TOMB)
+            filter_set_locked(v);
+    }
+    /* even again; pairs with rec_sampled_has */
+    atomic_store_explicit(&rec_sampled.gen, gen + 2, memory_order_release);
+    filter_adds = 0;
+}
+
 void rec_sampled_add(const void *p)
 {
     pthread_mutex_lock(&set_lock);
@@ -220,7 +259,10 @@ void rec_sampled_add(const void *p)
             s = NULL;
     }
     if (s != NULL) {
+        if (++filter_adds > REC_SFILTER_BITS / 8 + s->live)
+            filter_rebuild_locked(s);
         put_locked(s, (uintptr_t)p);
+        filter_set_locked((uintptr_t)p);
         /* (not in put_locked: a growing table passes through smaller counts) */
         atomic_store_explicit(&rec_free_watch, s->live, memory_order_relaxed);
     }

@@ -114,6 +114,44 @@ static void set_churn_keeps_one_table(void **state)
     assert_int_equal(atomic_load(&rec_free_watch), 0);
 }
 
+static unsigned filter_bits_set(void)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < REC_SFILTER_BITS / 64; i++)
+        n += (unsigned)__builtin_popcountll(atomic_load(&rec_sampled.filter[i]));
+    return n;
+}
+
+/* The filter in front of the table: a removal leaves its bit set, so after
+ * 100000 keys came and went every bit would be, and every free would probe
+ * the table. Rebuilds keep it to about an eighth plus the live keys' bits,
+ * and never lose a live key's. */
+static void filter_stays_sparse(void **state)
+{
+    (void)state;
+    enum { LIVE = 10, CHURN = 100000 };
+    for (uint64_t k = 0; k < LIVE; k++)
+        rec_sampled_add(addr(900000000 + k));
+    for (uint64_t i = 1; i <= CHURN; i++) {
+        rec_sampled_add(addr(800000000 + i));
+        assert_int_equal(rec_sampled_take(addr(800000000 + i)), 1);
+    }
+    assert_in_range(filter_bits_set(), LIVE / 2, REC_SFILTER_BITS / 8 + LIVE + 1);
+    /* pointers never added: nearly all of them answered by the filter */
+    unsigned filtered = 0;
+    for (uint64_t i = 1; i <= 1000; i++) {
+        size_t bit = rec_sfilter_bit((uintptr_t)addr(700000000 + i));
+        filtered += !(atomic_load(&rec_sampled.filter[bit / 64]) >> (bit % 64) & 1);
+        assert_int_equal(rec_sampled_has(addr(700000000 + i)), 0);
+    }
+    assert_true(filtered >= 800);
+    for (uint64_t k = 0; k < LIVE; k++) {
+        assert_int_equal(rec_sampled_has(addr(900000000 + k)), 1);
+        assert_int_equal(rec_sampled_take(addr(900000000 + k)), 1);
+    }
+    assert_int_equal(atomic_load(&rec_free_watch), 0);
+}
+
 /* The countdown samples an allocation of s bytes with probability
  * 1 - exp(-s/m), blocks larger than m always. m = 1000, s = 10: p =
  * 0.00995, 9950 of 1e6 expected, standard deviation 99.5; +-500 is 5. */
@@ -170,6 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(set_churn_keeps_one_table),
         cmocka_unit_test(set_holds_what_was_added),
+        cmocka_unit_test(filter_stays_sparse),
         cmocka_unit_test(countdown_samples_at_the_rate),
         cmocka_unit_test(live_estimate_weighs_blocks),
     };
