@@ -859,9 +859,8 @@ static void write_process(void)
 {
     static uint8_t body[64 * 1024];
     static char cmd[32 * 1024];
-    char exe[TR_MAX_PATH];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    size_t exe_len = n > 0 ? (size_t)n : 0;
+    const char *exe = rec_modules_exe_path();
+    size_t exe_len = strlen(exe);
     long cmd_len = rec_read_file("/proc/self/cmdline", cmd, sizeof(cmd));
     uint8_t *p = body;
     p = tr_put_u64(p, (uint64_t)getpid());

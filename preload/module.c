@@ -428,6 +428,11 @@ void rec_modules_save_deleted(void)
     pthread_mutex_unlock(&module_lock);
 }
 
+const char *rec_modules_exe_path(void)
+{
+    return exe_path;
+}
+
 int rec_modules_init(void)
 {
     ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);

@@ -132,12 +132,10 @@ int rec_config_load(void)
 /* Basename of the running program, from /proc/self/exe, for the file name. */
 static void program_name(char *out, size_t cap)
 {
-    char exe[TR_MAX_PATH];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    const char *exe = rec_modules_exe_path();
     const char *base = "unknown";
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
+    if (exe[0] != '\0') {
+        const char *slash = strrchr(exe, '/');
         base = slash ? slash + 1 : exe;
     }
     size_t i = 0;

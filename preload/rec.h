@@ -330,6 +330,9 @@ void rec_modules_save_deleted(void);
 /* 1 if addr lies in a module of the last snapshot. */
 int rec_modules_contains(uintptr_t addr);
 int rec_modules_init(void);
+/* The executable's path, read once by rec_modules_init from /proc/self/exe
+ * ("" when it cannot be had); the same in a fork child. */
+const char *rec_modules_exe_path(void);
 /* After fork, in the child: the lock may have been held by a thread that
  * does not exist there. */
 void rec_modules_after_fork_child(void);
