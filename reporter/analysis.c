@@ -1498,10 +1498,20 @@ int an_run(struct trd_trace *t, struct analysis *a)
  * start). While following, the first event is known once it is handed out
  * (the reader hands out the least time first); then the samples indexed so
  * far join the timeline. */
-static int start_fix(struct ctx *c, struct trd_trace *t)
+static uint64_t start_of(struct trd_trace *t)
 {
     uint64_t first = trd_first_ns(t), hdr_start = trd_header(t)->start_mono_ns;
-    c->start_ns = hdr_start != 0 && hdr_start <= first ? hdr_start : first;
+    return hdr_start != 0 && hdr_start <= first ? hdr_start : first;
+}
+
+/* While following, the first thing handed out may be a phase mark before
+ * any block of events was indexed (trd_first_ns() 0): then the header's
+ * stamp, which the end checks against the finished trace's. */
+static int start_fix(struct ctx *c, struct trd_trace *t)
+{
+    uint64_t hdr_start = trd_header(t)->start_mono_ns;
+    c->start_ns = c->following && trd_first_ns(t) == 0 && hdr_start != 0 ? hdr_start
+                                                                           : start_of(t);
     c->start_known = 1;
     return timeline_sync(c, t);
 }
@@ -1602,6 +1612,10 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
         rc = follow_sync(&c, t);
         if (rc == 0 && !c.start_known)
             rc = start_fix(&c, t);
+        /* The start the replay of the finished trace takes, or -ESTALE:
+         * the times were relative to another one. */
+        if (rc == 0 && c.start_ns != start_of(t))
+            rc = -ESTALE;
         if (rc < 0)
             goto fail;
     }

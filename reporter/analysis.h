@@ -236,7 +236,8 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
  * and returns 0 to go on or a negative errno to stop with. The result equals
  * an_run() of the finished trace; -ESTALE: the trace used a stack before its
  * definition was written (damage), which only a replay of the finished
- * trace handles as an_run() does. */
+ * trace handles as an_run() does; also when the trace's start was not
+ * known when the first phase mark was handed out, and guessed wrong. */
 struct an_follow {
     int (*wait)(void *arg, struct trd_trace *t, uint64_t done);
     /* NULL, or called every AN_PACE_BATCHES batches of events: a negative
