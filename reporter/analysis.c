@@ -1533,7 +1533,7 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
                const struct an_follow *follow)
 {
     struct ctx c = {0};
-    uint64_t records = 0, batches = 0;
+    uint64_t records = 0, paced = 0;
     int rc;
 
     memset(a, 0, sizeof *a);
@@ -1573,7 +1573,11 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
         if (rc <= 0)
             break;
         if (c.following) {
-            if (follow->pace != NULL && ++batches % AN_PACE_BATCHES == 0) {
+            /* (By events: a batch of the inline stream is one run, which can
+             * be one event when threads interleave.) */
+            paced += n;
+            if (follow->pace != NULL && paced >= AN_PACE_EVENTS) {
+                paced = 0;
                 rc = follow->pace(follow->arg);
                 if (rc < 0)
                     break;

@@ -240,12 +240,12 @@ int an_run_progress(struct trd_trace *t, struct analysis *a, const struct an_pro
  * known when the first phase mark was handed out, and guessed wrong. */
 struct an_follow {
     int (*wait)(void *arg, struct trd_trace *t, uint64_t done);
-    /* NULL, or called every AN_PACE_BATCHES batches of events: a negative
+    /* NULL, or called every AN_PACE_EVENTS events or so: a negative
      * errno stops the replay with it (the caller gives up following). */
     int (*pace)(void *arg);
     void *arg;
 };
-#define AN_PACE_BATCHES 64u
+#define AN_PACE_EVENTS 131072u
 int an_run_follow(struct trd_trace *t, struct analysis *a, const struct an_follow *follow);
 
 struct sym_resolver;
