@@ -1517,7 +1517,8 @@ static int start_fix(struct ctx *c, struct trd_trace *t)
 }
 
 /* While following, bring the site table and the timeline up to what the
- * reader has indexed, before the events it hands out next. */
+ * reader has indexed, before the events it hands out next (the start once
+ * the first of them is there, or at the end). */
 static int follow_sync(struct ctx *c, struct trd_trace *t)
 {
     uint32_t n = trd_stack_count(t);
@@ -1526,7 +1527,7 @@ static int follow_sync(struct ctx *c, struct trd_trace *t)
         if (rc < 0)
             return rc;
     }
-    return c->start_known ? timeline_sync(c, t) : 0;
+    return c->start_known ? timeline_sync(c, t) : start_fix(c, t);
 }
 
 static int run(struct trd_trace *t, struct analysis *a, const struct an_progress *progress,
@@ -1583,8 +1584,6 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
                     break;
             }
             rc = follow_sync(&c, t);
-            if (rc == 0 && !c.start_known)
-                rc = start_fix(&c, t);
             if (rc < 0)
                 break;
         }
@@ -1614,8 +1613,6 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
         /* The reader has indexed everything now: the tables as a replay of
          * the finished trace sizes them from the start. */
         rc = follow_sync(&c, t);
-        if (rc == 0 && !c.start_known)
-            rc = start_fix(&c, t);
         /* The start the replay of the finished trace takes, or -ESTALE:
          * the times were relative to another one. */
         if (rc == 0 && c.start_ns != start_of(t))
