@@ -27,9 +27,9 @@ struct live {
  * in a sharded open-addressing table; the others go whole into a plain map
  * beside it (livemap.c says why). */
 struct lm_shard {
-    struct lm_slot *slots; /* [cap]: 0, or 256 times a power of two, or 3/2 of that */
-    size_t cap;
-    uint64_t cap_inv; /* UINT64_MAX / cap + 1, for x % cap without a division */
+    struct lm_chunk *chunks; /* [n_chunks]: 0, or 64 times a power of two, or 3/2 of that */
+    size_t n_chunks;
+    uint64_t cap_inv; /* UINT64_MAX / (3 * n_chunks) + 1: x % slots without a division */
     size_t n;
 };
 

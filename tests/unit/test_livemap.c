@@ -3,8 +3,8 @@
  * Every entry must come back exactly as it went in, whether it was packed or
  * kept whole: the cases at each packing limit (and one past it), then a long
  * random history of inserts and removals, with addresses dense enough to make
- * long probe runs, shards grow, and backward shifts wrap around the end of a
- * table, checked against a plain array after every step; lm_replace() of
+ * chunks overflow into the next ones, shards grow, and probes wrap around the
+ * end of a table, checked against a plain array after every step; lm_replace() of
  * live and free addresses among them. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -184,11 +184,46 @@ static void test_random(void **state)
     lm_fini(&m);
 }
 
+/* Runs of neighbouring blocks in many 1 MiB regions, so that several
+ * regions share a shard and their runs fall on the same chunks: full chunks
+ * pass entries on to the next ones (and from the last chunk to the first).
+ * Removed in a scattered order, every entry still comes back whole. */
+static void test_dense_runs(void **state)
+{
+    (void)state;
+    enum { REGIONS = 100, PER_REGION = 300, N = REGIONS * PER_REGION };
+    struct livemap m = {0};
+    struct live *in = calloc(N, sizeof *in), out;
+    assert_non_null(in);
+    for (size_t i = 0; i < N; i++) {
+        in[i] = block(0x100000000000ull + (i / PER_REGION) * (1u << 20) + (i % PER_REGION) * 16,
+                      i + 1);
+        assert_int_equal(lm_insert(&m, &in[i]), 0);
+    }
+    struct ref r = {in, N};
+    assert_int_equal(lm_each(&m, count_cb, &r), 0);
+    for (size_t k = 0; k < N; k++) {
+        size_t i = (k * 7919) % N; /* 7919 is prime to N: each once */
+        assert_int_equal(lm_remove(&m, in[i].ptr, &out), 1);
+        assert_live_equal(&out, &in[i]);
+        assert_int_equal(lm_remove(&m, in[i].ptr, &out), 0);
+        if (k % 2 == 0) { /* and back, through lm_replace(), every other one */
+            assert_int_equal(lm_replace(&m, &in[i], &out), 0);
+            assert_int_equal(lm_remove(&m, in[i].ptr, &out), 1);
+            assert_live_equal(&out, &in[i]);
+        }
+    }
+    assert_int_equal(lm_count(&m), 0);
+    free(in);
+    lm_fini(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_dense_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
