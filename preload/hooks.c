@@ -149,7 +149,8 @@ void rec_guard_enter(void)
 
 void rec_guard_leave(void)
 {
-    rec_tls.guard--;
+    if (--rec_tls.guard == 0 && REC_UNLIKELY(rec_tls.deferred))
+        rec_signal_redeliver();
 }
 
 /* ---- recording ---- */
@@ -159,7 +160,10 @@ void rec_guard_leave(void)
  * table's lock held, libunwind mid-walk), its allocator calls can be neither
  * recorded (that could deadlock or corrupt the record in progress) nor taken
  * for the recorder's own (that would drop them silently): they run untracked
- * and are counted as lost. Returns what rec_handler_leave() restores. */
+ * and are counted as lost. Returns what rec_handler_leave() restores.
+ * (signal.c makes every other signal wait for the guard's release: this is
+ * for a fault in the recorder's own code, and for more than its few
+ * different signals held back at once.) */
 int rec_handler_enter(void)
 {
     int saved = rec_tls.guard;
@@ -176,6 +180,27 @@ void rec_handler_leave(int saved)
         rec_tls.nested_in_signal--;
         rec_tls.guard = saved;
     }
+}
+
+void rec_call_pause(struct rec_call_pause *s, int guard)
+{
+    s->guard = guard;
+    s->stamped = rec_thread_stamp_pause();
+    if (guard == REC_GUARD_CALL)
+        rec_lost_add(1);
+    rec_tls.resumed_ns = 0;
+    rec_guard_set(0);
+}
+
+void rec_call_resume(const struct rec_call_pause *s)
+{
+    rec_guard_set(s->guard);
+    if (s->stamped) {
+        rec_thread_stamp_begin();
+        rec_tls.resumed_ns = rec_now_ns();
+    }
+    if (s->guard == REC_GUARD_CALL)
+        rec_lost_sub(1);
 }
 
 /* An event that gets no record. Once the recording has ended (shutdown has
@@ -365,6 +390,10 @@ static void record_free(uint8_t fn, void *p)
  * (rec_thread_stamp_begin .. _end), which spans the call and this record. */
 static void record_realloc(uint8_t fn, uint64_t ts_before, void *old, void *p, size_t size)
 {
+    if (REC_UNLIKELY(rec_tls.resumed_ns)) { /* a handler ran inside the call */
+        ts_before = rec_tls.resumed_ns;
+        rec_tls.resumed_ns = 0;
+    }
     if (REC_UNLIKELY(rec_tls.nested_in_signal)) {
         rec_lost_add(1);
         return;
@@ -446,9 +475,9 @@ static inline int sample_pass_free(const void *p)
 static __attribute__((noinline)) void *sample_failed(uint8_t fn, size_t n)
 {
     if (should_record()) {
-        rec_tls.guard = 1;
+        rec_guard_set(REC_GUARD_RECORD);
         record_alloc(fn, NULL, n, 0);
-        rec_tls.guard = 0;
+        rec_guard_release();
     }
     return NULL;
 }
@@ -464,11 +493,12 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
         return boot_alloc(n);
     if (!should_record())
         return note_internal(real.malloc(n));
-    rec_tls.guard = 1;
+    rec_guard_set(REC_GUARD_CALL);
     void *p = real.malloc(n);
+    rec_guard_set(REC_GUARD_RECORD);
     if (sample_keep(p, n))
         record_alloc(TR_FN_MALLOC, p, n, 0);
-    rec_tls.guard = 0;
+    rec_guard_release();
     return p;
 }
 
@@ -491,10 +521,13 @@ static __attribute__((noinline)) void free_general(void *p)
         return;
     }
     if (should_record()) {
-        rec_tls.guard = 1; /* (also over the set's lock: a signal handler must know) */
+        rec_guard_set(REC_GUARD_RECORD); /* (also over the set's lock: a signal handler must know) */
         if (sample_free_keep(p))
             record_free(TR_FN_FREE, p);
-        rec_tls.guard = 0;
+        rec_guard_set(REC_GUARD_CALL_RECORDED);
+        real.free(p);
+        rec_guard_release();
+        return;
     }
     real.free(p);
 }
@@ -518,14 +551,15 @@ static __attribute__((noinline)) void *calloc_general(size_t nmemb, size_t size)
     }
     if (!should_record())
         return note_internal(real.calloc(nmemb, size));
-    rec_tls.guard = 1;
+    rec_guard_set(REC_GUARD_CALL);
     void *p = real.calloc(nmemb, size);
+    rec_guard_set(REC_GUARD_RECORD);
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         total = SIZE_MAX;
     if (sample_keep(p, total))
         record_alloc(TR_FN_CALLOC, p, total, 0);
-    rec_tls.guard = 0;
+    rec_guard_release();
     return p;
 }
 
@@ -566,10 +600,10 @@ static void *realloc_internal(uint8_t fn, void *old, size_t n,
         rec_internal_add(p);
         return p;
     }
-    rec_tls.guard = 1;
+    rec_guard_set(REC_GUARD_RECORD);
     if (sample_keep(p, n))
         record_alloc(fn, p, n, 0);
-    rec_tls.guard = 0;
+    rec_guard_release();
     return p;
 }
 
@@ -588,19 +622,23 @@ static __attribute__((noinline)) void *realloc_sampled(uint8_t fn, void *old, si
         rec_lost_add(1);
         return call(old, a, b);
     }
-    rec_tls.guard = 1;
+    rec_guard_set(REC_GUARD_RECORD);
     void *p;
     if (!rec_sampled_take(old)) {
+        rec_guard_set(REC_GUARD_CALL);
         p = call(old, a, b);
+        rec_guard_set(REC_GUARD_RECORD);
         if (p != NULL ? sample_keep(p, n) : n > 0)
             record_alloc(fn, p, n, 0);
-        rec_tls.guard = 0;
+        rec_guard_release();
         return p;
     }
     sampled_weigh(old, -1);
     struct rec_thread *w = rec_thread_stamp_begin();
     uint64_t before = rec_now_ns();
+    rec_guard_set(REC_GUARD_CALL);
     p = call(old, a, b);
+    rec_guard_set(REC_GUARD_RECORD);
     if (p == NULL) {
         if (n > 0) { /* failed: old is still live, and still sampled */
             rec_sampled_add(old);
@@ -613,7 +651,7 @@ static __attribute__((noinline)) void *realloc_sampled(uint8_t fn, void *old, si
         record_realloc(fn, before, old, NULL, 0);
     }
     rec_thread_stamp_end(w);
-    rec_tls.guard = 0;
+    rec_guard_release();
     return p;
 }
 
@@ -623,11 +661,12 @@ static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void 
     if (old == NULL) {
         if (!should_record())
             return note_internal(call(NULL, a, b));
-        rec_tls.guard = 1;
+        rec_guard_set(REC_GUARD_CALL);
         void *p = call(NULL, a, b);
+        rec_guard_set(REC_GUARD_RECORD);
         if (sample_keep(p, n))
             record_alloc(fn, p, n, 0);
-        rec_tls.guard = 0;
+        rec_guard_release();
         return p;
     }
     if (REC_UNLIKELY(rec_internal_take(old)))
@@ -636,13 +675,15 @@ static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void 
         return call(old, a, b);
     if (REC_UNLIKELY(rec_config.sample_bytes))
         return realloc_sampled(fn, old, n, call, a, b);
-    rec_tls.guard = 1;
+    rec_guard_set(REC_GUARD_RECORD);
     struct rec_thread *w = rec_thread_stamp_begin();
     uint64_t before = rec_now_ns();
+    rec_guard_set(REC_GUARD_CALL);
     void *p = call(old, a, b);
+    rec_guard_set(REC_GUARD_RECORD);
     record_realloc(fn, before, old, p, n);
     rec_thread_stamp_end(w);
-    rec_tls.guard = 0;
+    rec_guard_release();
     return p;
 }
 
@@ -714,11 +755,12 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
             note_internal(*out);
         return rc;
     }
-    rec_tls.guard = 1;
+    rec_guard_set(REC_GUARD_CALL);
     int rc = real.posix_memalign(out, align, n);
+    rec_guard_set(REC_GUARD_RECORD);
     if (sample_keep(rc == 0 ? *out : NULL, n))
         record_alloc(TR_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, n, align);
-    rec_tls.guard = 0;
+    rec_guard_release();
     return rc;
 }
 
@@ -726,11 +768,12 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     ENSURE_REAL();                                                                                 \
     if (!should_record())                                                                          \
         return note_internal(real.name(__VA_ARGS__));                                              \
-    rec_tls.guard = 1;                                                                                     \
+    rec_guard_set(REC_GUARD_CALL);                                                                 \
     void *p = real.name(__VA_ARGS__);                                                              \
+    rec_guard_set(REC_GUARD_RECORD);                                                               \
     if (sample_keep(p, n))                                                                         \
         record_alloc(FN, p, n, align);                                                             \
-    rec_tls.guard = 0;                                                                                     \
+    rec_guard_release();                                                                           \
     return p
 
 EXPORT void *aligned_alloc(size_t align, size_t n)
@@ -765,10 +808,10 @@ EXPORT void free_sized(void *p, size_t size)
         return;
     ENSURE_REAL();
     if (!rec_internal_take(p) && should_record()) {
-        rec_tls.guard = 1;
+        rec_guard_set(REC_GUARD_RECORD);
         if (sample_free_keep(p))
             record_free(TR_FN_FREE_SIZED, p);
-        rec_tls.guard = 0;
+        rec_guard_release();
     }
     if (real.free_sized)
         real.free_sized(p, size);
@@ -782,10 +825,10 @@ EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
         return;
     ENSURE_REAL();
     if (!rec_internal_take(p) && should_record()) {
-        rec_tls.guard = 1;
+        rec_guard_set(REC_GUARD_RECORD);
         if (sample_free_keep(p))
             record_free(TR_FN_FREE_ALIGNED_SIZED, p);
-        rec_tls.guard = 0;
+        rec_guard_release();
     }
     if (real.free_aligned_sized)
         real.free_aligned_sized(p, align, size);
@@ -817,7 +860,7 @@ EXPORT void memaudit_phase_impl(const char *name)
         return;
     }
     int saved = errno;
-    rec_tls.guard = 1;
+    rec_guard_set(REC_GUARD_RECORD);
     uint8_t body[TR_MAX_PHASE_NAME + 16];
     size_t len = name != NULL ? strnlen(name, TR_MAX_PHASE_NAME) : 0;
     uint8_t *p = tr_put_u64(body, len);
@@ -825,7 +868,7 @@ EXPORT void memaudit_phase_impl(const char *name)
     struct rec_thread *w = rec_thread_stamp_begin();
     rec_thread_append_meta(TR_REC_PHASE, rec_now_ns(), body, (size_t)(p + len - body));
     rec_thread_stamp_end(w);
-    rec_tls.guard = 0;
+    rec_guard_release();
     errno = saved;
 }
 
@@ -903,7 +946,7 @@ static void after_fork_child(void)
 {
     if (atomic_load(&rec_state) != REC_ON)
         return;
-    rec_tls.guard++;
+    rec_guard_enter();
     int parent_fd = trace_fd;
     rec_stack_after_fork_child();
     rec_sample_after_fork_child();
@@ -915,7 +958,7 @@ static void after_fork_child(void)
         atomic_store(&rec_state, REC_OFF);
     else
         rec_flusher_start(rec_config.interval_ms); /* threads do not survive fork */
-    rec_tls.guard--;
+    rec_guard_leave();
 }
 
 /* The status the process leaves with, as its parent will see it (0..255),
@@ -930,7 +973,7 @@ static void shutdown_recorder(int sig)
     int on = REC_ON;
     if (!atomic_compare_exchange_strong(&rec_state, &on, REC_OFF))
         return;
-    rec_tls.guard++;
+    rec_guard_enter();
     rec_modules_save_deleted(); /* before the buffers go: it writes a record */
     rec_thread_flush_all();
     uint8_t body[32];
@@ -946,29 +989,29 @@ static void shutdown_recorder(int sig)
         rec_say("trace written to ", trace_path, " (", events, " events)", NULL);
     }
     rec_stack_crosscheck_say(); /* asked for: said even when quiet */
-    rec_tls.guard--;
+    rec_guard_leave();
 }
 
 __attribute__((constructor)) static void rec_init(void)
 {
-    rec_tls.guard++;
+    rec_guard_enter();
     resolve();
     if (getauxval(AT_SECURE)) {
         /* set-uid/set-gid: never record, never write a file, say nothing. */
         atomic_store(&rec_state, REC_OFF);
-        rec_tls.guard--;
+        rec_guard_leave();
         return;
     }
     if (rec_config_load() < 0 || rec_modules_init() < 0) {
         atomic_store(&rec_state, REC_OFF);
-        rec_tls.guard--;
+        rec_guard_leave();
         return;
     }
     rec_clock_init(0);
     rec_stack_init();
     if (trace_start(0) < 0) {
         atomic_store(&rec_state, REC_OFF);
-        rec_tls.guard--;
+        rec_guard_leave();
         return;
     }
     pthread_atfork(NULL, NULL, after_fork_child);
@@ -976,7 +1019,7 @@ __attribute__((constructor)) static void rec_init(void)
     rec_flusher_start(rec_config.interval_ms);
     int early = REC_EARLY;
     atomic_compare_exchange_strong(&rec_state, &early, REC_ON);
-    rec_tls.guard--;
+    rec_guard_leave();
 }
 
 __attribute__((destructor)) static void rec_fini(void)
@@ -1045,19 +1088,19 @@ EXPORT int dlclose(void *handle)
     if (should_record()) {
         /* A deleted library's symbols are only in its image: save them
          * while it is still mapped. */
-        rec_tls.guard = 1;
+        rec_guard_set(REC_GUARD_RECORD);
         rec_modules_save_deleted();
-        rec_tls.guard = 0;
+        rec_guard_release();
     }
     int rc = real.dlclose(handle);
     if (should_record()) {
-        rec_tls.guard = 1;
+        rec_guard_set(REC_GUARD_RECORD);
         atomic_fetch_add(&rec_epoch, 1);
         /* (MODULES need no watermark; a THREAD record before it does) */
         struct rec_thread *w = rec_thread_stamp_begin();
         rec_modules_snapshot(rec_now_ns());
         rec_thread_stamp_end(w);
-        rec_tls.guard = 0;
+        rec_guard_release();
     }
     return rc;
 }

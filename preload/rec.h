@@ -86,13 +86,53 @@ struct rec_tls {
     uint64_t sample_fast;
     uint64_t sample_rest;
     /* The recorder is at work in this thread: its allocator calls pass
-     * through untracked. */
+     * through untracked. A count (rec_guard_enter/leave), or one of the
+     * REC_GUARD_ values a hook sets around its call. */
     int guard;
     /* A signal handler of the target runs on top of a recorder call it
      * interrupted in this thread (see rec_handler_enter). */
     int nested_in_signal;
+    /* Signals of the target that arrived while the guard was set, held
+     * back until it is released (signal.c): nonzero while one waits.
+     * Written by the signal handler of this thread. */
+    volatile int deferred;
+    /* A realloc's stamp window was closed around a signal handler of the
+     * target and opened again at this time (rec_call_resume): the record's
+     * time before the call. 0 otherwise. */
+    uint64_t resumed_ns;
 };
 extern __thread struct rec_tls rec_tls;
+
+/* What a hook of hooks.c sets the guard to while libc's function runs
+ * (signal.c: a signal that libc raises there, an abort or a fault, runs the
+ * target's handler with the recorder's state whole, and a handler that
+ * siglongjmps out of the call leaves nothing half done), and while it
+ * records (REC_GUARD_RECORD). CALL: the event is recorded after the call;
+ * CALL_RECORDED: it was recorded before (free). Above any count. */
+#define REC_GUARD_RECORD 1
+#define REC_GUARD_CALL 0x10000
+#define REC_GUARD_CALL_RECORDED 0x20000
+
+/* Set the guard to v (a REC_GUARD_ value) before the code it covers: the
+ * compiler may not move the store below it (a signal handler reads it). */
+static inline void rec_guard_set(int v)
+{
+    rec_tls.guard = v;
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+void rec_signal_redeliver(void);
+/* Release a hook's guard, and deliver the signals held back meanwhile
+ * (signal.c): one load and a branch when there is none. A signal that
+ * arrives after the store finds the guard released and runs at once. */
+static inline void rec_guard_release(void)
+{
+    atomic_signal_fence(memory_order_seq_cst);
+    rec_tls.guard = 0;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (REC_UNLIKELY(rec_tls.deferred))
+        rec_signal_redeliver();
+}
 
 /* ---- sampling mode (sample.c) ---- */
 /* Read MEMAUDIT_SAMPLE into rec_config.sample_bytes (once); 0 or -EINVAL. */
@@ -237,6 +277,9 @@ int rec_thread_flush_idle(uint64_t wait_ns);
  * when the buffer cannot be had; rec_thread_stamp_end(NULL) does nothing. */
 struct rec_thread *rec_thread_stamp_begin(void);
 void rec_thread_stamp_end(struct rec_thread *t);
+/* Close the calling thread's open stamp window (1), if it has one (0), for
+ * a while: rec_thread_stamp_begin opens it again (signal.c). */
+int rec_thread_stamp_pause(void);
 /* The flusher's watermark pass: wait until every buffer that was pending when
  * called (a record stamped, not yet committed) has moved on. 0 when one is
  * still at it at deadline_ns (rec_now_ns). */
@@ -254,6 +297,7 @@ void rec_thread_enter_signal(void);
 void rec_thread_after_fork_child(int fd);
 uint64_t rec_thread_events(void);
 void rec_lost_add(uint64_t n);
+void rec_lost_sub(uint64_t n);
 uint64_t rec_lost(void);
 /* Stop recording after a failure; says why once. */
 void rec_fail(const char *why, const char *detail);
@@ -369,6 +413,18 @@ void rec_signals_init(void);
  * counted as lost when it interrupted the recorder in the same thread. */
 int rec_handler_enter(void);
 void rec_handler_leave(int saved);
+/* Around a handler of a signal that libc raised inside the allocator call
+ * of a hook (guard REC_GUARD_CALL or _CALL_RECORDED): the recorder holds
+ * nothing then, so the handler's own calls are recorded as any; a realloc's
+ * open stamp window is closed for the handler's time and opened again after
+ * it; and the interrupted call's event counts as lost until the handler
+ * returns -- for good when it siglongjmps out, abandoning the call. */
+struct rec_call_pause {
+    int guard;
+    int stamped;
+};
+void rec_call_pause(struct rec_call_pause *s, int guard);
+void rec_call_resume(const struct rec_call_pause *s);
 
 /* ---- blocks allocated by the recorder's machinery (internal.c) ---- */
 /* Remember p, allocated under the guard, so that a later free of it by libc

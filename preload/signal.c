@@ -14,12 +14,36 @@
  *     else is raised again on the same thread.
  * Signals the target had ignored or handled before we started are left
  * alone. An alternate stack is set up for the main thread when it has none,
- * so that a stack overflow still reaches the handler. */
+ * so that a stack overflow still reaches the handler.
+ *
+ * Every handler the target installs later (sigaction, signal), for any
+ * signal, runs through ours too, so that none runs on top of the recorder
+ * in the same thread: a handler that leaves with siglongjmp (a timer in a
+ * malloc loop; a test harness recovering from an abort) would abandon the
+ * recorder's call half done -- its guard set for good (every later event of
+ * the thread taken for the recorder's own and dropped), a record stamped
+ * and never committed (no WATERMARK ever again), the buffer or a lock held.
+ * So a signal that arrives while the hooks' guard is set (rec.h) is held
+ * back, siginfo and all, and sent again to the same thread
+ * (rt_tgsigqueueinfo) when the guard is released, a few microseconds later:
+ * the handler runs as if the signal had come just after the call. Two
+ * kinds cannot wait, and run the handler at once:
+ *   - a signal libc raises inside the allocator call itself (abort on a
+ *     corrupt heap or an invalid pointer; a fault): the recorder holds
+ *     nothing there (guard REC_GUARD_CALL: hooks.c's rec_call_pause), and
+ *     the call counts as lost until the handler returns;
+ *   - a fault in the recorder's own code (a bug): as before, the handler's
+ *     calls count as lost (rec_handler_enter).
+ * Handlers installed before we started, or with the raw system call, are
+ * not ours to wrap. */
 #include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "rec.h"
@@ -36,6 +60,16 @@ static const int fatal_signals[] = {
 static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
 static struct sigaction target_view[NSIG]; /* what the target believes is installed */
 static _Atomic int managed[NSIG]; /* 1: the kernel has our handler or the target's SIG_IGN */
+static _Atomic int listed[NSIG];  /* in fatal_signals, managed from the start */
+
+/* Signals held back in this thread while the guard was set, in order:
+ * one of each at most, for each is blocked until its release. */
+#define DEFER_MAX 8
+static __thread struct {
+    int n;
+    int sig[DEFER_MAX];
+    siginfo_t info[DEFER_MAX];
+} deferred;
 
 static void on_signal(int sig, siginfo_t *info, void *uc);
 
@@ -44,11 +78,12 @@ static int is_fault(int sig)
     return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL;
 }
 
-/* What the kernel gets for the target's action a. */
-static struct sigaction kernel_action(const struct sigaction *a)
+/* What the kernel gets for the target's action a on sig. The default of a
+ * signal not in fatal_signals goes to the kernel as it is. */
+static struct sigaction kernel_action(int sig, const struct sigaction *a)
 {
     struct sigaction k = *a;
-    if (a->sa_handler == SIG_IGN)
+    if (a->sa_handler == SIG_IGN || (a->sa_handler == SIG_DFL && !atomic_load(&listed[sig])))
         return k;
     k.sa_sigaction = on_signal;
     k.sa_flags = (a->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
@@ -73,6 +108,66 @@ static void die(int sig, siginfo_t *info)
     sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/* 1 if sig cannot wait for the guard's release: a fault (the instruction
+ * would run again, and fault again, without the handler), or, inside
+ * libc's allocator call, a signal this process sent itself (abort(),
+ * raise(): the caller goes on when the handler returns -- abort to the
+ * default action -- so the handler must run now). */
+static int cannot_wait(int sig, const siginfo_t *info, int guard)
+{
+    if (info == NULL)
+        return 1;
+    int fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+                sig == SIGTRAP || sig == SIGSYS;
+    if (fault && info->si_code > 0)
+        return 1;
+    return (guard == REC_GUARD_CALL || guard == REC_GUARD_CALL_RECORDED) &&
+           (info->si_code == SI_TKILL || info->si_code == SI_USER) && info->si_pid == getpid();
+}
+
+/* Hold sig back until the guard is released; 0 when it cannot be (more
+ * than DEFER_MAX different signals in one call of the recorder: it runs at
+ * once, as before deferral). The interrupted code goes on with sig blocked
+ * (the mask the kernel restores is uc's): more of it wait in the kernel,
+ * queued (a realtime signal) or merged (a standard one; a timer's overrun),
+ * as they would while a handler runs. */
+static int defer(int sig, const siginfo_t *info, void *uc)
+{
+    if (deferred.n == DEFER_MAX || uc == NULL)
+        return 0;
+    deferred.sig[deferred.n] = sig;
+    deferred.info[deferred.n] = *info;
+    deferred.n++;
+    sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
+    rec_tls.deferred = 1;
+    return 1;
+}
+
+void rec_signal_redeliver(void)
+{
+    int saved_errno = errno;
+    sigset_t all, old;
+    sigfillset(&all);
+    /* (the waiting list is this thread's: with every signal blocked, no
+     * handler adds to it while it is sent) */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    pid_t pid = getpid();
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    for (int i = 0; i < deferred.n; i++) {
+        /* The same siginfo to the same thread: allowed for a process's own
+         * signals, whatever their si_code. Pending until the mask below
+         * (after any of the same realtime signal the kernel queued
+         * meanwhile: the one order that changes). */
+        if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, deferred.sig[i], &deferred.info[i]) != 0)
+            syscall(SYS_tgkill, pid, tid, deferred.sig[i]); /* (queue full) */
+        sigdelset(&old, deferred.sig[i]); /* not blocked when it came */
+    }
+    deferred.n = 0;
+    rec_tls.deferred = 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL); /* they are delivered here */
+    errno = saved_errno;
+}
+
 static void on_signal(int sig, siginfo_t *info, void *uc)
 {
     struct sigaction a = target_view[sig];
@@ -82,9 +177,29 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
     }
     if (a.sa_handler == SIG_IGN)
         return;
+    int guard = rec_tls.guard;
+    if (guard != 0 && !cannot_wait(sig, info, guard) && defer(sig, info, uc))
+        return;
     if (a.sa_flags & SA_RESETHAND) {
         target_view[sig].sa_handler = SIG_DFL;
         target_view[sig].sa_flags &= ~SA_SIGINFO;
+        if (!atomic_load(&listed[sig])) { /* its default is the kernel's again */
+            struct sigaction dfl;
+            memset(&dfl, 0, sizeof(dfl));
+            dfl.sa_handler = SIG_DFL;
+            real_sigaction(sig, &dfl, NULL);
+            atomic_store(&managed[sig], 0);
+        }
+    }
+    if (guard == REC_GUARD_CALL || guard == REC_GUARD_CALL_RECORDED) {
+        struct rec_call_pause pause;
+        rec_call_pause(&pause, guard);
+        if (a.sa_flags & SA_SIGINFO)
+            a.sa_sigaction(sig, info, uc);
+        else
+            a.sa_handler(sig);
+        rec_call_resume(&pause);
+        return;
     }
     int saved = rec_handler_enter();
     if (a.sa_flags & SA_SIGINFO)
@@ -113,9 +228,12 @@ void rec_signals_init(void)
         if (real_sigaction(sig, NULL, &cur) != 0 || cur.sa_handler != SIG_DFL)
             continue;
         target_view[sig] = cur;
-        struct sigaction k = kernel_action(&cur);
+        atomic_store(&listed[sig], 1);
+        struct sigaction k = kernel_action(sig, &cur);
         if (real_sigaction(sig, &k, NULL) == 0)
             atomic_store(&managed[sig], 1);
+        else
+            atomic_store(&listed[sig], 0);
     }
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && (cur.ss_flags & SS_DISABLE)) {
@@ -127,14 +245,39 @@ void rec_signals_init(void)
     }
 }
 
+/* The target installs a handler on a signal not managed yet: its handler
+ * runs through ours from now on (the file's opening comment). 1 when taken
+ * over; 0 to leave the call to the kernel as it is. */
+static int take_over(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (act == NULL || act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN ||
+        sig == SIGKILL || sig == SIGSTOP || atomic_load(&rec_state) == REC_OFF)
+        return 0;
+    struct sigaction prev;
+    struct sigaction k = kernel_action(sig, act);
+    if (real_sigaction(sig, &k, &prev) != 0)
+        return -1;
+    target_view[sig] = *act;
+    atomic_store(&managed[sig], 1);
+    if (old)
+        *old = prev;
+    return 1;
+}
+
 EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     resolve_sigaction();
-    if (sig <= 0 || sig >= NSIG || !atomic_load(&managed[sig]))
+    if (sig <= 0 || sig >= NSIG)
         return real_sigaction(sig, act, old);
+    if (!atomic_load(&managed[sig])) {
+        int rc = take_over(sig, act, old);
+        if (rc != 0)
+            return rc > 0 ? 0 : -1;
+        return real_sigaction(sig, act, old);
+    }
     struct sigaction prev = target_view[sig];
     if (act) {
-        struct sigaction k = kernel_action(act);
+        struct sigaction k = kernel_action(sig, act);
         if (real_sigaction(sig, &k, NULL) != 0)
             return -1;
         target_view[sig] = *act;

@@ -135,6 +135,11 @@ void rec_lost_add(uint64_t n)
     atomic_fetch_add_explicit(&lost_events, n, memory_order_relaxed);
 }
 
+void rec_lost_sub(uint64_t n)
+{
+    atomic_fetch_sub_explicit(&lost_events, n, memory_order_relaxed);
+}
+
 uint64_t rec_lost(void)
 {
     return atomic_load_explicit(&lost_events, memory_order_relaxed);
@@ -425,6 +430,20 @@ void rec_thread_stamp_end(struct rec_thread *t)
     }
 }
 
+int rec_thread_stamp_pause(void)
+{
+    struct rec_thread *t = tls_self;
+    if (t == NULL)
+        return 0;
+    uint32_t v = atomic_load_explicit(&t->pending, memory_order_relaxed);
+    if (!(v & 1))
+        return 0;
+    /* pairs with the acquire in wait_pending: nothing is committed, and the
+     * stamp taken is not used (rec_call_resume takes another) */
+    atomic_store_explicit(&t->pending, v + 1, memory_order_release);
+    return 1;
+}
+
 struct rec_thread *rec_thread_begin(size_t need)
 {
     struct rec_thread *t = thread_self();
@@ -597,9 +616,11 @@ void rec_thread_flush_all(void)
         if (atomic_compare_exchange_strong(&self->busy, &idle, 1) || (idle == 3 && begin_slow(self))) {
             flush_locked(self, NULL);
             atomic_store_explicit(&self->busy, 0, memory_order_release);
-        } else if (idle == 1 && atomic_load(&in_signal)) {
-            /* The handler interrupted this thread inside a record: what is
-             * committed (t->len) is whole; the record in progress is lost. */
+        } else if (idle == 1) {
+            /* A handler interrupted this thread inside a record (a fatal
+             * signal; or one that left the record with siglongjmp, after a
+             * fault in the recorder's own code): what is committed (t->len)
+             * is whole; the record in progress is lost. */
             rec_lost_add(1);
             flush_locked(self, NULL);
         }

@@ -59,7 +59,9 @@ for fw_case in "loop 0 loop 600000" "threads 0 threads" "handoff 0 handoff 2 2 2
     "temporaries 0 temporaries" "memerr 134 memerr double" "leaks 0 leaks" \
     "threads200 0 threads200" "thread_exit 0 thread_exit pexit" "exit 3 exitcode" \
     "abort 134 exitcode abort" "sigalloc 0 sigalloc" "cxx 0 cxx_new" "exec 4 exec execv" \
-    "spawn 4 exec posix_spawn" "phasefirst 0 phasefirst"; do
+    "spawn 4 exec posix_spawn" "phasefirst 0 phasefirst" "longjmp 0 longjmp timer alrm 20000" \
+    "longjmp-rt 0 longjmp timer rt 20000" "longjmp-abort 0 longjmp abort 50" \
+    "longjmp-fault 0 longjmp fault 50"; do
     # shellcheck disable=SC2086 # a case is words on purpose
     set -- $fw_case
     fw_case_name=follow-$1

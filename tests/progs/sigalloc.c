@@ -8,14 +8,14 @@
  * handler: when the interrupted instruction lies in libc or the dynamic loader
  *   (inside malloc itself, where allocating again is undefined behaviour,
  *   natively as well), it does nothing; anywhere else (the program, or the
- *   recorder) it does p = malloc(333); free(p) (site in_handler), and counts
- *   it in H.
- * Exact expected figures: allocations = frees = N + H - X and bytes
- *   64 N + 333 (H - X), where X is the number of handler runs the recorder
- *   could not record because the signal interrupted the recorder itself in
- *   the same thread: each such run is 2 lost events (its malloc and its free),
- *   so process.lost_events = 2 X. Nothing leaks, no free is unmatched, and the
- *   recorder must not deadlock (the case runs under a timeout). Natively X = 0. */
+ *   recorder's hooks) it does p = malloc(333); free(p) (site in_handler), and
+ *   counts it in H. (A signal that arrives while the recorder records waits
+ *   for the end of its call, signal.c; it is delivered in libc then.)
+ * Exact expected figures: allocations = frees = N + H and bytes
+ *   64 N + 333 H; no event lost (process.lost_events 0: no handler runs on
+ *   top of the recorder in the same thread). Nothing leaks, no free is
+ *   unmatched, and the recorder must not deadlock (the case runs under a
+ *   timeout). */
 #include <link.h>
 #include <signal.h>
 #include <stdint.h>
