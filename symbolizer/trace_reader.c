@@ -1457,6 +1457,26 @@ static void at_eof(struct trd_trace *t)
         t->truncated = 1;
 }
 
+/* Following (up to and with trd_follow_end's last look): -EPROTO, with
+ * the reason in err, when block b (at file offset off) has an event stamped
+ * below wm, the latest WATERMARK before it in the file. The recorder
+ * promised that none comes after it (docs/trace-format.md, "Watermarks"),
+ * and the replay may have handed out events up to it: b's events would
+ * then be out of order, and the caller replays the finished trace instead.
+ * A block's first event is its earliest (a thread's clock never goes back). */
+static int late_block(struct trd_trace *t, const struct blk *b, uint64_t wm, uint64_t off,
+                      char *err, size_t errlen)
+{
+    if (t->limit_ns == UINT64_MAX || b->n_events == 0 || b->ev_first_ns >= wm)
+        return 0;
+    set_err(err, errlen,
+            "cannot follow the trace: block %" PRIu32 " of thread %" PRIu32 " at offset %" PRIu64
+            " has an event stamped %" PRIu64 " ns, below the WATERMARK of %" PRIu64
+            " ns before it",
+            b->seq, b->thread, off, b->ev_first_ns, wm);
+    return -EPROTO;
+}
+
 /* Pass 1, from t->bytes_read on: index every whole block, decode those
  * that hold metadata (and those that are not plainly events only), collect
  * metadata into t->col. */
@@ -1512,6 +1532,7 @@ static int scan_file(struct trd_trace *t, char *err, size_t errlen)
             break;
         }
         b.n_records = n_records;
+        uint64_t wm_before = t->watermark_ns; /* a WATERMARK in this block is after its records */
         rc = defer_block(t, &b, n_records);
         if (rc == -ENODATA) {
             rc = 0;
@@ -1532,6 +1553,9 @@ static int scan_file(struct trd_trace *t, char *err, size_t errlen)
             if (rc < 0)
                 goto fail;
         }
+        rc = late_block(t, &b, wm_before, off, err, errlen);
+        if (rc < 0)
+            goto fail;
         rc = thr_add_block(t, &b);
         if (rc < 0)
             goto fail;

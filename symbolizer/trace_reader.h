@@ -112,8 +112,11 @@ void trd_close(struct trd_trace *t);
  *
  * A trace that cannot be followed fails trd_follow_update() with a reason:
  * samples out of time order (sampling mode), more than TRD_MAX_SAMPLES (they
- * would be thinned); the caller then replays it after the end with
- * trd_open(). */
+ * would be thinned), a block with an event stamped below a WATERMARK that
+ * comes before it in the file (-EPROTO: the recorder broke the watermark's
+ * promise, and the order handed out may not be trd_open()'s; named by its
+ * thread, seq, offset and both times); the caller then replays it after the
+ * end with trd_open(). */
 int trd_open_follow(const char *path, struct trd_trace **out, char *err, size_t errlen);
 /* Index the blocks the writer appended since the last look: 1 = something
  * new, 0 = nothing, <0 = error (trd_error), sticky. */
@@ -121,8 +124,9 @@ int trd_follow_update(struct trd_trace *t);
 /* The writer is gone (its process ended): index the rest as trd_open()
  * would (a cut tail is now a cut: truncated); from here on the trace is
  * exactly what trd_open() of the finished file gives, and the replay goes
- * on to the end. 0, or <0 = error (trd_error), the one trd_open() of the
- * file would give. Nothing to do when not following. */
+ * on to the end. 0, or <0 = error (trd_error): the one trd_open() of the
+ * file would give, or a late block as trd_follow_update() finds it.
+ * Nothing to do when not following. */
 int trd_follow_end(struct trd_trace *t);
 
 /* Next event in global order: 1 = *ev filled, 0 = end, <0 = error (see trd_error). */

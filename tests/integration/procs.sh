@@ -264,8 +264,8 @@ if record sigalloc 0 "$PROGS/sigalloc"; then
 fi
 
 # ---------------------------------------------------------------- longjmp.c
-# Handlers that siglongjmp out of an allocator call (docs/usage.md, "Signal
-# handlers"): the figures of the calls that took effect, exactly, each one
+# Handlers that siglongjmp out of an allocator call (docs/usage.md, "Processes,
+# threads and signals"): the figures of the calls that took effect, exactly, each one
 # abandoned inside libc counted lost, and the recording (watermarks too)
 # going on after it. The timer's signal is SIGALRM, managed from the start,
 # or SIGRTMIN, whose handler the recorder wraps when the program installs it.

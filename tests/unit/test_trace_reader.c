@@ -2312,8 +2312,8 @@ static void test_follow_duplicate(void **state)
     rec_watermark(&k, 1000);
     file_block(&f, &k);
     size_t whole = f.len;
-    blk_begin(&k, 1, 1, 200); /* again */
-    rec_malloc(&k, 201, 0x2000, 16, 0);
+    blk_begin(&k, 1, 1, 1200); /* again (not below the watermark: see test_follow_late) */
+    rec_malloc(&k, 1201, 0x2000, 16, 0);
     file_block(&f, &k);
 
     char err[256] = "", want[256] = "";
@@ -2332,6 +2332,87 @@ static void test_follow_duplicate(void **state)
     assert_int_equal(trd_follow_update(t), 1);
     assert_int_equal(trd_follow_end(t), -EINVAL);
     assert_string_equal(trd_error(t), want);
+    trd_close(t);
+    evlog_fini(&v);
+    free(f.p);
+}
+
+/* A block of events stamped below a WATERMARK that comes before it in the
+ * file: the recorder broke its promise, and the replay has handed out
+ * events up to it. Following fails with one line naming the block, its
+ * thread and both times (trd_follow_update(), or trd_follow_end()'s last
+ * look); trd_open() of the whole file replays it in order. An event stamped
+ * at the watermark itself, or a block holding the WATERMARK after its own
+ * records, is no breach. */
+static void test_follow_late(void **state)
+{
+    (void)state;
+    struct buf f = {0};
+    struct blkb k;
+    file_header(&f, 0);
+    for (uint32_t seq = 0; seq < 2; seq++) {
+        blk_begin(&k, 1, seq, 100 + 10 * seq);
+        rec_malloc(&k, 101 + 10 * seq, 0x1000 + 16 * seq, 16, 0);
+        file_block(&f, &k);
+    }
+    blk_begin(&k, 2, 0, 900);
+    rec_malloc(&k, 900, 0x3000, 32, 0); /* the watermark's own block: its records are before it */
+    rec_sample(&k, 950, 1, 0, NULL);
+    rec_watermark(&k, 1000);
+    file_block(&f, &k);
+    blk_begin(&k, 1, 2, 1000);
+    rec_malloc(&k, 1000, 0x1020, 16, 0); /* at W: allowed */
+    file_block(&f, &k);
+    size_t whole = f.len;
+    size_t late_at = f.len;
+    blk_begin(&k, 3, 0, 500); /* a thread's first block, late */
+    rec_malloc(&k, 501, 0x4000, 8, 0);
+    rec_malloc(&k, 1100, 0x4010, 8, 0);
+    file_block(&f, &k);
+
+    char want[256];
+    snprintf(want, sizeof want,
+             "cannot follow the trace: block 0 of thread 3 at offset %zu has an event stamped 501"
+             " ns, below the WATERMARK of 1000 ns before it",
+             late_at);
+    for (int at_end = 0; at_end < 2; at_end++) {
+        char err[256] = "";
+        struct trd_trace *t = NULL;
+        const char *path = file_write_n(&f, whole, "late-follow.trace");
+        assert_int_equal(trd_open_follow(path, &t, err, sizeof err), 0);
+        struct evlog v = {0};
+        assert_int_equal(evlog_drain(t, &v), -EAGAIN);
+        assert_int_equal(v.n, 3); /* 101, 111 and 900: below 1000 */
+        FILE *fp = fopen(path, "ab");
+        assert_non_null(fp);
+        assert_int_equal(fwrite(f.p + whole, 1, f.len - whole, fp), f.len - whole);
+        assert_int_equal(fclose(fp), 0);
+        if (at_end)
+            assert_int_equal(trd_follow_end(t), -EPROTO);
+        else
+            assert_int_equal(trd_follow_update(t), -EPROTO);
+        assert_string_equal(trd_error(t), want);
+        assert_int_equal(trd_follow_end(t), -EPROTO); /* sticky */
+        trd_close(t);
+        evlog_fini(&v);
+    }
+
+    /* Whole, the same file replays in time order. */
+    struct trd_trace *t = open_ok(file_write(&f, "late.trace"));
+    struct evlog v = {0};
+    assert_int_equal(evlog_drain(t, &v), 0);
+    assert_int_equal(v.n, 6);
+    trd_close(t);
+    evlog_fini(&v);
+
+    /* Without the late block, following goes to the end. */
+    t = NULL;
+    char err[256] = "";
+    assert_int_equal(trd_open_follow(file_write_n(&f, whole, "ontime.trace"), &t, err, sizeof err),
+                     0);
+    assert_int_equal(trd_follow_end(t), 0);
+    assert_int_equal(evlog_drain(t, &v), 0);
+    assert_int_equal(v.n, 4);
     trd_close(t);
     evlog_fini(&v);
     free(f.p);
@@ -2377,6 +2458,7 @@ int main(void)
         cmocka_unit_test(test_follow_damaged),
         cmocka_unit_test(test_follow_refused),
         cmocka_unit_test(test_follow_duplicate),
+        cmocka_unit_test(test_follow_late),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     rm_tmpdir();
