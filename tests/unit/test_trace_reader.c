@@ -1720,6 +1720,29 @@ static void test_runs(void **state)
         if (n_threads == 1)
             assert_true(longest > 100); /* one thread: long runs, not one event each */
         assert_int_equal(trd_next_run(t, &run), 0);
+        /* Streamed by the decoding thread, the same (a thread alone in the
+         * merge is decoded straight into the batches, up to each phase). */
+        assert_int_equal(trd_stream_begin(t, TRD_STREAM_THREAD), 0);
+        const struct trd_event *batch;
+        size_t got;
+        at = 0;
+        while ((n = trd_stream_next(t, &batch, &got)) > 0) {
+            assert_true(at + got <= v.n);
+            for (size_t i = 0; i < got; i++) {
+                if (batch[i].type != TR_REC_PHASE) {
+                    assert_memory_equal(&batch[i], &v.e[at + i], sizeof *batch);
+                    continue;
+                }
+                assert_int_equal(i, got - 1); /* a phase ends its batch */
+                assert_int_equal(batch[i].name_len, v.e[at + i].name_len);
+                assert_memory_equal(batch[i].name, batch[i].name_len == 3 ? "odd" : "even",
+                                    batch[i].name_len);
+            }
+            at += got;
+        }
+        assert_int_equal(n, 0);
+        assert_int_equal(at, v.n);
+        trd_stream_end(t);
         free(v.e);
         trd_close(t);
         free(f.p);
