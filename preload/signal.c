@@ -168,6 +168,23 @@ void rec_signal_redeliver(void)
     errno = saved_errno;
 }
 
+/* Before a handler that runs inside the allocator call (an abort, a fault):
+ * the signals held back earlier in the same hook (while it recorded) are
+ * delivered first, here, as they would have been before the call. Else a
+ * handler that leaves with siglongjmp would leave them waiting for the
+ * next release of the guard in this thread, which may never come (the
+ * thread waits for one of them, or exits). Their bits come out of the
+ * interrupted context's mask too: defer() put them in the mask of an
+ * earlier context, which the thread now runs with. */
+static void release_held(void *uc)
+{
+    if (!rec_tls.deferred)
+        return;
+    for (int i = 0; uc != NULL && i < deferred.n; i++)
+        sigdelset(&((ucontext_t *)uc)->uc_sigmask, deferred.sig[i]);
+    rec_signal_redeliver();
+}
+
 static void on_signal(int sig, siginfo_t *info, void *uc)
 {
     struct sigaction a = target_view[sig];
@@ -194,6 +211,7 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
     if (guard == REC_GUARD_CALL || guard == REC_GUARD_CALL_RECORDED) {
         struct rec_call_pause pause;
         rec_call_pause(&pause, guard);
+        release_held(uc);
         if (a.sa_flags & SA_SIGINFO)
             a.sa_sigaction(sig, info, uc);
         else

@@ -319,6 +319,19 @@ if record longjmp-fault 0 "$PROGS/longjmp" fault 50; then
         fail longjmp-fault-watermarks "$out"
     fi
 fi
+# A SIGUSR1 held back while free records a double free, then glibc's abort
+# inside the same free, whose handler siglongjmps out: the SIGUSR1 handler
+# must still run (before the SIGABRT handler), not wait for a later call.
+if record sigheld 0 "$PROGS/sigheld" 300; then
+    if grep -qx 'rounds=300 late=0' "$TMP/sigheld.out"; then
+        ok sigheld-delivered
+    else
+        fail sigheld-delivered "a held signal not delivered within 20 ms: $(first_line "$TMP/sigheld.out")"
+    fi
+    expect sigheld sigheld process.complete=true process.lost_events=0 \
+        summary.frees=300 summary.unmatched_frees=300 summary.leaked_blocks=0 \
+        "any(hotspots[*].stack[0].function)=round_held"
+fi
 unset MEMAUDIT_INTERVAL_MS
 
 # ---------------------------------------------------------------- C++, malloc extras
