@@ -1541,10 +1541,6 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
     a->trace = t;
     c.a = a;
     c.following = follow != NULL;
-    void (*begun)(void *) = progress != NULL ? progress->begun : NULL;
-    void *begun_arg = progress != NULL ? progress->begun_arg : NULL;
-    if (progress != NULL && progress->fn == NULL)
-        progress = NULL; /* no test per event */
     int counting = progress != NULL || c.following;
     c.fork_child = (trd_header(t)->flags & TR_FLAG_FORK_CHILD) != 0;
     c.sample_bytes = trd_header(t)->sample_bytes;
@@ -1565,8 +1561,6 @@ static int run(struct trd_trace *t, struct analysis *a, const struct an_progress
     rc = trd_stream_begin_staged(t, TRD_STREAM_AUTO, &stage);
     if (rc < 0)
         goto fail;
-    if (begun != NULL)
-        begun(begun_arg);
     for (;;) {
         const struct trd_event *evs;
         size_t n;

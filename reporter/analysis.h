@@ -220,14 +220,8 @@ int an_run(struct trd_trace *t, struct analysis *a);
  * every AN_PROGRESS_STEPS steps (never at the end: the caller knows that). */
 #define AN_PROGRESS_STEPS 65536u
 struct an_progress {
-    void (*fn)(void *arg, uint64_t done, uint64_t total); /* NULL: none */
+    void (*fn)(void *arg, uint64_t done, uint64_t total);
     void *arg;
-    /* an_run_progress() only: called once the replay has begun (its second
-     * thread, if it takes one, started: trd_stream_begin_staged() looks for
-     * an idle CPU first), so that other work started from here does not
-     * count against it. NULL: none. */
-    void (*begun)(void *begun_arg);
-    void *begun_arg;
 };
 
 /* an_run(), reporting the trace's event records replayed of

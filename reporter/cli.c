@@ -31,7 +31,6 @@
 #include "cli.h"
 #include "progress.h"
 #include "render.h"
-#include "sym_warm.h"
 
 #define MEMAUDIT_VERSION "0.1.0"
 
@@ -287,18 +286,6 @@ void input_close(struct input *in)
 
 static int input_replayed(const char *path, struct input *in);
 
-/* an_progress.begun: the symbolizer's warm-up, for trace t. */
-struct warm_begin {
-    const struct trd_trace *t;
-    struct sym_warm *w;
-};
-
-static void warm_begin(void *arg)
-{
-    struct warm_begin *b = arg;
-    b->w = sym_warm_start(b->t);
-}
-
 /* Open path as a trace or a profile, by its first bytes. On failure prints
  * "memaudit: PATH: reason" and returns -1. */
 int input_open(const char *path, struct input *in)
@@ -331,16 +318,10 @@ int input_open(const char *path, struct input *in)
      * before anything else is said. Without one, no hook: the replay then
      * spends no test per event on it. */
     struct progress bar;
-    /* The symbolizer's files are opened meanwhile, on a CPU the replay
-     * leaves idle (sym_warm.h): started once the replay has taken its own
-     * second thread or not (at start, a busy warm-up made it look for an
-     * idle CPU in vain, and replay on one thread). */
-    struct warm_begin warm = {in->trace, NULL};
+    struct an_progress hook = {progress_update, &bar};
     progress_begin(&bar, "replaying", path);
-    struct an_progress hook = {bar.enabled ? progress_update : NULL, &bar, warm_begin, &warm};
-    rc = an_run_progress(in->trace, &in->a, &hook);
+    rc = an_run_progress(in->trace, &in->a, bar.enabled ? &hook : NULL);
     progress_end(&bar);
-    sym_warm_stop(warm.w);
     if (rc < 0) {
         const char *why = trd_error(in->trace);
         fprintf(stderr, "memaudit: %s: %s\n", path, why && *why ? why : strerror(-rc));
@@ -470,7 +451,7 @@ static int write_profile(struct input *in, const char *profile)
     }
     /* Symbolizing every frame of every site is the long part here. */
     struct progress bar;
-    struct an_progress hook = {.fn = progress_update, .arg = &bar};
+    struct an_progress hook = {progress_update, &bar};
     progress_begin(&bar, "symbolizing", profile);
     int rc = prof_write_progress(f, in->an, &in->src, &hook, profile_flags, err, sizeof(err));
     progress_end(&bar);

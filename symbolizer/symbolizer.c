@@ -174,7 +174,6 @@ struct sym_resolver {
     struct sym_snap *snaps; /* sorted by epoch, epochs unique */
     size_t snaps_n, snaps_cap;
     struct sym_location oom_loc; /* answer when even the arena is out of memory */
-    int quiet; /* sym_quiet() */
 };
 
 /* Must outlive every Dwfl. A NULL path means libdwfl's default
@@ -531,7 +530,7 @@ static void file_close(struct sym_file *f)
 /* Open f once. Afterwards f->state is FILE_OK, FILE_MISSING or FILE_REBUILT,
  * and the two last have warned (except for names that are not paths, such as
  * the vDSO's "linux-vdso.so.1": there is no file to miss). */
-static int file_open(struct sym_file *f, int quiet)
+static int file_open(struct sym_file *f)
 {
     int rc;
     int fd = -1;
@@ -601,8 +600,7 @@ fail:
         close(fd);
     file_close(f);
     /* The rebuilt message has no colon: "PATH was rebuilt since ...". */
-    if (!quiet)
-        warn_file(f->path, why, f->n_saved);
+    warn_file(f->path, why, f->n_saved);
     return rc;
 }
 
@@ -1154,11 +1152,6 @@ struct sym_resolver *sym_new(void)
     return calloc(1, sizeof(struct sym_resolver));
 }
 
-void sym_quiet(struct sym_resolver *r)
-{
-    r->quiet = 1;
-}
-
 void sym_free(struct sym_resolver *r)
 {
     if (r == NULL)
@@ -1294,7 +1287,7 @@ static size_t resolve_uncached(struct sym_resolver *r, uint64_t epoch, uint64_t 
     locs[0] = base;
 
     if (f->state == FILE_UNOPENED)
-        file_open(f, r->quiet);
+        file_open(f);
     /* A return address points after the call; addr-1 is inside it. Wrapping
      * of a hostile offset only gives a meaningless address to look up. */
     uint64_t rel = base.module_offset > 0 ? base.module_offset - 1 : 0;

@@ -37,10 +37,6 @@ struct sym_resolver;
 
 struct sym_resolver *sym_new(void);
 void sym_free(struct sym_resolver *r);
-/* No warnings about files it cannot use (they are not pooled, so the next
- * resolver that needs one opens it again, and warns): for a resolver that
- * only opens files ahead for the next (sym_warm.h). */
-void sym_quiet(struct sym_resolver *r);
 
 /* Register the modules of one module-map snapshot. The resolver copies what it
  * needs. Later snapshots of the same epoch replace earlier ones. Returns 0 or
