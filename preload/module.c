@@ -415,8 +415,7 @@ void rec_modules_save_deleted(void)
     for (int i = 0; i < 1000 && !held; i++) {
         held = pthread_mutex_trylock(&module_lock) == 0;
         if (!held) {
-            struct timespec ts = {0, 200000};
-            nanosleep(&ts, NULL);
+            rec_nap_ns(200000);
         }
     }
     if (!held)

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rec.h"
@@ -61,6 +63,14 @@ void rec_say(const char *first, ...)
     int saved = errno;
     ssize_t r = write(STDERR_FILENO, line, (size_t)(p - line));
     (void)r;
+    errno = saved;
+}
+
+void rec_nap_ns(long ns)
+{
+    struct timespec ts = {0, ns};
+    int saved = errno;
+    syscall(SYS_nanosleep, &ts, NULL);
     errno = saved;
 }
 

@@ -69,6 +69,10 @@ void rec_clock_helper_thread(void);
 
 /* Read a small /proc file with raw syscalls; returns bytes read or -1. */
 long rec_read_file(const char *path, char *buf, size_t cap);
+/* Sleep ns (below 1 s) by the system call: glibc's nanosleep is a
+ * cancellation point, and the recorder waits inside the program's malloc
+ * and free, which are none. errno kept. */
+void rec_nap_ns(long ns);
 /* Anonymous memory straight from the kernel. */
 void *rec_mmap(size_t bytes);
 void rec_munmap(void *p, size_t bytes);

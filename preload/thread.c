@@ -113,8 +113,7 @@ static int lock(pthread_mutex_t *m)
     for (int i = 0; i < 1000; i++) {
         if (pthread_mutex_trylock(m) == 0)
             return 1;
-        struct timespec ts = {0, 500000};
-        nanosleep(&ts, NULL);
+        rec_nap_ns(500000);
     }
     return 0;
 }
@@ -180,10 +179,15 @@ static void block_reset(struct rec_thread *t)
     t->fresh = 1;
 }
 
+/* writev by the system call: glibc's writev is a cancellation point, and
+ * this runs inside the program's malloc and free, which are none. A thread
+ * cancelled here (deferred cancellation, at its owner's write of a full
+ * buffer) would leave write_lock held for good: every later write of the
+ * trace, and its END, waits forever. */
 static int write_all(int fd, struct iovec *iov, int n)
 {
     while (n > 0) {
-        ssize_t w = writev(fd, iov, n);
+        ssize_t w = syscall(SYS_writev, fd, iov, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -370,8 +374,7 @@ static void wait_turn(unsigned spin)
     if (spin < 64) {
         sched_yield();
     } else {
-        struct timespec ts = {0, 50000};
-        nanosleep(&ts, NULL);
+        rec_nap_ns(50000);
     }
 }
 

@@ -334,6 +334,19 @@ if record sigheld 0 "$PROGS/sigheld" 300; then
 fi
 unset MEMAUDIT_INTERVAL_MS
 
+# Threads cancelled while they allocate (cancel.c): malloc and free are no
+# cancellation points, so the recorder's waits and writes inside them must
+# be none either (a write lock held for good hung every later writer).
+if record cancel 0 "$PROGS/cancel" 20; then
+    if grep -qx 'cancelled=20' "$TMP/cancel.out"; then
+        expect cancel cancel process.complete=true process.lost_events=0 \
+            summary.unmatched_frees=0 summary.leaked_blocks=0 \
+            "any(hotspots[*].stack[0].function)=round_cancel"
+    else
+        fail cancel "not every worker cancelled: $(first_line "$TMP/cancel.out")"
+    fi
+fi
+
 # ---------------------------------------------------------------- C++, malloc extras
 if record cxx_new 0 "$PROGS/cxx_new"; then
     expect cxx_new cxx_new \
