@@ -305,8 +305,23 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
     return 0;
 }
 
-/* glibc's signal() and friends call its sigaction internally, past our
- * interposition: route them through ours, with the same semantics. */
+/* glibc's signal() and friends (sigset, sigignore, siginterrupt) call its
+ * sigaction internally, past our interposition: route them through ours,
+ * with the same semantics. Left to glibc, they changed the kernel's action
+ * behind target_view's back: sigaction reported the handler before, and
+ * sigset returned on_signal itself, which a program that puts the previous
+ * handler back then installed as its own (on_signal calling itself until
+ * the stack overflowed). */
+
+/* Signals given to siginterrupt(sig, 1): signal() and bsd_signal() install
+ * their handler without SA_RESTART, as glibc's do. */
+static sigset_t interrupting;
+
+static int restart_flag(int sig)
+{
+    return sig > 0 && sig < NSIG && sigismember(&interrupting, sig) == 1 ? 0 : SA_RESTART;
+}
+
 static __sighandler_t set_handler(int sig, __sighandler_t h, int flags, int block_self)
 {
     struct sigaction a, old;
@@ -323,17 +338,62 @@ static __sighandler_t set_handler(int sig, __sighandler_t h, int flags, int bloc
 
 EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 {
-    return set_handler(sig, h, SA_RESTART, 1);
+    return set_handler(sig, h, restart_flag(sig), 1);
 }
 
 __sighandler_t bsd_signal(int sig, __sighandler_t h);
 
 EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 {
-    return set_handler(sig, h, SA_RESTART, 1);
+    return set_handler(sig, h, restart_flag(sig), 1);
 }
 
 EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
     return set_handler(sig, h, SA_RESETHAND | SA_NODEFER, 0);
+}
+
+EXPORT int siginterrupt(int sig, int interrupt)
+{
+    struct sigaction a;
+    if (sigaction(sig, NULL, &a) != 0)
+        return -1;
+    if (interrupt) {
+        sigaddset(&interrupting, sig);
+        a.sa_flags &= ~SA_RESTART;
+    } else {
+        sigdelset(&interrupting, sig);
+        a.sa_flags |= SA_RESTART;
+    }
+    return sigaction(sig, &a, NULL) != 0 ? -1 : 0;
+}
+
+/* SIG_HOLD blocks sig and keeps its action; any other disposition is
+ * installed (no flags, empty mask) and sig unblocked. Returns SIG_HOLD when
+ * sig was blocked before, else the handler before. */
+EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
+{
+    sigset_t one, before;
+    sigemptyset(&one);
+    if (sigaddset(&one, sig) != 0)
+        return SIG_ERR;
+    if (disp == SIG_HOLD) {
+        struct sigaction cur;
+        if (sigprocmask(SIG_BLOCK, &one, &before) != 0)
+            return SIG_ERR;
+        if (sigismember(&before, sig) == 1)
+            return SIG_HOLD;
+        if (sigaction(sig, NULL, &cur) != 0)
+            return SIG_ERR;
+        return cur.sa_handler;
+    }
+    __sighandler_t old = set_handler(sig, disp, 0, 0);
+    if (old == SIG_ERR || sigprocmask(SIG_UNBLOCK, &one, &before) != 0)
+        return SIG_ERR;
+    return sigismember(&before, sig) == 1 ? SIG_HOLD : old;
+}
+
+EXPORT int sigignore(int sig)
+{
+    return set_handler(sig, SIG_IGN, 0, 0) == SIG_ERR ? -1 : 0;
 }

@@ -347,6 +347,16 @@ if record cancel 0 "$PROGS/cancel" 20; then
     fi
 fi
 
+# sigset, sigignore and siginterrupt agree with the sigaction and signal
+# that the recorder interposes (sigfuncs.c: six checks, as natively).
+if record sigfuncs 0 "$PROGS/sigfuncs"; then
+    if [ "$(grep -c '^ok ' "$TMP/sigfuncs.out")" = 6 ]; then
+        ok sigfuncs
+    else
+        fail sigfuncs "$(grep -m1 -v '^ok ' "$TMP/sigfuncs.out")"
+    fi
+fi
+
 # ---------------------------------------------------------------- C++, malloc extras
 if record cxx_new 0 "$PROGS/cxx_new"; then
     expect cxx_new cxx_new \
