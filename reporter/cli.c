@@ -1225,12 +1225,15 @@ static int wait_run(pid_t pid, int ino, const char *dir, const struct dir_snapsh
                 continue;
             break;
         }
+        /* The events first, even when it ended: its trace's IN_CREATE was
+         * queued before its end, and a short program's may come in the
+         * same wake-up (unread, its trace was not followed at all). */
+        if ((p[1].revents & POLLIN) != 0)
+            take_early(ino, pid, dir, before, early, sup, leak_first, runs);
         if (p[0].revents != 0)
             break; /* it ended: what is left is taken after */
         if ((p[1].revents & ~POLLIN) != 0)
             break; /* (no more events to come: wait, and take the rest after) */
-        if (p[1].revents != 0)
-            take_early(ino, pid, dir, before, early, sup, leak_first, runs);
     }
     if (pfd >= 0)
         close(pfd);
