@@ -2065,6 +2065,19 @@ static int cur_decode(struct trd_trace *t, size_t k, struct ev_dst *d)
     }
 }
 
+/* The cursor's thread is done: give its event array back at once, as its
+ * block buffer (cur_load()). Kept to the end, the small array sat above
+ * the freed block buffers in the decoding thread's malloc arena, so that
+ * the arena could not shrink: a report of bench's prodcons trace peaked
+ * 2.9 MB higher. */
+static void cur_evs_free(struct cur *c)
+{
+    free(c->evs);
+    c->evs = NULL;
+    c->cap_ev = 0;
+    c->n_ev = c->i_ev = 0;
+}
+
 /* Decode the cursor's next events into its own array, up to CUR_EVENTS
  * (cur_decode()). */
 static int cur_fill(struct trd_trace *t, size_t k)
@@ -2072,14 +2085,11 @@ static int cur_fill(struct trd_trace *t, size_t k)
     struct cur *c = &t->curs[k];
     struct ev_dst d = {c->evs, 0, c->cap_ev, 1};
     int rc = cur_decode(t, k, &d);
-    if (rc == 0) { /* done with this thread: its events too */
-        free(d.evs);
-        d.evs = NULL;
-        d.cap = 0;
-    }
     c->evs = d.evs;
     c->cap_ev = d.cap;
     c->n_ev = d.n;
+    if (rc == 0)
+        cur_evs_free(c);
     return rc;
 }
 
@@ -2326,6 +2336,7 @@ static int batch_decode_direct(struct trd_trace *t, struct batch *b, int *rc)
     if (*rc == 0) {
         t->heap_n = 0; /* as next_run() takes a finished cursor out */
         t->popped = 0;
+        cur_evs_free(&t->curs[k]);
     } else if (*rc < 0) {
         replay_fail(t, *rc);
     }
