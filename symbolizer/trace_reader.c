@@ -698,9 +698,21 @@ struct evrec {
     uint8_t has_hash;
 };
 
-__attribute__((noinline)) static int rd_u64_slow(struct tr_cursor *c, uint64_t *out)
+/* tr_get_u64() near the end of the input, out of line. The new place and
+ * the value come back by value (p NULL: malformed), not through pointers,
+ * so that a caller's cursor can stay in registers (cur_decode()). */
+struct rd_slow {
+    const uint8_t *p;
+    uint64_t v;
+};
+
+__attribute__((noinline)) static struct rd_slow rd_u64_slow(const uint8_t *p, const uint8_t *end)
 {
-    return tr_get_u64(c, out);
+    struct tr_cursor c = {p, end};
+    struct rd_slow r = {NULL, 0};
+    if (tr_get_u64(&c, &r.v) == 0)
+        r.p = c.p;
+    return r;
 }
 
 /* tr_get_u64(), inline: one byte, or up to 10 when 10 remain. */
@@ -731,7 +743,12 @@ static inline __attribute__((always_inline)) int rd_u64(struct tr_cursor *c, uin
         c->p = p + 10;
         return 0;
     }
-    return rd_u64_slow(c, out);
+    struct rd_slow r = rd_u64_slow(p, c->end);
+    if (r.p == NULL)
+        return -1;
+    *out = r.v;
+    c->p = r.p;
+    return 0;
 }
 
 /* A delta-coded pointer (docs/trace-format.md): prev moves to it. */
@@ -1982,9 +1999,14 @@ static int cur_decode(struct trd_trace *t, size_t k, struct ev_dst *d)
         const char *why;
         int rc;
         if (is_event(type)) {
+            /* The place and the pointer state in locals, stored back once
+             * a record: through c (and with rd_u64_slow() taking the
+             * cursor's address) every field's read and move went through
+             * memory (decoding thread 4% faster on bench's work trace). */
             struct evrec r;
-            c->c.p++;
-            rc = ev_decode(&c->c, type, &c->prev_ptr, &r, &why);
+            struct tr_cursor in = {at + 1, c->c.end};
+            uint64_t prev = c->prev_ptr;
+            rc = ev_decode(&in, type, &prev, &r, &why);
             if (rc < 0)
                 goto bad;
             if (__builtin_expect(r.stack > t->stack_id_limit, 0)) {
@@ -1993,6 +2015,8 @@ static int cur_decode(struct trd_trace *t, size_t k, struct ev_dst *d)
                 bad_stack = r.stack;
                 goto bad;
             }
+            c->c.p = in.p;
+            c->prev_ptr = prev;
             c->records++;
             c->clock += r.dt;
             struct trd_event *e = &d->evs[d->n++];
