@@ -1493,7 +1493,8 @@ static void file_block_zstd(struct buf *f, struct blkb *k, int32_t raw_delta, co
     memcpy(z, &raw, 4);
     size_t n = ZSTD_compress(z + 4, cap, k->pay.p, k->pay.len, 3);
     assert_false(ZSTD_isError(n));
-    memcpy(z + 4 + n, extra, n_extra);
+    if (n_extra > 0) /* (extra may be NULL then: memcpy's arguments must not) */
+        memcpy(z + 4 + n, extra, n_extra);
     size_t total = 4 + n + n_extra;
     file_block_raw(f, TR_BLOCK_MAGIC, k->thread, k->seq, (uint32_t)total, k->nrec,
                    k->flags | TR_BLOCK_ZSTD, k->first_ns, z, total);
