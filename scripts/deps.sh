@@ -41,8 +41,9 @@ OPTIONAL_PACKAGES="chromium protobuf-compiler golang-github-google-pprof-dev gol
 #   sqlite3 python3      real programs recorded by bench/run.sh (cc1 comes with gcc)
 #   heaptrack            the tool the benchmark compares with
 #   time                 GNU time, for the peak RSS columns
+#   linux-perf           perf, for the share of a sampled run's CPU time in the recorder
 if [ "${1-}" = --bench ]; then
-    OPTIONAL_PACKAGES="sqlite3 python3 heaptrack time"
+    OPTIONAL_PACKAGES="sqlite3 python3 heaptrack time linux-perf"
 fi
 
 # Headers the build includes, one per library, for systems without dpkg.
