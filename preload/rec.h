@@ -183,10 +183,10 @@ struct rec_sset {
     _Atomic uintptr_t slots[];
 };
 /* In front of the table, a filter of REC_SFILTER_BITS bits (1 KiB, always
- * in L1 while the frees ask it): a key sets the bit its hash picks, and no
- * removal clears it, so a clear bit means "not in the set" -- the answer for
- * nearly every free, one load where the table took three. sample.c rebuilds
- * it from the live keys, under the seqlock, once enough keys came and went. */
+ * in L1 while the frees ask it): a bit is set while a key whose hash picks
+ * it is in the set (sample.c counts them), so a clear bit means "not in the
+ * set" -- the answer for nearly every free, one load where the table took
+ * three. */
 #define REC_SFILTER_LOG2 13
 #define REC_SFILTER_BITS (1u << REC_SFILTER_LOG2)
 struct rec_sampled_index {
