@@ -92,13 +92,19 @@ static struct sigaction kernel_action(int sig, const struct sigaction *a)
     return k;
 }
 
-static void die(int sig, siginfo_t *info)
+/* The kernel's default action for sig again. */
+static void kernel_default(int sig)
 {
-    rec_shutdown_on_signal(sig);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     real_sigaction(sig, &dfl, NULL);
+}
+
+static void die(int sig, siginfo_t *info)
+{
+    rec_shutdown_on_signal(sig);
+    kernel_default(sig);
     if (is_fault(sig) && info && info->si_code > 0)
         return; /* the instruction faults again, now with the default action */
     syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
@@ -117,9 +123,7 @@ static int cannot_wait(int sig, const siginfo_t *info, int guard)
 {
     if (info == NULL)
         return 1;
-    int fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-                sig == SIGTRAP || sig == SIGSYS;
-    if (fault && info->si_code > 0)
+    if ((is_fault(sig) || sig == SIGTRAP || sig == SIGSYS) && info->si_code > 0)
         return 1;
     return (guard == REC_GUARD_CALL || guard == REC_GUARD_CALL_RECORDED) &&
            (info->si_code == SI_TKILL || info->si_code == SI_USER) && info->si_pid == getpid();
@@ -201,10 +205,7 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
         target_view[sig].sa_handler = SIG_DFL;
         target_view[sig].sa_flags &= ~SA_SIGINFO;
         if (!atomic_load(&listed[sig])) { /* its default is the kernel's again */
-            struct sigaction dfl;
-            memset(&dfl, 0, sizeof(dfl));
-            dfl.sa_handler = SIG_DFL;
-            real_sigaction(sig, &dfl, NULL);
+            kernel_default(sig);
             atomic_store(&managed[sig], 0);
         }
     }

@@ -866,7 +866,7 @@ static int follow_wait(void *arg, struct trd_trace *t, uint64_t done)
 }
 
 /* This thread's time on a CPU and waiting for one (ns), from the
- * scheduler's statistics; 0 without them. */
+ * scheduler's statistics: 0, or -1 without them. */
 static int thread_sched_ns(uint64_t *ran, uint64_t *waited)
 {
     FILE *f = fopen("/proc/thread-self/schedstat", "r");
