@@ -511,25 +511,42 @@ EXPORT void *malloc(size_t n)
     return malloc_general(n);
 }
 
-static __attribute__((noinline)) void free_general(void *p)
+/* libc's call for a free of kind fn (TR_FN_FREE, _FREE_SIZED or
+ * _FREE_ALIGNED_SIZED); free() when libc lacks the sized ones. */
+static void libc_free(uint8_t fn, void *p, size_t align, size_t size)
+{
+    if (fn == TR_FN_FREE_SIZED && real.free_sized)
+        real.free_sized(p, size);
+    else if (fn == TR_FN_FREE_ALIGNED_SIZED && real.free_aligned_sized)
+        real.free_aligned_sized(p, align, size);
+    else
+        real.free(p);
+}
+
+/* The general path of the frees: full mode, a sampled block, the recorder's
+ * own blocks. libc's call is covered by REC_GUARD_CALL_RECORDED: a signal
+ * arriving in it (with the arena's lock held) waits until it returns, so a
+ * handler that allocates cannot deadlock on that lock. */
+static __attribute__((noinline)) void free_general(uint8_t fn, void *p, size_t align,
+                                                   size_t size)
 {
     if (p == NULL || boot_owns(p))
         return;
     ENSURE_REAL();
     if (rec_internal_take(p)) {
-        real.free(p);
+        libc_free(fn, p, align, size);
         return;
     }
     if (should_record()) {
         rec_guard_set(REC_GUARD_RECORD); /* (also over the set's lock: a signal handler must know) */
         if (sample_free_keep(p))
-            record_free(TR_FN_FREE, p);
+            record_free(fn, p);
         rec_guard_set(REC_GUARD_CALL_RECORDED);
-        real.free(p);
+        libc_free(fn, p, align, size);
         rec_guard_release();
         return;
     }
-    real.free(p);
+    libc_free(fn, p, align, size);
 }
 
 EXPORT void free(void *p)
@@ -537,7 +554,7 @@ EXPORT void free(void *p)
     if (REC_LIKELY(sample_pass_free(p)))
         real.free(p);
     else
-        free_general(p);
+        free_general(TR_FN_FREE, p, 0, 0);
 }
 
 static __attribute__((noinline)) void *calloc_general(size_t nmemb, size_t size)
@@ -804,36 +821,12 @@ void free_aligned_sized(void *p, size_t align, size_t size);
 
 EXPORT void free_sized(void *p, size_t size)
 {
-    if (p == NULL || boot_owns(p))
-        return;
-    ENSURE_REAL();
-    if (!rec_internal_take(p) && should_record()) {
-        rec_guard_set(REC_GUARD_RECORD);
-        if (sample_free_keep(p))
-            record_free(TR_FN_FREE_SIZED, p);
-        rec_guard_release();
-    }
-    if (real.free_sized)
-        real.free_sized(p, size);
-    else
-        real.free(p);
+    free_general(TR_FN_FREE_SIZED, p, 0, size);
 }
 
 EXPORT void free_aligned_sized(void *p, size_t align, size_t size)
 {
-    if (p == NULL || boot_owns(p))
-        return;
-    ENSURE_REAL();
-    if (!rec_internal_take(p) && should_record()) {
-        rec_guard_set(REC_GUARD_RECORD);
-        if (sample_free_keep(p))
-            record_free(TR_FN_FREE_ALIGNED_SIZED, p);
-        rec_guard_release();
-    }
-    if (real.free_aligned_sized)
-        real.free_aligned_sized(p, align, size);
-    else
-        real.free(p);
+    free_general(TR_FN_FREE_ALIGNED_SIZED, p, align, size);
 }
 
 EXPORT size_t malloc_usable_size(void *p)

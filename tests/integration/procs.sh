@@ -370,7 +370,7 @@ fi
 if record malloc_misc 0 "$PROGS/malloc_misc"; then
     expect malloc_misc malloc_misc \
         process.complete=true process.lost_events=0 summary.unmatched_frees=0 \
-        summary.allocations=2 summary.frees=2 summary.bytes_allocated=1048676 \
+        summary.allocations=4 summary.frees=4 summary.bytes_allocated=1049132 \
         summary.peak_heap_bytes=1048676 summary.leaked_bytes=0
 fi
 
