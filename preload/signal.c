@@ -50,6 +50,11 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define ALT_STACK_BYTES (64 * 1024)
+/* The kernel's flag for sa_restorer (linux/signal.h; glibc does not export
+ * it): every action libc installs carries it. */
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
 
 static const int fatal_signals[] = {
     SIGHUP,  SIGINT,  SIGQUIT,   SIGILL,  SIGTRAP, SIGABRT, SIGBUS,
@@ -101,6 +106,20 @@ static void kernel_default(int sig)
     real_sigaction(sig, &dfl, NULL);
 }
 
+/* The target's action act on sig, as sigaction() will report it: with the
+ * SA_RESTORER flag and restorer that libc gave the kernel (from the kernel:
+ * the action it holds now went through the same libc call), as a program
+ * reads them without us. */
+static void view_set(int sig, const struct sigaction *act)
+{
+    struct sigaction k;
+    target_view[sig] = *act;
+    if (real_sigaction(sig, NULL, &k) == 0 && (k.sa_flags & SA_RESTORER)) {
+        target_view[sig].sa_flags |= SA_RESTORER;
+        target_view[sig].sa_restorer = k.sa_restorer;
+    }
+}
+
 static void die(int sig, siginfo_t *info)
 {
     rec_shutdown_on_signal(sig);
@@ -147,6 +166,26 @@ static int defer(int sig, const siginfo_t *info, void *uc)
     return 1;
 }
 
+/* Run the target's handler of a held-back signal here, as the kernel would
+ * have delivered it: with the thread's mask mask, plus the action's and the
+ * signal itself (unless SA_NODEFER), and a context of this point. For a
+ * re-send that failed: a realtime signal when the kernel's queue is full
+ * (RLIMIT_SIGPENDING), which sending it any other way would not queue
+ * either, or merge into an instance already queued. */
+static void run_here(int sig, siginfo_t *info, const sigset_t *mask)
+{
+    const struct sigaction *a = &target_view[sig];
+    sigset_t during;
+    sigorset(&during, mask, &a->sa_mask);
+    if (!(a->sa_flags & SA_NODEFER))
+        sigaddset(&during, sig);
+    ucontext_t uc;
+    getcontext(&uc);
+    uc.uc_sigmask = *mask;
+    pthread_sigmask(SIG_SETMASK, &during, NULL);
+    on_signal(sig, info, &uc);
+}
+
 void rec_signal_redeliver(void)
 {
     int saved_errno = errno;
@@ -157,17 +196,26 @@ void rec_signal_redeliver(void)
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pid_t pid = getpid();
     pid_t tid = (pid_t)syscall(SYS_gettid);
-    for (int i = 0; i < deferred.n; i++) {
+    int n = deferred.n, failed[DEFER_MAX], n_failed = 0;
+    for (int i = 0; i < n; i++) {
         /* The same siginfo to the same thread: allowed for a process's own
          * signals, whatever their si_code. Pending until the mask below
          * (after any of the same realtime signal the kernel queued
          * meanwhile: the one order that changes). */
         if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, deferred.sig[i], &deferred.info[i]) != 0)
-            syscall(SYS_tgkill, pid, tid, deferred.sig[i]); /* (queue full) */
+            failed[n_failed++] = i;
         sigdelset(&old, deferred.sig[i]); /* not blocked when it came */
+    }
+    siginfo_t info[DEFER_MAX];
+    int sig[DEFER_MAX];
+    for (int k = 0; k < n_failed; k++) {
+        sig[k] = deferred.sig[failed[k]];
+        info[k] = deferred.info[failed[k]];
     }
     deferred.n = 0;
     rec_tls.deferred = 0;
+    for (int k = 0; k < n_failed; k++)
+        run_here(sig[k], &info[k], &old); /* (the re-sent ones may come first) */
     pthread_sigmask(SIG_SETMASK, &old, NULL); /* they are delivered here */
     errno = saved_errno;
 }
@@ -202,10 +250,10 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
     if (guard != 0 && !cannot_wait(sig, info, guard) && defer(sig, info, uc))
         return;
     if (a.sa_flags & SA_RESETHAND) {
+        /* As the kernel does: the handler only, flags and mask stay. */
         target_view[sig].sa_handler = SIG_DFL;
-        target_view[sig].sa_flags &= ~SA_SIGINFO;
         if (!atomic_load(&listed[sig])) { /* its default is the kernel's again */
-            kernel_default(sig);
+            real_sigaction(sig, &target_view[sig], NULL);
             atomic_store(&managed[sig], 0);
         }
     }
@@ -276,7 +324,7 @@ static int take_over(int sig, const struct sigaction *act, struct sigaction *old
     struct sigaction k = kernel_action(sig, act);
     if (real_sigaction(sig, &k, &prev) != 0)
         return -1;
-    target_view[sig] = *act;
+    view_set(sig, act);
     atomic_store(&managed[sig], 1);
     if (old)
         *old = prev;
@@ -299,7 +347,7 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
         struct sigaction k = kernel_action(sig, act);
         if (real_sigaction(sig, &k, NULL) != 0)
             return -1;
-        target_view[sig] = *act;
+        view_set(sig, act);
     }
     if (old)
         *old = prev;

@@ -15,7 +15,13 @@
  *     read from an empty pipe that SIGALRM (every 20 ms) interrupts fails
  *     with EINTR (if restarted, the 5th SIGALRM ends it with a byte)
  *     (glibc's signal() leaves SA_RESTART out for such a signal);
- *     siginterrupt(SIGALRM, 0): sigaction reports SA_RESTART again. */
+ *     siginterrupt(SIGALRM, 0): sigaction reports SA_RESTART again;
+ *   restorer: sigaction reports the SA_RESTORER flag (0x04000000) and the
+ *     restorer that glibc hands the kernel with every action;
+ *   resethand-SIG: after a handler installed with SA_RESETHAND runs, the
+ *     action is SIG_DFL with its flags unchanged, as the kernel leaves it;
+ *     for SIGUSR1 (one of the recorder's from the start) and SIGRTMIN+3
+ *     (which it takes over when the handler is installed). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +35,7 @@ static volatile sig_atomic_t got1, got2, alarms;
 static int failed;
 
 static void h1(int sig) { (void)sig; got1++; }
+static void h3(int sig, siginfo_t *info, void *uc) { (void)sig, (void)info, (void)uc; }
 static void h2(int sig) { (void)sig; got2++; }
 static int wake_fd = -1;
 static void on_alarm(int sig)
@@ -92,5 +99,24 @@ int main(void)
     siginterrupt(SIGALRM, 0);
     sigaction(SIGALRM, NULL, &now);
     check("siginterrupt-off", (now.sa_flags & SA_RESTART) != 0, "no SA_RESTART reported");
+
+    struct sigaction once;
+    memset(&once, 0, sizeof(once));
+    once.sa_sigaction = h3;
+    once.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    int sigs[2] = {SIGUSR1, SIGRTMIN + 3};
+    for (int i = 0; i < 2; i++) {
+        struct sigaction before, after;
+        sigaction(sigs[i], &once, NULL);
+        sigaction(sigs[i], NULL, &before);
+        if (i == 0)
+            check("restorer", (before.sa_flags & 0x04000000) && before.sa_restorer != NULL,
+                  "no SA_RESTORER or restorer reported");
+        raise(sigs[i]);
+        sigaction(sigs[i], NULL, &after);
+        check(i == 0 ? "resethand-SIGUSR1" : "resethand-SIGRTMIN+3",
+              after.sa_handler == SIG_DFL && after.sa_flags == before.sa_flags,
+              "not SIG_DFL with the flags before");
+    }
     return failed;
 }
