@@ -19,6 +19,8 @@
  *   file size is capped (PROF_MAX_BYTES), and cJSON limits nesting. */
 #include "profile.h"
 
+#include "json_writer.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -357,7 +359,7 @@ struct wframe {
 };
 
 struct writer {
-    cJSON *frames; /* the JSON array being filled */
+    struct jw frames; /* the elements of "frames", in id order */
     struct wframe *v;
     size_t n, cap;
     uint32_t *slots; /* hash table of frame ids + 1, 0 = empty */
@@ -406,77 +408,33 @@ static int loc_eq(const struct sym_location *a, const struct sym_location *b)
            (a->inlined != 0) == (b->inlined != 0);
 }
 
-/* A JSON integer, exact: a number up to 2^53, a decimal string above. */
-/* v in decimal. Up to 2^53 a JSON number, written as cJSON would write the
- * double (every such integer is exact in one, and cJSON prints it with all
- * its digits) but without cJSON's printf and its scanf to check the digits
- * read back: the profile of a trace with many sites has hundreds of
- * thousands of numbers. Above, a string (profile-format.md). */
-static cJSON *u64_new(uint64_t v)
+/* Unknown strings and zeros are left out: absent means null or 0. Integers
+ * are exact (jw_u64: a number up to 2^53, a decimal string above). */
+static void put_str_opt(struct jw *j, const char *key, const char *s)
 {
-    char buf[24], *p = buf + sizeof buf;
-    uint64_t x = v;
-    *--p = '\0';
-    do {
-        *--p = (char)('0' + x % 10);
-        x /= 10;
-    } while (x != 0);
-    return v <= (1ull << 53) ? cJSON_CreateRaw(p) : cJSON_CreateString(p);
+    if (s != NULL)
+        jw_str(j, key, s);
 }
 
-static int add_item(cJSON *obj, const char *key, cJSON *item)
+static void put_u64_opt(struct jw *j, const char *key, uint64_t v)
 {
-    if (item == NULL)
-        return -ENOMEM;
-    if (!cJSON_AddItemToObject(obj, key, item)) {
-        cJSON_Delete(item);
-        return -ENOMEM;
-    }
-    return 0;
+    if (v != 0)
+        jw_u64(j, key, v);
 }
 
-static int push_item(cJSON *arr, cJSON *item)
+static void put_frame(struct jw *j, const struct sym_location *l)
 {
-    if (item == NULL)
-        return -ENOMEM;
-    if (!cJSON_AddItemToArray(arr, item)) {
-        cJSON_Delete(item);
-        return -ENOMEM;
-    }
-    return 0;
-}
-
-/* Unknown strings and zeros are left out: absent means null or 0. */
-static int add_str_opt(cJSON *obj, const char *key, const char *s)
-{
-    return s != NULL ? add_item(obj, key, cJSON_CreateString(s)) : 0;
-}
-
-static int add_u64_opt(cJSON *obj, const char *key, uint64_t v)
-{
-    return v != 0 ? add_item(obj, key, u64_new(v)) : 0;
-}
-
-static cJSON *frame_new(const struct sym_location *l)
-{
-    cJSON *f = cJSON_CreateObject();
-    int err = 0;
-    if (f == NULL)
-        return NULL;
-    err |= add_str_opt(f, "function", l->function);
-    err |= add_str_opt(f, "raw_name", l->raw_name);
-    err |= add_str_opt(f, "file", l->file);
-    err |= add_u64_opt(f, "line", l->line > 0 ? (uint64_t)l->line : 0);
-    err |= add_str_opt(f, "module", l->module);
-    err |= add_u64_opt(f, "offset", l->module_offset);
-    err |= add_item(f, "address", u64_new(l->address));
+    jw_open(j, NULL, '{');
+    put_str_opt(j, "function", l->function);
+    put_str_opt(j, "raw_name", l->raw_name);
+    put_str_opt(j, "file", l->file);
+    put_u64_opt(j, "line", l->line > 0 ? (uint64_t)l->line : 0);
+    put_str_opt(j, "module", l->module);
+    put_u64_opt(j, "offset", l->module_offset);
+    jw_u64(j, "address", l->address);
     if (l->inlined)
-        err |= add_item(f, "inlined", cJSON_CreateTrue());
-    if (err != 0) {
-        cJSON_Delete(f);
-        return NULL;
-    }
-    return f;
+        jw_raw(j, "inlined", "true");
+    jw_close(j, '}');
 }
 
 /* The id of l in the frame table, adding it if new; -ENOMEM on failure. */
@@ -514,8 +472,7 @@ static long frame_id(struct writer *w, const struct sym_location *l)
         w->v = v;
         w->cap = cap;
     }
-    if (push_item(w->frames, frame_new(l)) < 0)
-        return -ENOMEM;
+    put_frame(&w->frames, l);
     w->v[w->n].loc = *l; /* strings stay owned by the source, which outlives w */
     w->v[w->n].hash = h;
     w->slots[i] = (uint32_t)++w->n;
@@ -531,8 +488,8 @@ static int site_used(const struct an_site *s)
     return 0;
 }
 
-/* Add the fields of base described by fields to obj, zeros left out. */
-static int add_fields(cJSON *obj, const void *base, const struct field *fields, size_t n)
+/* The fields of base described by fields, as members, zeros left out. */
+static void put_fields(struct jw *j, const void *base, const struct field *fields, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const struct field *f = &fields[i];
@@ -544,13 +501,12 @@ static int add_fields(cJSON *obj, const void *base, const struct field *fields, 
             char buf[32];
             snprintf(buf, sizeof buf, "%.17g", d);
             /* (d - d == 0: finite; JSON has no NaN or infinity.) */
-            if (d != 0 && d - d == 0 && add_item(obj, f->key, cJSON_CreateRaw(buf)) < 0)
-                return -ENOMEM;
+            if (d != 0 && d - d == 0)
+                jw_raw(j, f->key, buf);
             continue;
         }
         if (f->count == 1) {
-            if (add_u64_opt(obj, f->key, field_get(base, f, 0)) < 0)
-                return -ENOMEM;
+            put_u64_opt(j, f->key, field_get(base, f, 0));
             continue;
         }
         size_t used = f->count; /* trailing zeros are left out */
@@ -558,100 +514,94 @@ static int add_fields(cJSON *obj, const void *base, const struct field *fields, 
             used--;
         if (used == 0)
             continue;
-        cJSON *arr = cJSON_CreateArray();
-        if (add_item(obj, f->key, arr) < 0)
-            return -ENOMEM;
+        jw_open(j, f->key, '[');
         for (size_t k = 0; k < used; k++)
-            if (push_item(arr, u64_new(field_get(base, f, k))) < 0)
-                return -ENOMEM;
+            jw_u64(j, NULL, field_get(base, f, k));
+        jw_close(j, ']');
     }
-    return 0;
 }
 
-/* "stack": [[frame ids of recorded frame 0], [... of 1], ...], every frame. */
-static int add_site_stack(cJSON *obj, struct writer *w, const struct rc_source *src, uint32_t id)
+/* An object of the fields of base (put_fields), as an element of an array. */
+static void put_object(struct jw *j, const void *base, const struct field *fields, size_t n)
+{
+    jw_open(j, NULL, '{');
+    put_fields(j, base, fields, n);
+    jw_close(j, '}');
+}
+
+/* "stack": [[frame ids of recorded frame 0], [... of 1], ...], every frame.
+ * 0, or -ENOMEM from the frame table. */
+static int put_site_stack(struct jw *j, struct writer *w, const struct rc_source *src, uint32_t id)
 {
     uint32_t depth;
     if (!src->stack_depth(src, id, &depth))
         return 0; /* unknown stack: no "stack" key */
-    cJSON *stack = cJSON_CreateArray();
-    if (add_item(obj, "stack", stack) < 0)
-        return -ENOMEM;
+    jw_open(j, "stack", '[');
     for (uint32_t i = 0; i < depth; i++) {
         struct rc_frame f = src->frame(src, id, i);
-        cJSON *group = cJSON_CreateArray();
-        if (push_item(stack, group) < 0)
-            return -ENOMEM;
+        jw_open(j, NULL, '[');
         /* Nothing resolved: a location with only the address, which every
          * renderer prints exactly as it prints such a frame. */
         struct sym_location bare = {.address = f.address};
         size_t n = f.n != 0 ? f.n : 1;
         for (size_t k = 0; k < n; k++) {
             long fid = frame_id(w, f.n != 0 ? &f.locs[k] : &bare);
-            if (fid < 0 || push_item(group, u64_new((uint64_t)fid)) < 0)
+            if (fid < 0)
                 return -ENOMEM;
+            jw_u64(j, NULL, (uint64_t)fid);
         }
+        jw_close(j, ']');
     }
+    jw_close(j, ']');
     return 0;
 }
 
-static int add_process(cJSON *root, const struct rc_process *p)
+static void put_process(struct jw *j, const struct rc_process *p)
 {
-    cJSON *o = cJSON_CreateObject();
-    int err = add_item(root, "process", o);
-    if (err < 0)
-        return err;
-    err |= add_item(o, "pid", u64_new(p->pid));
-    err |= add_item(o, "ppid", u64_new(p->ppid));
-    err |= add_str_opt(o, "exe", p->exe[0] != '\0' ? p->exe : NULL);
-    err |= add_str_opt(o, "cmdline", p->cmdline[0] != '\0' ? p->cmdline : NULL);
-    err |= add_item(o, "complete", cJSON_CreateBool(p->complete));
-    err |= add_item(o, "exit_status", cJSON_CreateNumber(p->exit_status));
-    err |= add_item(o, "signal", cJSON_CreateNumber(p->signal));
-    err |= add_item(o, "lost_events", u64_new(p->lost_events));
-    err |= add_item(o, "trace_bytes", u64_new(p->trace_bytes));
-    err |= add_item(o, "trace_bytes_read", u64_new(p->trace_bytes_read));
-    return err != 0 ? -ENOMEM : 0;
+    jw_open(j, "process", '{');
+    jw_u64(j, "pid", p->pid);
+    jw_u64(j, "ppid", p->ppid);
+    put_str_opt(j, "exe", p->exe[0] != '\0' ? p->exe : NULL);
+    put_str_opt(j, "cmdline", p->cmdline[0] != '\0' ? p->cmdline : NULL);
+    jw_raw(j, "complete", p->complete ? "true" : "false");
+    jw_int(j, "exit_status", p->exit_status);
+    jw_int(j, "signal", p->signal);
+    jw_u64(j, "lost_events", p->lost_events);
+    jw_u64(j, "trace_bytes", p->trace_bytes);
+    jw_u64(j, "trace_bytes_read", p->trace_bytes_read);
+    jw_close(j, '}');
 }
 
 /* "phases" (name, figures, "top": [[stack id, allocations, bytes]...]),
  * "phase_spans" and "errors". Stack ids are the trace's, as sites' "id". */
-static int add_phases(cJSON *root, const struct analysis *a)
+static void put_phases(struct jw *j, const struct analysis *a)
 {
-    cJSON *phases = cJSON_CreateArray(), *spans = cJSON_CreateArray(),
-          *errors = cJSON_CreateArray();
-    if (add_item(root, "phases", phases) < 0 || add_item(root, "phase_spans", spans) < 0 ||
-        add_item(root, "errors", errors) < 0)
-        return -ENOMEM;
+    jw_open(j, "phases", '[');
     for (size_t i = 0; i < a->n_phases; i++) {
         const struct an_phase *ph = &a->phases[i];
-        cJSON *o = cJSON_CreateObject(), *top;
-        if (push_item(phases, o) < 0 || add_item(o, "name", cJSON_CreateString(ph->name)) < 0 ||
-            add_fields(o, ph, phase_fields, N_OF(phase_fields)) < 0)
-            return -ENOMEM;
-        top = cJSON_CreateArray();
-        if (add_item(o, "top", top) < 0)
-            return -ENOMEM;
+        jw_open(j, NULL, '{');
+        jw_str(j, "name", ph->name);
+        put_fields(j, ph, phase_fields, N_OF(phase_fields));
+        jw_open(j, "top", '[');
         for (uint64_t k = 0; k < ph->n_top && k < AN_PHASE_TOP; k++) {
-            cJSON *t = cJSON_CreateArray();
-            if (push_item(top, t) < 0 || push_item(t, u64_new(ph->top[k].stack)) < 0 ||
-                push_item(t, u64_new(ph->top[k].allocations)) < 0 ||
-                push_item(t, u64_new(ph->top[k].bytes_allocated)) < 0)
-                return -ENOMEM;
+            jw_open(j, NULL, '[');
+            jw_u64(j, NULL, ph->top[k].stack);
+            jw_u64(j, NULL, ph->top[k].allocations);
+            jw_u64(j, NULL, ph->top[k].bytes_allocated);
+            jw_close(j, ']');
         }
+        jw_close(j, ']');
+        jw_close(j, '}');
     }
-    for (size_t i = 0; i < a->n_spans; i++) {
-        cJSON *o = cJSON_CreateObject();
-        if (push_item(spans, o) < 0 || add_fields(o, &a->spans[i], span_fields, N_OF(span_fields)) < 0)
-            return -ENOMEM;
-    }
-    for (size_t i = 0; i < a->n_errors; i++) {
-        cJSON *o = cJSON_CreateObject();
-        if (push_item(errors, o) < 0 ||
-            add_fields(o, &a->errors[i], error_fields, N_OF(error_fields)) < 0)
-            return -ENOMEM;
-    }
-    return 0;
+    jw_close(j, ']');
+    jw_open(j, "phase_spans", '[');
+    for (size_t i = 0; i < a->n_spans; i++)
+        put_object(j, &a->spans[i], span_fields, N_OF(span_fields));
+    jw_close(j, ']');
+    jw_open(j, "errors", '[');
+    for (size_t i = 0; i < a->n_errors; i++)
+        put_object(j, &a->errors[i], error_fields, N_OF(error_fields));
+    jw_close(j, ']');
 }
 
 int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src, char *err,
@@ -681,75 +631,79 @@ static int write_zstd(FILE *out, const char *text, size_t len)
     return rc;
 }
 
+/* The JSON is written as the analysis is walked, into buffers (json_writer.h),
+ * never as a cJSON tree: a tree of a profile with many sites is millions of
+ * small allocations to build, print and free. "frames" comes before "sites"
+ * in the file but is filled while the sites are written, so the sites go to a
+ * buffer of their own, spliced in after the frames. */
 int prof_write_progress(FILE *out, const struct analysis *a, const struct rc_source *src,
                         const struct an_progress *progress, unsigned flags, char *err,
                         size_t errlen)
 {
     struct writer w = {0};
-    cJSON *root = cJSON_CreateObject(), *totals, *sites;
-    char *text = NULL;
+    struct jw text, sites;
     int rc = -ENOMEM;
 
-    if (root == NULL)
-        goto fail;
-    if (add_item(root, "profile_format_version", cJSON_CreateNumber(PROF_FORMAT_VERSION)) < 0 ||
-        add_process(root, &src->process) < 0)
-        goto fail;
-    totals = cJSON_CreateObject();
-    if (add_item(root, "totals", totals) < 0 ||
-        add_fields(totals, &a->totals, totals_fields, N_OF(totals_fields)) < 0)
-        goto fail;
+    jw_init(&text, PROF_MAX_BYTES);
+    jw_init(&sites, PROF_MAX_BYTES);
+    jw_init(&w.frames, PROF_MAX_BYTES);
+    jw_open(&text, NULL, '{');
+    jw_int(&text, "profile_format_version", PROF_FORMAT_VERSION);
+    put_process(&text, &src->process);
+    jw_open(&text, "totals", '{');
+    put_fields(&text, &a->totals, totals_fields, N_OF(totals_fields));
+    jw_close(&text, '}');
     /* The memory timeline: one object per sample, and its summary. */
-    cJSON *timeline = cJSON_CreateArray(), *memory = cJSON_CreateObject();
-    if (add_item(root, "timeline", timeline) < 0 || add_item(root, "memory", memory) < 0 ||
-        add_fields(memory, &a->memory, memory_fields, N_OF(memory_fields)) < 0)
-        goto fail;
-    for (size_t i = 0; i < a->n_timeline; i++) {
-        cJSON *o = cJSON_CreateObject();
-        if (push_item(timeline, o) < 0 ||
-            add_fields(o, &a->timeline[i], sample_fields, N_OF(sample_fields)) < 0)
-            goto fail;
-    }
-    if (add_phases(root, a) < 0)
-        goto fail;
-    w.frames = cJSON_CreateArray();
-    sites = cJSON_CreateArray();
-    if (add_item(root, "frames", w.frames) < 0 || add_item(root, "sites", sites) < 0)
-        goto fail;
+    jw_open(&text, "timeline", '[');
+    for (size_t i = 0; i < a->n_timeline; i++)
+        put_object(&text, &a->timeline[i], sample_fields, N_OF(sample_fields));
+    jw_close(&text, ']');
+    jw_open(&text, "memory", '{');
+    put_fields(&text, &a->memory, memory_fields, N_OF(memory_fields));
+    jw_close(&text, '}');
+    put_phases(&text, a);
     for (uint32_t id = 0; id < a->n_sites; id++) {
         const struct an_site *s = &a->sites[id];
         if (progress != NULL && id % PROF_PROGRESS_SITES == 0)
             progress->fn(progress->arg, id, a->n_sites);
         if (!site_used(s))
             continue;
-        cJSON *o = cJSON_CreateObject();
-        if (push_item(sites, o) < 0 || add_item(o, "id", u64_new(id)) < 0 ||
-            add_fields(o, s, site_fields, N_OF(site_fields)) < 0 ||
-            add_site_stack(o, &w, src, s->stack) < 0)
+        jw_open(&sites, NULL, '{');
+        jw_u64(&sites, "id", id);
+        put_fields(&sites, s, site_fields, N_OF(site_fields));
+        if (put_site_stack(&sites, &w, src, s->stack) < 0)
             goto fail;
+        jw_close(&sites, '}');
     }
-    text = cJSON_PrintUnformatted(root);
-    if (text == NULL)
+    jw_open(&text, "frames", '[');
+    jw_splice(&text, &w.frames);
+    jw_close(&text, ']');
+    jw_open(&text, "sites", '[');
+    jw_splice(&text, &sites);
+    jw_close(&text, ']');
+    jw_close(&text, '}');
+    jw_end_line(&text);
+    rc = jw_finish(&text);
+    if (rc < 0)
         goto fail;
     if (flags & PROF_ZSTD) {
-        size_t len = strlen(text);
-        text[len] = '\n'; /* (over the NUL: the frame holds the file as written plainly) */
-        rc = write_zstd(out, text, len + 1);
-        if (rc < 0 || fflush(out) != 0)
-            goto fail;
+        rc = write_zstd(out, text.buf, text.len);
+        if (rc == 0 && fflush(out) != 0)
+            rc = -EIO;
     } else {
-        rc = -EIO;
-        if (fputs(text, out) == EOF || fputc('\n', out) == EOF || fflush(out) != 0)
-            goto fail;
+        rc = fwrite(text.buf, 1, text.len, out) == text.len && fflush(out) == 0 ? 0 : -EIO;
     }
-    rc = 0;
 fail:
     if (rc == -ENOMEM)
         snprintf(err, errlen, "out of memory");
+    else if (rc == -EFBIG)
+        snprintf(err, errlen, "the profile would be larger than %llu MiB, the most a reader takes",
+                 PROF_MAX_BYTES >> 20);
     else if (rc < 0)
         snprintf(err, errlen, "cannot write the profile: %s", strerror(-rc));
-    free(text);
-    cJSON_Delete(root);
+    jw_fini(&text);
+    jw_fini(&sites);
+    jw_fini(&w.frames);
     free(w.v);
     free(w.slots);
     return rc;

@@ -40,7 +40,9 @@ struct prof_profile;
 
 /* Write a's totals and used sites, with every frame of their stacks taken
  * from src (all of them: folding happens when a report is rendered), to out.
- * Returns 0, or a negative errno with a one-line reason in err. */
+ * Returns 0, or a negative errno with a one-line reason in err (-EFBIG: the
+ * JSON would be larger than PROF_MAX_BYTES, which no reader takes; nothing is
+ * written then). */
 int prof_write(FILE *out, const struct analysis *a, const struct rc_source *src, char *err,
                size_t errlen);
 /* prof_write(), reporting the sites written (and their stacks symbolized) of
