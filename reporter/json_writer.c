@@ -136,11 +136,16 @@ void jw_str(struct jw *w, const char *key, const char *s)
     w->after_value = 1;
 }
 
-void jw_raw(struct jw *w, const char *key, const char *text)
+static void put_raw(struct jw *w, const char *key, const char *text, size_t n)
 {
     begin_value(w, key);
-    put(w, text, strlen(text));
+    put(w, text, n);
     w->after_value = 1;
+}
+
+void jw_raw(struct jw *w, const char *key, const char *text)
+{
+    put_raw(w, key, text, strlen(text));
 }
 
 /* x in decimal, written backwards from the end of buf; returns its start. */
@@ -170,7 +175,7 @@ void jw_u64(struct jw *w, const char *key, uint64_t v)
     char buf[24];
     char *p = decimal(buf, v);
     if (v <= JW_EXACT_MAX)
-        jw_raw(w, key, p);
+        put_raw(w, key, p, (size_t)(buf + sizeof buf - 1 - p));
     else
         jw_str(w, key, p);
 }
