@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "progress.h"
 #include "render.h"
+#include "sym_warm.h"
 
 #define MEMAUDIT_VERSION "0.1.0"
 
@@ -790,7 +791,17 @@ static void snapshot_free(struct dir_snapshot *s)
  * finishes it and follows the next. MEMAUDIT_FOLLOW=0 never follows, =1
  * always; unset, it follows when this process may use two CPUs or more.
  * Whatever goes wrong while following, the trace is replayed after the end
- * as every other one (followed_take). */
+ * as every other one (followed_take).
+ *
+ * Meanwhile the symbol files of the modules the program has loaded are
+ * opened, at the idle priority (sym_warm.h), so that the symbolizing after
+ * the end finds them open: the follower hands it a copy of every module map
+ * it indexes (the reader's own are reallocated as the trace grows, by the
+ * follower's thread, and the warm-up's thread must not read them), and lets
+ * it go once a pace window has shown a CPU the program leaves idle, or once
+ * the image has ended; after giving up, it stops it. It is stopped once the
+ * follower has finished, before anything is symbolized (sym_warm_stop()
+ * never waits for it to get a CPU). */
 #define FOLLOW_IMAGES 16
 
 struct followed {
@@ -798,6 +809,7 @@ struct followed {
     char path[PATH_MAX];
     struct input in;         /* the trace, replayed into in.a when rc == 0 */
     int rc;
+    size_t warm_sent;        /* module maps handed to the warm-up */
     int finished;            /* trd_follow_end() was called ... */
     uint64_t done_running;   /* ... with this many event records replayed */
     int taken;
@@ -812,6 +824,9 @@ struct follower {
     _Atomic int ended;       /* the process is gone: every trace is whole */
     int cur;                 /* the image being followed (follower thread) */
     uint64_t ran_ns, waited_ns; /* this thread's, at the start of follow_pace's window */
+    struct sym_warm *warm;      /* made and fed by the follower's thread; NULL: none */
+    int warm_go;                /* sym_warm_go() was called */
+    uint64_t gate_ns, gate_ran_ns, gate_waited_ns; /* follow_warm_gate's window: start */
 };
 
 static struct follower follower;
@@ -840,6 +855,21 @@ static int follow_whole(const struct follower *f)
            atomic_load_explicit(&f->created, memory_order_acquire) > f->cur + 1;
 }
 
+/* Hand the module maps of img's trace t that came since the last call to
+ * the warm-up: while following, those indexed so far (in file order); once
+ * the trace is whole, its final ones from there on (a map handed twice
+ * costs a copy, the files are open already). */
+static void follow_warm(struct follower *f, struct followed *img, const struct trd_trace *t)
+{
+    int whole = img->finished;
+    size_t n = whole ? trd_snapshot_count(t) : trd_follow_snapshot_count(t);
+    for (; img->warm_sent < n; img->warm_sent++)
+        sym_warm_add(f->warm, whole ? trd_snapshot(t, img->warm_sent)
+                                    : trd_follow_snapshot(t, img->warm_sent));
+}
+
+static void follow_warm_gate(struct follower *f);
+
 /* struct an_follow's wait: until the recorder has written more, or its
  * image is gone (then the rest, once). */
 static int follow_wait(void *arg, struct trd_trace *t, uint64_t done)
@@ -848,6 +878,8 @@ static int follow_wait(void *arg, struct trd_trace *t, uint64_t done)
     struct followed *img = &f->img[f->cur];
     for (;;) {
         if (follow_whole(f)) {
+            sym_warm_go(f->warm); /* the image's CPU is free */
+            f->warm_go = 1;
             if (img->finished)
                 return -EPROTO; /* the reader still had no next event */
             /* Nothing replayed while it ran (no watermark came): the
@@ -856,11 +888,17 @@ static int follow_wait(void *arg, struct trd_trace *t, uint64_t done)
                 return -ENODATA;
             img->finished = 1;
             img->done_running = done;
-            return trd_follow_end(t);
+            int rc = trd_follow_end(t);
+            if (rc == 0)
+                follow_warm(f, img, t);
+            return rc;
         }
         int rc = trd_follow_update(t);
+        if (rc > 0)
+            follow_warm(f, img, t);
         if (rc != 0)
             return rc < 0 ? rc : 0;
+        follow_warm_gate(f);
         follow_nap();
     }
 }
@@ -882,6 +920,30 @@ static int thread_sched_ns(uint64_t *ran, uint64_t *waited)
     return 0;
 }
 
+/* Let the warm-up go (sym_warm_go()) once this thread, over at least
+ * 100 ms, has waited for a CPU no longer than it ran: the program leaves a
+ * CPU idle (an idle program too, where this thread mostly naps; not one
+ * whose threads keep every CPU busy, where the warm-up would only be in
+ * their way). Called as this thread waits and paces. */
+static void follow_warm_gate(struct follower *f)
+{
+    struct timespec now;
+    uint64_t ran, waited;
+    if (f->warm_go || clock_gettime(CLOCK_MONOTONIC, &now) != 0 ||
+        thread_sched_ns(&ran, &waited) < 0)
+        return;
+    uint64_t ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    if (f->gate_ns != 0 && ns - f->gate_ns < 100 * 1000000ull)
+        return;
+    if (f->gate_ns != 0 && waited - f->gate_waited_ns <= ran - f->gate_ran_ns) {
+        sym_warm_go(f->warm);
+        f->warm_go = 1;
+    }
+    f->gate_ns = ns;
+    f->gate_ran_ns = ran;
+    f->gate_waited_ns = waited;
+}
+
 /* struct an_follow's pace: following pays only with a CPU the program
  * leaves idle. When the program's own threads keep every CPU busy, this
  * thread (at a lower priority) waits for a CPU more than it runs, and the
@@ -892,6 +954,7 @@ static int follow_pace(void *arg)
 {
     struct follower *f = arg;
     uint64_t ran, waited;
+    follow_warm_gate(f);
     if (f->say || follow_whole(f) || thread_sched_ns(&ran, &waited) < 0)
         return 0;
     uint64_t d_ran = ran - f->ran_ns, d_waited = waited - f->waited_ns;
@@ -908,6 +971,7 @@ static void *follow_main(void *arg)
     /* The program comes first: this thread takes what CPU it leaves. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     thread_sched_ns(&f->ran_ns, &f->waited_ns);
+    f->warm = sym_warm_start();
     for (f->cur = 0; f->cur < FOLLOW_IMAGES; f->cur++) {
         /* The next image's trace, unless the process ends first. */
         while (atomic_load_explicit(&f->created, memory_order_acquire) <= f->cur) {
@@ -927,12 +991,18 @@ static void *follow_main(void *arg)
         if (rc == 0 && trd_header(img->in.trace)->sample_bytes != 0 && !f->say)
             rc = -ENOTSUP;
         if (rc == 0) {
+            follow_warm(f, img, img->in.trace);
             struct an_follow how = {follow_wait, follow_pace, f};
             rc = an_run_follow(img->in.trace, &img->in.a, &how);
         }
         img->rc = rc < 0 ? rc : 0;
-        if (rc == -EBUSY)
-            break; /* the program keeps the CPUs busy: the rest after the end */
+        if (rc == -EBUSY) {
+            /* The program keeps the CPUs busy: the rest after the end, and
+             * the warm-up would only be in its way. */
+            sym_warm_stop(f->warm);
+            f->warm = NULL;
+            break;
+        }
     }
     /* Images not followed are replayed after the end. */
     for (int i = f->cur + 1; i < FOLLOW_IMAGES; i++)
@@ -963,6 +1033,10 @@ static void follow_stop(void)
         return;
     atomic_store_explicit(&follower.ended, 1, memory_order_release);
     pthread_join(follower.thread, NULL);
+    unsigned opened = sym_warm_stop(follower.warm);
+    follower.warm = NULL;
+    if (follower.say)
+        fprintf(stderr, "memaudit: %u symbol files opened while following\n", opened);
 }
 
 /* The followed replay of trace, into in (then as input_open() leaves it);

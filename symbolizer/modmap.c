@@ -14,7 +14,9 @@
  * wins, so the answer is deterministic. */
 #include "modmap.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "trace_format.h"
 
@@ -62,4 +64,51 @@ void mm_snapshot_fini(struct mm_snapshot *s)
     }
     s->modules = NULL;
     s->n_modules = 0;
+}
+
+int mm_snapshot_copy(struct mm_snapshot *dst, const struct mm_snapshot *src)
+{
+    int rc;
+
+    *dst = (struct mm_snapshot){.epoch = src->epoch, .time_ns = src->time_ns};
+    if (src->n_modules == 0)
+        return 0;
+    if (src->modules == NULL || src->n_modules > TR_MAX_MODULES)
+        return -EINVAL;
+    dst->modules = calloc(src->n_modules, sizeof *dst->modules);
+    if (dst->modules == NULL)
+        return -ENOMEM;
+    dst->n_modules = src->n_modules; /* from here on fini frees partial work */
+
+    for (uint32_t i = 0; i < src->n_modules; i++) {
+        const struct mm_module *sm = &src->modules[i];
+        struct mm_module *dm = &dst->modules[i];
+        if (sm->build_id_len > sizeof sm->build_id ||
+            (sm->n_segments > 0 && sm->segments == NULL)) {
+            rc = -EINVAL;
+            goto fail;
+        }
+        dm->path = strdup(sm->path != NULL ? sm->path : "");
+        if (dm->path == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        dm->base = sm->base;
+        dm->build_id_len = sm->build_id_len;
+        memcpy(dm->build_id, sm->build_id, sm->build_id_len);
+        if (sm->n_segments > 0) {
+            dm->segments = malloc(sm->n_segments * sizeof *dm->segments);
+            if (dm->segments == NULL) {
+                rc = -ENOMEM;
+                goto fail;
+            }
+            memcpy(dm->segments, sm->segments, sm->n_segments * sizeof *dm->segments);
+            dm->n_segments = sm->n_segments;
+        }
+    }
+    return 0;
+
+fail:
+    mm_snapshot_fini(dst);
+    return rc;
 }

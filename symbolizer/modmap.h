@@ -52,4 +52,9 @@ const struct mm_module *mm_find(const struct mm_snapshot *s, uint64_t addr);
 /* Free what a snapshot owns (not s itself). */
 void mm_snapshot_fini(struct mm_snapshot *s);
 
+/* Deep copy of src into dst, every part malloc'd (mm_snapshot_fini() frees
+ * it), without the borrowed saved symbols. 0, or -ENOMEM, or -EINVAL for a
+ * snapshot that breaks trace_format.h's caps (dst then owns nothing). */
+int mm_snapshot_copy(struct mm_snapshot *dst, const struct mm_snapshot *src);
+
 #endif

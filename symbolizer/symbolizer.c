@@ -33,16 +33,20 @@
  *   About 4 us per distinct address in libc with full debug info.
  * - Files outlive their resolver: sym_free() hands the files it opened to a
  *   pool, from which the next resolver of the process takes them (the pool
- *   keeps the FILE_POOL_MAX most recently returned). Opening a file is
+ *   keeps the SYM_POOL_MAX_FILES most recently returned). Opening a file is
  *   where the time of a small trace goes (libc6-dbg's debug sections are
  *   zlib-compressed, and libdw inflates them on first use: ~25 ms), and a
- *   whole test suite's traces name the same few files.
+ *   whole test suite's traces name the same few files; `memaudit run` opens
+ *   them ahead, while the program runs (sym_warm.h). A pooled file is taken
+ *   only while its path names it still, unchanged (file_unchanged()), so
+ *   that it answers as a new open would.
  * - Results are cached per (epoch, address). Location arrays and strings
  *   live in an arena and strings are interned, so everything handed out
  *   stays valid, unchanged, until sym_free(), even when a later snapshot
  *   clears the cache.
  *
- * Not thread-safe: one resolver per thread (the pool has its own lock). */
+ * Not thread-safe: one resolver per thread (the pool has its own lock);
+ * sym_pool_open() in any thread. */
 #include "symbolizer.h"
 
 #include <dwarf.h>
@@ -140,6 +144,7 @@ struct sym_file {
     uint32_t build_id_len;
     uint8_t build_id[64];
     enum file_state state;
+    struct stat st; /* FILE_OK: the file as opened, to tell whether the path still names it */
     Dwfl *dwfl;
     Dwfl_Module *mod;
     uint64_t bias; /* Dwfl address = link-time address + bias */
@@ -362,10 +367,14 @@ static int file_equal(const struct sym_file *f, const char *path, const uint8_t 
 /* The file of module m (found or created unopened); NULL when out of memory. */
 /* ---- the pool of open files ---- */
 
-#define FILE_POOL_MAX 32u
-
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sym_file *pool; /* most recently returned first */
+static struct sym_file *pool; /* most recently returned first; under pool_lock */
+/* Files sym_pool_open() opened, on their way into the pool: a lock-free
+ * stack (atomic, linked by next_all), which the holders of pool_lock move
+ * into the pool (pool_drain_locked). The thread that opens files ahead runs
+ * at the idle priority: were it to take pool_lock and be preempted with it
+ * held, a resolver could wait for it as long as the machine stays busy. */
+static struct sym_file *pool_incoming;
 
 /* The link to the pooled file (path, build id), or to the end of the pool.
  * Under pool_lock. */
@@ -378,16 +387,58 @@ static struct sym_file **pool_link(const char *path, const uint8_t *build_id, ui
     return p;
 }
 
-/* The pooled file (path, build id), out of the pool; NULL if none. */
-static struct sym_file *pool_take(const char *path, const uint8_t *build_id, uint32_t len,
-                                  uint64_t hash)
+/* Put f first in the pool, unless the pool has that file already (two
+ * resolvers at once opened it twice): then the pool keeps the one it has.
+ * The pool drops its least recently returned file beyond
+ * SYM_POOL_MAX_FILES. What is dropped goes onto *drop, for
+ * file_destroy_all() once pool_lock is released. Under pool_lock. */
+static void pool_insert_locked(struct sym_file *f, struct sym_file **drop)
 {
-    pthread_mutex_lock(&pool_lock);
-    struct sym_file **p = pool_link(path, build_id, len, hash), *f = *p;
-    if (f != NULL)
-        *p = f->next_all;
-    pthread_mutex_unlock(&pool_lock);
-    return f;
+    struct sym_file *out = f;
+    if (*pool_link(f->path, f->build_id, f->build_id_len, f->hash) == NULL) {
+        f->next_all = pool;
+        pool = f;
+        /* The pool never holds more than SYM_POOL_MAX_FILES: at most one over now. */
+        struct sym_file **p = &pool;
+        for (size_t n = 0; *p != NULL && n < SYM_POOL_MAX_FILES; n++)
+            p = &(*p)->next_all;
+        out = *p;
+        *p = NULL;
+    }
+    if (out != NULL) {
+        out->next_all = *drop;
+        *drop = out;
+    }
+}
+
+/* Move the files opened ahead into the pool, oldest first. Under pool_lock. */
+static void pool_drain_locked(struct sym_file **drop)
+{
+    /* Acquire: pairs with the release in pool_push(), so that a file's
+     * contents are seen whole. */
+    struct sym_file *in = __atomic_exchange_n(&pool_incoming, NULL, __ATOMIC_ACQUIRE);
+    struct sym_file *oldest_first = NULL;
+    while (in != NULL) {
+        struct sym_file *next = in->next_all;
+        in->next_all = oldest_first;
+        oldest_first = in;
+        in = next;
+    }
+    while (oldest_first != NULL) {
+        struct sym_file *next = oldest_first->next_all;
+        pool_insert_locked(oldest_first, drop);
+        oldest_first = next;
+    }
+}
+
+/* Push f, opened ahead, onto pool_incoming: never waits. */
+static void pool_push(struct sym_file *f)
+{
+    struct sym_file *head = __atomic_load_n(&pool_incoming, __ATOMIC_RELAXED);
+    do
+        f->next_all = head;
+    while (!__atomic_compare_exchange_n(&pool_incoming, &head, f, 1, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED));
 }
 
 static void file_close(struct sym_file *f);
@@ -399,9 +450,46 @@ static void file_destroy(struct sym_file *f)
     free(f);
 }
 
-/* Give f, open and owned by a resolver being freed, to the pool, unless the
- * pool has that file already (two resolvers at once opened it twice); the
- * pool drops its least recently returned file beyond FILE_POOL_MAX. */
+/* file_destroy() every file of a list linked by next_all. */
+static void file_destroy_all(struct sym_file *f)
+{
+    for (struct sym_file *next; f != NULL; f = next) {
+        next = f->next_all;
+        file_destroy(f);
+    }
+}
+
+/* The pooled file (path, build id), out of the pool; NULL if none. */
+static struct sym_file *pool_take(const char *path, const uint8_t *build_id, uint32_t len,
+                                  uint64_t hash)
+{
+    struct sym_file *drop = NULL;
+    pthread_mutex_lock(&pool_lock);
+    pool_drain_locked(&drop);
+    struct sym_file **p = pool_link(path, build_id, len, hash), *f = *p;
+    if (f != NULL)
+        *p = f->next_all;
+    pthread_mutex_unlock(&pool_lock);
+    file_destroy_all(drop);
+    return f;
+}
+
+/* 1 when f's path still names the file f opened, unchanged since: a pooled
+ * file answers as a new open of its path would only then. A file deleted or
+ * replaced since (a program that deletes its copy of a library, a binary
+ * rebuilt while the process ran) is opened anew, and warned about, by the
+ * resolver that takes it. */
+static int file_unchanged(const struct sym_file *f, const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_dev == f->st.st_dev && st.st_ino == f->st.st_ino &&
+           st.st_size == f->st.st_size && st.st_mtim.tv_sec == f->st.st_mtim.tv_sec &&
+           st.st_mtim.tv_nsec == f->st.st_mtim.tv_nsec &&
+           st.st_ctim.tv_sec == f->st.st_ctim.tv_sec && st.st_ctim.tv_nsec == f->st.st_ctim.tv_nsec;
+}
+
+/* Give f, open and owned by a resolver being freed, to the pool
+ * (pool_insert_locked). */
 static void pool_put(struct sym_file *f)
 {
     struct sym_file *drop = NULL;
@@ -414,21 +502,10 @@ static void pool_put(struct sym_file *f)
     f->saved = NULL; /* (the resolver's arena) */
     f->n_saved = 0;
     pthread_mutex_lock(&pool_lock);
-    if (*pool_link(f->path, f->build_id, f->build_id_len, f->hash) != NULL) {
-        drop = f;
-    } else {
-        f->next_all = pool;
-        pool = f;
-        /* The pool never holds more than FILE_POOL_MAX: at most one over now. */
-        struct sym_file **p = &pool;
-        for (size_t n = 0; *p != NULL && n < FILE_POOL_MAX; n++)
-            p = &(*p)->next_all;
-        drop = *p;
-        *p = NULL;
-    }
+    pool_drain_locked(&drop);
+    pool_insert_locked(f, &drop);
     pthread_mutex_unlock(&pool_lock);
-    if (drop != NULL)
-        file_destroy(drop);
+    file_destroy_all(drop);
 }
 
 static struct sym_file *file_get(struct sym_resolver *r, const struct mm_module *m)
@@ -467,6 +544,10 @@ static struct sym_file *file_get(struct sym_resolver *r, const struct mm_module 
     if (interned == NULL)
         return NULL;
     struct sym_file *f = pool_take(path, m->build_id, len, h);
+    if (f != NULL && !file_unchanged(f, path)) {
+        file_destroy(f);
+        f = NULL;
+    }
     if (f != NULL) {
         free(f->pool_path);
         f->pool_path = NULL;
@@ -528,9 +609,9 @@ static void file_close(struct sym_file *f)
 }
 
 /* Open f once. Afterwards f->state is FILE_OK, FILE_MISSING or FILE_REBUILT,
- * and the two last have warned (except for names that are not paths, such as
- * the vDSO's "linux-vdso.so.1": there is no file to miss). */
-static int file_open(struct sym_file *f)
+ * and the two last have warned unless quiet (except for names that are not
+ * paths, such as the vDSO's "linux-vdso.so.1": there is no file to miss). */
+static int file_open(struct sym_file *f, int quiet)
 {
     int rc;
     int fd = -1;
@@ -548,8 +629,7 @@ static int file_open(struct sym_file *f)
         snprintf(why, sizeof why, ": %s", strerror(errno));
         goto fail;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &f->st) != 0 || !S_ISREG(f->st.st_mode)) {
         rc = -EINVAL;
         snprintf(why, sizeof why, ": not a regular file");
         goto fail;
@@ -600,7 +680,8 @@ fail:
         close(fd);
     file_close(f);
     /* The rebuilt message has no colon: "PATH was rebuilt since ...". */
-    warn_file(f->path, why, f->n_saved);
+    if (!quiet)
+        warn_file(f->path, why, f->n_saved);
     return rc;
 }
 
@@ -1097,54 +1178,6 @@ static void snap_fini(struct sym_snap *sn)
     sn->files = NULL;
 }
 
-/* Deep copy with malloc'd parts, so that mm_snapshot_fini() frees it. */
-static int snapshot_copy(struct mm_snapshot *dst, const struct mm_snapshot *src)
-{
-    int rc;
-
-    *dst = (struct mm_snapshot){.epoch = src->epoch, .time_ns = src->time_ns};
-    if (src->n_modules == 0)
-        return 0;
-    if (src->modules == NULL || src->n_modules > TR_MAX_MODULES)
-        return -EINVAL;
-    dst->modules = calloc(src->n_modules, sizeof *dst->modules);
-    if (dst->modules == NULL)
-        return -ENOMEM;
-    dst->n_modules = src->n_modules; /* from here on fini frees partial work */
-
-    for (uint32_t i = 0; i < src->n_modules; i++) {
-        const struct mm_module *sm = &src->modules[i];
-        struct mm_module *dm = &dst->modules[i];
-        if (sm->build_id_len > sizeof sm->build_id ||
-            (sm->n_segments > 0 && sm->segments == NULL)) {
-            rc = -EINVAL;
-            goto fail;
-        }
-        dm->path = strdup(sm->path != NULL ? sm->path : "");
-        if (dm->path == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        dm->base = sm->base;
-        dm->build_id_len = sm->build_id_len;
-        memcpy(dm->build_id, sm->build_id, sm->build_id_len);
-        if (sm->n_segments > 0) {
-            dm->segments = malloc(sm->n_segments * sizeof *dm->segments);
-            if (dm->segments == NULL) {
-                rc = -ENOMEM;
-                goto fail;
-            }
-            memcpy(dm->segments, sm->segments, sm->n_segments * sizeof *dm->segments);
-            dm->n_segments = sm->n_segments;
-        }
-    }
-    return 0;
-
-fail:
-    mm_snapshot_fini(dst);
-    return rc;
-}
-
 /* ---- public ---- */
 
 struct sym_resolver *sym_new(void)
@@ -1219,7 +1252,7 @@ int sym_add_snapshot(struct sym_resolver *r, const struct mm_snapshot *s)
 
     if (r == NULL || s == NULL)
         return -EINVAL;
-    rc = snapshot_copy(&sn.s, s);
+    rc = mm_snapshot_copy(&sn.s, s);
     if (rc < 0)
         goto fail;
     if (sn.s.n_modules > 0) {
@@ -1287,7 +1320,7 @@ static size_t resolve_uncached(struct sym_resolver *r, uint64_t epoch, uint64_t 
     locs[0] = base;
 
     if (f->state == FILE_UNOPENED)
-        file_open(f);
+        file_open(f, 0);
     /* A return address points after the call; addr-1 is inside it. Wrapping
      * of a hostile offset only gives a meaningless address to look up. */
     uint64_t rel = base.module_offset > 0 ? base.module_offset - 1 : 0;
@@ -1332,6 +1365,41 @@ size_t sym_resolve(struct sym_resolver *r, uint64_t epoch, uint64_t addr,
     cache_insert(r, epoch, addr, locs, n);
     *out = locs;
     return n;
+}
+
+int sym_pool_open(const struct mm_module *m)
+{
+    if (m == NULL || m->build_id_len > sizeof m->build_id)
+        return -EINVAL;
+    struct sym_file *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return -ENOMEM;
+    const char *path = m->path != NULL ? m->path : "";
+    f->pool_path = strdup(path);
+    if (f->pool_path == NULL) {
+        free(f);
+        return -ENOMEM;
+    }
+    f->path = f->pool_path;
+    f->hash = file_hash(path, m->build_id, m->build_id_len);
+    f->build_id_len = m->build_id_len;
+    memcpy(f->build_id, m->build_id, m->build_id_len);
+    if (file_open(f, 1) < 0) {
+        file_destroy(f);
+        return 0;
+    }
+    /* What the first address in the file would load: its debug information
+     * (found, opened, and its compressed sections inflated), the address
+     * ranges of its CUs, its symbol index. */
+    Dwarf_Addr bias;
+    Dwarf *dw = dwfl_module_getdwarf(f->mod, &bias);
+    Dwarf_Aranges *aranges;
+    size_t n_aranges;
+    if (dw != NULL)
+        dwarf_getaranges(dw, &aranges, &n_aranges);
+    symidx_build(f);
+    pool_push(f);
+    return 1;
 }
 
 char *sym_demangle(const char *name)

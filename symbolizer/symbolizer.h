@@ -48,6 +48,19 @@ int sym_add_snapshot(struct sym_resolver *r, const struct mm_snapshot *s);
 size_t sym_resolve(struct sym_resolver *r, uint64_t epoch, uint64_t addr,
                    const struct sym_location **out);
 
+/* The files of the process's resolvers outlive them: sym_free() leaves
+ * those it opened in a pool, of at most SYM_POOL_MAX_FILES, from which the
+ * next resolver that needs one takes it (symbolizer.c). */
+#define SYM_POOL_MAX_FILES 32u
+
+/* Open the file of module m, with what resolving an address in it would
+ * load (its debug information, their indexes), and give it to the pool:
+ * 1 when opened, 0 when it cannot be used (without a warning: the resolver
+ * that needs it opens it again, and warns), or a negative errno. Never waits
+ * for another thread: for a thread that opens files ahead of the resolvers,
+ * at the idle priority (sym_warm.h). */
+int sym_pool_open(const struct mm_module *m);
+
 /* Demangle a C++ or Rust name with libiberty; returns a malloc'd string, or
  * NULL when name is not mangled. */
 char *sym_demangle(const char *name);

@@ -2634,6 +2634,16 @@ const struct mm_snapshot *trd_snapshot(const struct trd_trace *t, size_t i)
     return i < t->n_snaps ? &t->snaps[i] : NULL;
 }
 
+size_t trd_follow_snapshot_count(const struct trd_trace *t)
+{
+    return t->following ? t->col.n_snp : 0;
+}
+
+const struct mm_snapshot *trd_follow_snapshot(const struct trd_trace *t, size_t i)
+{
+    return i < trd_follow_snapshot_count(t) ? &t->col.snp[i].s : NULL;
+}
+
 size_t trd_thread_count(const struct trd_trace *t)
 {
     return t->n_pub;

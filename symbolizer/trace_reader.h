@@ -128,6 +128,14 @@ int trd_follow_update(struct trd_trace *t);
  * file would give, or a late block as trd_follow_update() finds it.
  * Nothing to do when not following. */
 int trd_follow_end(struct trd_trace *t);
+/* While following: the module maps indexed so far, in file order (the
+ * first ones stay first as more come), for a look ahead at the modules the
+ * process has loaded; trd_snapshot() has none before trd_follow_end(). Only
+ * the module maps: a module's saved symbols are not attached to it yet. The
+ * pointers are valid until the next trd_follow_update() or trd_follow_end().
+ * 0 and NULL when not following. */
+size_t trd_follow_snapshot_count(const struct trd_trace *t);
+const struct mm_snapshot *trd_follow_snapshot(const struct trd_trace *t, size_t i);
 
 /* Next event in global order: 1 = *ev filled, 0 = end, <0 = error (see trd_error). */
 int trd_next(struct trd_trace *t, struct trd_event *ev);

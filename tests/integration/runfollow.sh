@@ -82,6 +82,19 @@ else
     fail follow-overlap "no event of the loop was replayed while it ran: $(grep '^memaudit: followed' "$TMP/follow-loop.err")"
 fi
 
+# While following, the symbol files of the program's modules are opened
+# ahead (sym_warm.h), here most likely the library's copy before the
+# program deletes it: the profile must still be the finished trace's,
+# which names the recorder's saved functions, with the one warning.
+if follow_case follow-deleted 0 "$PROGS/dldeleted" "$PROGS/libdeleted.so" late 300; then
+    fw_n=$(grep -c '^memaudit: warning: .*memaudit-dldeleted.*: No such file or directory; using the 1 exported functions' "$TMP/follow-deleted.err")
+    if [ "$fw_n" = 1 ]; then
+        ok follow-deleted
+    else
+        fail follow-deleted "$fw_n warnings about the deleted library, expected 1: $(grep -c 'warning' "$TMP/follow-deleted.err") in all"
+    fi
+fi
+
 # exec replaces the image: the root process leaves two traces, and the
 # follower follows the second once the first is whole.
 fw_n=$(grep -c '^memaudit: followed .* events replayed while the program ran$' "$TMP/follow-exec.err")

@@ -1,10 +1,11 @@
 /* dldeleted.c — a library whose file is gone by the time the trace is read.
  *
- *   dldeleted LIB [early]
+ *   dldeleted LIB [early|late [MS]]
  *   copies LIB to a temporary file, dlopen's the copy, calls deleted_leak()
  *   (3333 bytes, leaked) and deletes the copy; with "early" the copy is
- *   deleted right after dlopen, before the library's first allocation.
- *   Exits without dlclose.
+ *   deleted right after dlopen, before the library's first allocation; with
+ *   MS, MS milliseconds after the call (time for `memaudit run` to open the
+ *   file while the program runs). Exits without dlclose.
  *
  * The report must still name deleted_leak: no file is left to read symbols
  * from. No stdio. */
@@ -12,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void *volatile kept;
@@ -51,6 +53,11 @@ int main(int argc, char **argv)
     if (leak == NULL)
         return 2;
     kept = leak();
+    if (argc > 3) {
+        long ms = atol(argv[3]);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (!early)
         unlink(tmp);
     return 0;

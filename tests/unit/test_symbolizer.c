@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "modmap.h"
+#include "sym_warm.h"
 #include "symbolizer.h"
 #include "trace_format.h"
 
@@ -346,20 +347,15 @@ static void test_demangle(void **state)
     assert_null(sym_demangle(NULL));
 }
 
-/* Deep copy of self whose main-program build id is altered. */
+/* Deep copy of self, for a test to alter. */
 static void copy_self(struct mm_snapshot *dst)
 {
-    *dst = self;
-    dst->modules = calloc(self.n_modules, sizeof *dst->modules);
-    assert_non_null(dst->modules);
+    assert_int_equal(mm_snapshot_copy(dst, &self), 0);
+    assert_int_equal(dst->n_modules, self.n_modules);
     for (uint32_t i = 0; i < self.n_modules; i++) {
-        dst->modules[i] = self.modules[i];
-        dst->modules[i].path = strdup(self.modules[i].path);
-        dst->modules[i].segments = malloc(self.modules[i].n_segments * sizeof(struct mm_segment) + 1);
-        assert_non_null(dst->modules[i].path);
-        assert_non_null(dst->modules[i].segments);
-        memcpy(dst->modules[i].segments, self.modules[i].segments,
-               self.modules[i].n_segments * sizeof(struct mm_segment));
+        assert_string_equal(dst->modules[i].path, self.modules[i].path);
+        assert_true(dst->modules[i].path != self.modules[i].path);
+        assert_int_equal(dst->modules[i].n_segments, self.modules[i].n_segments);
     }
 }
 
@@ -450,6 +446,124 @@ static void test_file_pool(void **state)
     struct sym_resolver *r = resolver_on(&self);
     assert_caller_a(r, ra);
     sym_free(r);
+
+    /* A pooled file whose path no longer names it (deleted, or replaced)
+     * is not taken: the next resolver opens the path, as without the pool. */
+    char copy[] = "/tmp/memaudit-test-pooled-XXXXXX";
+    int to = mkstemp(copy);
+    assert_true(to >= 0);
+    FILE *from = fopen(exe_path, "rb");
+    assert_non_null(from);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, from)) > 0)
+        assert_int_equal(write(to, buf, n), (ssize_t)n);
+    fclose(from);
+    close(to);
+    copy_self(&s);
+    struct mm_module *mm = (struct mm_module *)mm_find(&s, ra);
+    free(mm->path);
+    mm->path = strdup(copy);
+    assert_non_null(mm->path);
+    r = resolver_on(&s);
+    assert_caller_a(r, ra);
+    sym_free(r); /* the copy goes to the pool */
+    r = resolver_on(&s);
+    assert_caller_a(r, ra); /* taken from it */
+    sym_free(r);
+    assert_int_equal(unlink(copy), 0);
+    r = resolver_on(&s);
+    mm_snapshot_fini(&s);
+    assert_int_equal(sym_resolve(r, self.epoch, ra, &loc), 1);
+    assert_null(loc[0].function);
+    assert_int_equal(loc[0].line, 0);
+    sym_free(r);
+}
+
+/* Where stderr goes until stderr_end(): a temporary file. */
+struct captured {
+    int saved;
+    FILE *f;
+};
+
+static void stderr_begin(struct captured *c)
+{
+    c->f = tmpfile();
+    assert_non_null(c->f);
+    fflush(stderr);
+    c->saved = dup(2);
+    assert_true(c->saved >= 0);
+    assert_int_equal(dup2(fileno(c->f), 2), 2);
+}
+
+/* What went to stderr since stderr_begin(), into buf (cap bytes). */
+static void stderr_end(struct captured *c, char *buf, size_t cap)
+{
+    fflush(stderr);
+    assert_int_equal(dup2(c->saved, 2), 2);
+    close(c->saved);
+    rewind(c->f);
+    size_t n = fread(buf, 1, cap - 1, c->f);
+    buf[n] = '\0';
+    fclose(c->f);
+}
+
+/* The warm-up opens the files of the module maps it is handed, once each
+ * and only once let go, says nothing about one it cannot use, and leaves
+ * the next resolver the same answers and the one warning. */
+static void test_warm(void **state)
+{
+    (void)state;
+    uintptr_t ra = caller_a();
+    struct mm_segment gone_seg = {.vaddr = 0, .memsz = 0x1000, .flags = TR_SEG_EXEC | TR_SEG_READ};
+    struct mm_module mods[2] = {
+        self.modules[0], /* the program */
+        {.path = "/nonexistent/memaudit-gone.so",
+         .base = 0x100000000000ull,
+         .n_segments = 1,
+         .segments = &gone_seg},
+    };
+    struct mm_snapshot s = {.epoch = self.epoch, .n_modules = 2, .modules = mods};
+    assert_ptr_equal(mm_find(&s, ra), &mods[0]);
+
+    char said[1024];
+    struct captured c;
+    stderr_begin(&c);
+    struct sym_warm *w = sym_warm_start();
+    assert_non_null(w);
+    assert_int_equal(sym_warm_add(w, &s), 0);
+    assert_int_equal(sym_warm_add(w, &s), 0); /* the same files: tried once */
+    gone_seg.memsz = 0;                       /* the warm-up has its own copies */
+    usleep(20000);
+    assert_int_equal(sym_warm_done(w), 0); /* not before sym_warm_go() */
+    sym_warm_go(w);
+    sym_warm_go(w);
+    /* At the idle priority it may wait for a CPU a while on a busy machine. */
+    for (int ms = 0; sym_warm_done(w) < 2 && ms < 60000; ms++)
+        usleep(1000);
+    assert_int_equal(sym_warm_done(w), 2);
+    assert_int_equal(sym_warm_stop(w), 1); /* the program's; the other is not there */
+    stderr_end(&c, said, sizeof said);
+    assert_string_equal(said, "");
+    assert_int_equal(sym_warm_stop(NULL), 0);
+    assert_int_equal(sym_warm_add(NULL, &s), 0);
+    assert_int_equal(sym_pool_open(NULL), -EINVAL);
+    sym_warm_go(NULL);
+
+    gone_seg.memsz = 0x1000;
+    stderr_begin(&c);
+    struct sym_resolver *r = resolver_on(&s);
+    assert_caller_a(r, ra);
+    const struct sym_location *loc;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sym_resolve(r, self.epoch, 0x100000000010ull + (uint64_t)i, &loc), 1);
+        assert_null(loc[0].function);
+        assert_int_equal(loc[0].module_offset, 0x10 + i);
+    }
+    sym_free(r);
+    stderr_end(&c, said, sizeof said);
+    assert_string_equal(said, "memaudit: warning: /nonexistent/memaudit-gone.so: No such file or "
+                              "directory; showing module+offset\n");
 }
 
 static void test_epochs(void **state)
@@ -607,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_epochs),        cmocka_unit_test(test_mm_find),
         cmocka_unit_test(test_file_pool),
         cmocka_unit_test(test_hostile_modules),
+        cmocka_unit_test(test_warm),
     };
     return cmocka_run_group_tests(tests, setup_self, teardown_self);
 }

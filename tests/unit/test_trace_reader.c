@@ -1106,6 +1106,48 @@ static void test_metadata_anywhere(void **state)
     free(f.p);
 }
 
+/* While following, the module maps indexed so far come in file order (the
+ * late one first here), before trd_snapshot() has any; after the end, none
+ * there and trd_snapshot()'s in time order. */
+static void test_follow_snapshots(void **state)
+{
+    (void)state;
+    struct buf f = {0};
+    struct blkb k;
+    file_header(&f, 0);
+    blk_begin(&k, 1, 0, 0);
+    rec_modules(&k, 50, 1, "/lib/late.so", 0x7000);
+    file_block(&f, &k);
+    size_t first = f.len;
+    blk_begin(&k, 2, 0, 0);
+    rec_modules(&k, 10, 0, "/bin/early", 0x1000);
+    file_block(&f, &k);
+
+    struct trd_trace *t;
+    char err[256];
+    assert_int_equal(trd_open_follow(file_write_n(&f, first, "fsnap.trace"), &t, err, sizeof err),
+                     0);
+    assert_int_equal(trd_snapshot_count(t), 0);
+    assert_int_equal(trd_follow_snapshot_count(t), 1);
+    assert_string_equal(trd_follow_snapshot(t, 0)->modules[0].path, "/lib/late.so");
+    assert_int_equal(trd_follow_snapshot(t, 0)->epoch, 1);
+    assert_int_equal(trd_follow_snapshot(t, 0)->modules[0].base, 0x7000);
+    assert_null(trd_follow_snapshot(t, 1));
+    file_write(&f, "fsnap.trace");
+    assert_int_equal(trd_follow_update(t), 1);
+    assert_int_equal(trd_follow_snapshot_count(t), 2);
+    assert_string_equal(trd_follow_snapshot(t, 0)->modules[0].path, "/lib/late.so");
+    assert_string_equal(trd_follow_snapshot(t, 1)->modules[0].path, "/bin/early");
+    assert_int_equal(trd_follow_end(t), 0);
+    assert_int_equal(trd_follow_snapshot_count(t), 0);
+    assert_null(trd_follow_snapshot(t, 0));
+    assert_int_equal(trd_snapshot_count(t), 2);
+    assert_string_equal(trd_snapshot(t, 0)->modules[0].path, "/bin/early");
+    assert_string_equal(trd_snapshot(t, 1)->modules[0].path, "/lib/late.so");
+    trd_close(t);
+    free(f.p);
+}
+
 /* A small deterministic generator (xorshift), so failures reproduce. */
 static uint64_t rng_state;
 
@@ -2469,6 +2511,7 @@ int main(void)
         cmocka_unit_test(test_bad_headers),
         cmocka_unit_test(test_corrupt_blocks),
         cmocka_unit_test(test_metadata_anywhere),
+        cmocka_unit_test(test_follow_snapshots),
         cmocka_unit_test(test_random_merge),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_stream_stage),
