@@ -57,8 +57,14 @@ __attribute__((noinline)) static void check(struct seen *s, uintptr_t ra)
     s->ra_found = s->cfa != 0 && *(const uintptr_t *)(s->cfa - 8) == ra;
 }
 
-/* Built without a frame pointer (the unit tests' -O2): CFA = RSP + c. */
-__attribute__((noinline)) static int sp_caller(struct seen *s, int n)
+/* Built without a frame pointer: CFA = RSP + c. (The attribute, for the
+ * sanitizer builds, which add -fno-omit-frame-pointer: SAN=...) */
+#if defined(__clang__)
+#define NO_FRAME_POINTER
+#else
+#define NO_FRAME_POINTER __attribute__((optimize("omit-frame-pointer")))
+#endif
+__attribute__((noinline)) NO_FRAME_POINTER static int sp_caller(struct seen *s, int n)
 {
     volatile char pad[40];
     pad[n % 40] = (char)n;
