@@ -63,7 +63,7 @@ STRSET_BIN  := $(BUILD)/examples/strset/test_strset $(BUILD)/examples/strset/lea
                $(BUILD)/examples/strset/peak/test_strset
 EXAMPLE_BIN += $(STRSET_BIN)
 
-.PHONY: all deps demo check unit integration crosscheck bench fuzz install clean format
+.PHONY: all deps demo check unit integration crosscheck sanitize bench fuzz install clean format
 all: $(BUILD)/libaudit.so $(BUILD)/memaudit
 
 $(BUILD)/libaudit.so: $(PRELOAD_OBJ)
@@ -159,6 +159,13 @@ check: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory crosscheck
+	@$(MAKE) --no-print-directory sanitize
+
+# The unit tests again, built with AddressSanitizer (and its leak checker)
+# and UndefinedBehaviorSanitizer; any report fails them.
+sanitize:
+	@UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    $(MAKE) --no-print-directory SAN=address,undefined BUILD=$(BUILD)/san unit
 
 # deps first: on a fresh machine the build itself needs them.
 bench:
