@@ -16,13 +16,28 @@
  * sym_warm_stop() waits for it only while it runs (on a CPU at least half
  * of each WARM_STOP_STEP_MS: then waiting for the file it is at costs less
  * than opening it again), else leaves it: the thread frees its part when it
- * ends. */
+ * ends.
+ *
+ * The files are read while the program runs, and the program may rewrite
+ * one in place meanwhile (a plugin it dlclose'd, copied over with cp: the
+ * same inode, truncated). libelf maps the files it reads, and a read of a
+ * mapped page past the file's new end is a SIGBUS, which would end
+ * memaudit. So the thread reads each file under a SIGBUS handler
+ * (warm_open()) that takes it back out of sym_pool_open() when the fault
+ * is its own; what sym_pool_open() had built is kept, never freed
+ * (sym_pool_abandon(): libdw's state half-way through a read cannot be
+ * freed safely; an inflate it was in loses zlib's state, some 7 KB), and
+ * the warm-up stops there: the resolvers open what they need after the
+ * end, when the program no longer writes. Any other SIGBUS does what it
+ * did before the handler: the process dies of it. */
 #include "sym_warm.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -139,6 +154,61 @@ static int warm_first_try(struct sym_warm *w, const struct mm_module *m)
     return 1;
 }
 
+/* Where the SIGBUS handler takes the warm-up's thread back to while it
+ * reads a file (warm_open()); NULL elsewhere, and in every other thread. */
+static _Thread_local sigjmp_buf *volatile warm_fault_jmp;
+static struct sigaction warm_bus_before; /* the action warm_on_bus() replaced */
+static pthread_mutex_t warm_bus_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A read of a mapped page the file no longer has (BUS_ADRERR) while the
+ * warm-up's thread is in warm_open(): back there. Anything else: the action
+ * that was there before is put back and the signal comes again (a fault
+ * re-executes the access as this returns; a signal someone sent is raised
+ * again), so it does what it did without this handler. Async-signal-safe. */
+static void warm_on_bus(int sig, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    sigjmp_buf *back = warm_fault_jmp;
+    if (back != NULL && si != NULL && si->si_code == BUS_ADRERR) {
+        warm_fault_jmp = NULL;
+        siglongjmp(*back, 1);
+    }
+    sigaction(SIGBUS, &warm_bus_before, NULL);
+    if (si == NULL || si->si_code <= 0) /* SI_USER, SI_QUEUE, SI_TKILL: sent */
+        raise(sig);
+}
+
+/* warm_on_bus() for SIGBUS, unless it is there already. At every start,
+ * not once: what replaced it since (a test harness's handler) is then the
+ * action it puts back. */
+static void warm_bus_install(void)
+{
+    struct sigaction now, sa = {.sa_sigaction = warm_on_bus, .sa_flags = SA_SIGINFO};
+    sigemptyset(&sa.sa_mask);
+    pthread_mutex_lock(&warm_bus_lock);
+    if (sigaction(SIGBUS, NULL, &now) == 0 &&
+        !((now.sa_flags & SA_SIGINFO) != 0 && now.sa_sigaction == warm_on_bus)) {
+        warm_bus_before = now;
+        sigaction(SIGBUS, &sa, NULL);
+    }
+    pthread_mutex_unlock(&warm_bus_lock);
+}
+
+/* sym_pool_open(m), taken back out of it by a SIGBUS in its reads of the
+ * file (the program truncated it meanwhile): then -EFAULT. */
+static int warm_open(const struct mm_module *m)
+{
+    sigjmp_buf back;
+    if (sigsetjmp(back, 1) != 0) { /* (warm_on_bus() cleared warm_fault_jmp) */
+        sym_pool_abandon();
+        return -EFAULT;
+    }
+    warm_fault_jmp = &back;
+    int rc = sym_pool_open(m);
+    warm_fault_jmp = NULL;
+    return rc;
+}
+
 static void *warm_main(void *arg)
 {
     struct sym_warm *w = arg;
@@ -154,8 +224,11 @@ static void *warm_main(void *arg)
             /* A name that is no path (the vDSO's) has no file. */
             if (m->path == NULL || strchr(m->path, '/') == NULL || !warm_first_try(w, m))
                 continue;
-            if (sym_pool_open(m) > 0)
+            int rc = warm_open(m);
+            if (rc > 0)
                 __atomic_add_fetch(&w->opened, 1, __ATOMIC_RELAXED);
+            if (rc == -EFAULT) /* files rewritten under it: leave them to the resolvers */
+                __atomic_store_n(&w->stop, 1, __ATOMIC_RELAXED);
         }
         mm_snapshot_fini(&it->s);
         free(it);
@@ -171,6 +244,7 @@ struct sym_warm *sym_warm_start(void)
     if (w == NULL)
         return NULL;
     w->refs = 2;
+    warm_bus_install();
     if (sem_init(&w->posted, 0, 0) != 0)
         goto fail_sem;
     if (pthread_create(&w->thread, NULL, warm_main, w) != 0)

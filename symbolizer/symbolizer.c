@@ -431,15 +431,23 @@ static void pool_drain_locked(struct sym_file **drop)
     }
 }
 
-/* Push f, opened ahead, onto pool_incoming: never waits. */
-static void pool_push(struct sym_file *f)
+/* Push f onto the lock-free stack *top (pool_incoming, pool_abandoned):
+ * never waits. */
+static void pool_push(struct sym_file **top, struct sym_file *f)
 {
-    struct sym_file *head = __atomic_load_n(&pool_incoming, __ATOMIC_RELAXED);
+    struct sym_file *head = __atomic_load_n(top, __ATOMIC_RELAXED);
     do
         f->next_all = head;
-    while (!__atomic_compare_exchange_n(&pool_incoming, &head, f, 1, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED));
+    while (!__atomic_compare_exchange_n(top, &head, f, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
+
+/* The file this thread's sym_pool_open() is reading, for sym_pool_abandon(). */
+static _Thread_local struct sym_file *pool_opening;
+/* What sym_pool_abandon() keeps: files half-read when a fault took their
+ * thread out of sym_pool_open(). Never used and never freed (libdw's state
+ * half-way through a read cannot be freed safely); kept only so that it is
+ * memory still referenced, not a leak (atomic: a stack like pool_incoming). */
+static struct sym_file *pool_abandoned;
 
 static void file_close(struct sym_file *f);
 
@@ -1384,7 +1392,9 @@ int sym_pool_open(const struct mm_module *m)
     f->hash = file_hash(path, m->build_id, m->build_id_len);
     f->build_id_len = m->build_id_len;
     memcpy(f->build_id, m->build_id, m->build_id_len);
+    pool_opening = f;
     if (file_open(f, 1) < 0) {
+        pool_opening = NULL;
         file_destroy(f);
         return 0;
     }
@@ -1398,8 +1408,16 @@ int sym_pool_open(const struct mm_module *m)
     if (dw != NULL)
         dwarf_getaranges(dw, &aranges, &n_aranges);
     symidx_build(f);
-    pool_push(f);
+    pool_opening = NULL;
+    pool_push(&pool_incoming, f);
     return 1;
+}
+
+void sym_pool_abandon(void)
+{
+    if (pool_opening != NULL)
+        pool_push(&pool_abandoned, pool_opening);
+    pool_opening = NULL;
 }
 
 char *sym_demangle(const char *name)

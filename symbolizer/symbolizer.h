@@ -60,6 +60,11 @@ size_t sym_resolve(struct sym_resolver *r, uint64_t epoch, uint64_t addr,
  * for another thread: for a thread that opens files ahead of the resolvers,
  * at the idle priority (sym_warm.h). */
 int sym_pool_open(const struct mm_module *m);
+/* In the thread a fault (a SIGBUS: the file was truncated under libelf's
+ * mapping) took out of sym_pool_open(): keep what it had built, never to
+ * be used or freed (libdw's state half-way through a read cannot be freed
+ * safely). Nothing when that thread is not in sym_pool_open(). */
+void sym_pool_abandon(void);
 
 /* Demangle a C++ or Rust name with libiberty; returns a malloc'd string, or
  * NULL when name is not mangled. */

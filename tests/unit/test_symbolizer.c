@@ -15,6 +15,7 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <gnu/lib-names.h>
 #include <limits.h>
@@ -396,6 +397,21 @@ static void test_rebuilt(void **state)
 }
 
 /* A resolver of snapshot s. */
+/* A copy of this program at a new path made from template (mkstemp). */
+static void copy_exe(char *template)
+{
+    int to = mkstemp(template);
+    assert_true(to >= 0);
+    FILE *from = fopen(exe_path, "rb");
+    assert_non_null(from);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, from)) > 0)
+        assert_int_equal(write(to, buf, n), (ssize_t)n);
+    fclose(from);
+    close(to);
+}
+
 static struct sym_resolver *resolver_on(const struct mm_snapshot *s)
 {
     struct sym_resolver *r = sym_new();
@@ -450,16 +466,7 @@ static void test_file_pool(void **state)
     /* A pooled file whose path no longer names it (deleted, or replaced)
      * is not taken: the next resolver opens the path, as without the pool. */
     char copy[] = "/tmp/memaudit-test-pooled-XXXXXX";
-    int to = mkstemp(copy);
-    assert_true(to >= 0);
-    FILE *from = fopen(exe_path, "rb");
-    assert_non_null(from);
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, from)) > 0)
-        assert_int_equal(write(to, buf, n), (ssize_t)n);
-    fclose(from);
-    close(to);
+    copy_exe(copy);
     copy_self(&s);
     struct mm_module *mm = (struct mm_module *)mm_find(&s, ra);
     free(mm->path);
@@ -564,6 +571,73 @@ static void test_warm(void **state)
     stderr_end(&c, said, sizeof said);
     assert_string_equal(said, "memaudit: warning: /nonexistent/memaudit-gone.so: No such file or "
                               "directory; showing module+offset\n");
+}
+
+/* The path whose file dwfl_report_elf() truncates, as a program that
+ * rewrites it in place would, right after libdwfl has mapped it; NULL: none. */
+static const char *truncated_when_mapped;
+
+/* libdwfl's, called by symbolizer.c (this definition is linked in its
+ * place), and then the truncation: a deterministic stand-in for the race
+ * between the warm-up's reads and a program's cp over a library. */
+Dwfl_Module *dwfl_report_elf(Dwfl *dwfl, const char *name, const char *file_name, int fd,
+                             GElf_Addr base, bool add_p_vaddr)
+{
+    Dwfl_Module *(*real)(Dwfl *, const char *, const char *, int, GElf_Addr, bool);
+    void *sym = dlsym(RTLD_NEXT, "dwfl_report_elf");
+    assert_non_null(sym);
+    memcpy(&real, &sym, sizeof real);
+    Dwfl_Module *mod = real(dwfl, name, file_name, fd, base, add_p_vaddr);
+    if (truncated_when_mapped != NULL && strcmp(file_name, truncated_when_mapped) == 0)
+        assert_int_equal(truncate(file_name, 0), 0);
+    return mod;
+}
+
+/* A file the program truncates while the warm-up reads it: libelf's
+ * mapping then faults (SIGBUS), which must not end the process; the
+ * warm-up gives up, opening nothing more, and the resolver after it
+ * answers from the file as it is then. */
+static void test_warm_truncated(void **state)
+{
+    (void)state;
+    uintptr_t ra = caller_a();
+    char copy[] = "/tmp/memaudit-test-truncated-XXXXXX";
+    copy_exe(copy);
+    struct mm_snapshot s;
+    copy_self(&s);
+    struct mm_module *mm = (struct mm_module *)mm_find(&s, ra);
+    free(mm->path);
+    mm->path = strdup(copy);
+    assert_non_null(mm->path);
+
+    truncated_when_mapped = copy;
+    struct sym_warm *w = sym_warm_start();
+    assert_non_null(w);
+    assert_int_equal(sym_warm_add(w, &s), 0);
+    sym_warm_go(w);
+    for (int ms = 0; sym_warm_done(w) < 1 && ms < 60000; ms++)
+        usleep(1000);
+    assert_int_equal(sym_warm_done(w), 1);
+    struct stat st;
+    assert_int_equal(stat(copy, &st), 0);
+    assert_int_equal(st.st_size, 0); /* it was read, and truncated */
+    /* Stopped at the fault: no other module of the map was opened. */
+    assert_int_equal(sym_warm_stop(w), 0);
+    truncated_when_mapped = NULL;
+
+    /* The empty file is no ELF: module+offset, warned about once. */
+    char said[1024];
+    struct captured c;
+    stderr_begin(&c);
+    struct sym_resolver *r = resolver_on(&s);
+    const struct sym_location *loc;
+    assert_int_equal(sym_resolve(r, s.epoch, ra, &loc), 1);
+    assert_null(loc[0].function);
+    sym_free(r);
+    stderr_end(&c, said, sizeof said);
+    assert_non_null(strstr(said, "cannot read as ELF"));
+    mm_snapshot_fini(&s);
+    assert_int_equal(unlink(copy), 0);
 }
 
 static void test_epochs(void **state)
@@ -722,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_file_pool),
         cmocka_unit_test(test_hostile_modules),
         cmocka_unit_test(test_warm),
+        cmocka_unit_test(test_warm_truncated),
     };
     return cmocka_run_group_tests(tests, setup_self, teardown_self);
 }
