@@ -62,7 +62,8 @@ struct sym_warm {
     pthread_t thread;
     sem_t posted;             /* once per item pushed, for the go and for the stop */
     struct warm_item *pushed; /* newest first (atomic: a lock-free stack) */
-    struct warm_item *queue;  /* the thread's: taken from pushed, oldest first */
+    struct warm_item *queue;  /* the thread's: taken from pushed (each batch oldest
+                               * first, a later batch before an earlier one) */
     int stop;                 /* atomic */
     int go;                   /* sym_warm_go() was called (atomic) */
     unsigned opened;          /* files opened (atomic) */
@@ -113,7 +114,7 @@ static struct warm_item *warm_next(struct sym_warm *w)
             return NULL;
         /* Acquire: pairs with the release in sym_warm_add(). */
         struct warm_item *it = __atomic_exchange_n(&w->pushed, NULL, __ATOMIC_ACQUIRE);
-        while (it != NULL) { /* newest first: reversed onto the queue */
+        while (it != NULL) { /* newest first: reversed onto the queue's front */
             struct warm_item *next = it->next;
             it->next = w->queue;
             w->queue = it;

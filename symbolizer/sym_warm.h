@@ -49,12 +49,14 @@ void sym_warm_go(struct sym_warm *w);
  * those still queued). */
 unsigned sym_warm_done(const struct sym_warm *w);
 /* Stop the thread: it drops the rest of the queue once it has opened the
- * file it is at. Joins it when that takes at most a short while (50 ms),
- * else leaves it to end by itself (on a busy machine, a thread at the idle
- * priority may wait seconds for a CPU): the files it opens meanwhile still
- * go to the pool, and sym_warm_stop() never makes the caller wait for a
- * CPU. Returns the number of files opened so far, for MEMAUDIT_FOLLOW=1's
- * account. w NULL: nothing, 0. */
+ * file it is at. Joins it while it runs (on a CPU at least half of each
+ * 5 ms: then the wait is for that file, as long as opening it takes, e.g.
+ * 40-50 ms for libc's with libc6-dbg), else leaves it to end by itself (on
+ * a busy machine, a thread at the idle priority may wait seconds for a
+ * CPU): the files it opens meanwhile still go to the pool, and
+ * sym_warm_stop() never makes the caller wait for a CPU. Returns the
+ * number of files opened so far, for MEMAUDIT_FOLLOW=1's account. w NULL:
+ * nothing, 0. */
 unsigned sym_warm_stop(struct sym_warm *w);
 
 #endif
