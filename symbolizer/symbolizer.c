@@ -58,6 +58,7 @@
 #include <libiberty/demangle.h>
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,7 @@ struct sym_resolver {
     struct sym_snap *snaps; /* sorted by epoch, epochs unique */
     size_t snaps_n, snaps_cap;
     struct sym_location oom_loc; /* answer when even the arena is out of memory */
+    unsigned warned; /* files warned about (warn_file()) */
 };
 
 /* Must outlive every Dwfl. A NULL path means libdwfl's default
@@ -573,10 +575,26 @@ static struct sym_file *file_get(struct sym_resolver *r, const struct mm_module 
     return f;
 }
 
+/* Files a resolver warns about, one line each, at most: a program that
+ * loads thousands of temporary plugins (a test suite's, deleted after)
+ * would otherwise print a line for each. */
+#define WARN_FILES_MAX 10
+
 /* A path comes from the trace: print it without control characters so that
- * a hostile trace cannot drive the terminal. */
-static void warn_file(const char *path, const char *what, size_t saved)
+ * a hostile trace cannot drive the terminal. *warned counts the resolver's
+ * warnings: past WARN_FILES_MAX, one line says that the rest are not
+ * listed. */
+static void warn_file(const char *path, const char *what, size_t saved, unsigned *warned)
 {
+    if (*warned >= WARN_FILES_MAX) {
+        if (*warned == WARN_FILES_MAX)
+            fprintf(stderr, "memaudit: warning: more symbol files cannot be used; "
+                            "not listing the rest\n");
+        if (*warned <= WARN_FILES_MAX)
+            ++*warned;
+        return;
+    }
+    ++*warned;
     char buf[TR_MAX_PATH + 4];
     size_t n = 0;
     for (const char *p = path; *p != '\0'; p++) {
@@ -617,9 +635,10 @@ static void file_close(struct sym_file *f)
 }
 
 /* Open f once. Afterwards f->state is FILE_OK, FILE_MISSING or FILE_REBUILT,
- * and the two last have warned unless quiet (except for names that are not
- * paths, such as the vDSO's "linux-vdso.so.1": there is no file to miss). */
-static int file_open(struct sym_file *f, int quiet)
+ * and the two last have warned (warn_file(), counting in *warned) unless
+ * warned is NULL (except for names that are not paths, such as the vDSO's
+ * "linux-vdso.so.1": there is no file to miss). */
+static int file_open(struct sym_file *f, unsigned *warned)
 {
     int rc;
     int fd = -1;
@@ -688,8 +707,8 @@ fail:
         close(fd);
     file_close(f);
     /* The rebuilt message has no colon: "PATH was rebuilt since ...". */
-    if (!quiet)
-        warn_file(f->path, why, f->n_saved);
+    if (warned != NULL)
+        warn_file(f->path, why, f->n_saved, warned);
     return rc;
 }
 
@@ -1328,7 +1347,7 @@ static size_t resolve_uncached(struct sym_resolver *r, uint64_t epoch, uint64_t 
     locs[0] = base;
 
     if (f->state == FILE_UNOPENED)
-        file_open(f, 0);
+        file_open(f, &r->warned);
     /* A return address points after the call; addr-1 is inside it. Wrapping
      * of a hostile offset only gives a meaningless address to look up. */
     uint64_t rel = base.module_offset > 0 ? base.module_offset - 1 : 0;
@@ -1393,7 +1412,7 @@ int sym_pool_open(const struct mm_module *m)
     f->build_id_len = m->build_id_len;
     memcpy(f->build_id, m->build_id, m->build_id_len);
     pool_opening = f;
-    if (file_open(f, 1) < 0) {
+    if (file_open(f, NULL) < 0) {
         pool_opening = NULL;
         file_destroy(f);
         return 0;

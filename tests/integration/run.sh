@@ -620,9 +620,27 @@ for mode in late early; do
         expect dldeleted-$mode dldeleted-$mode \
             process.complete=true summary.leaked_bytes=3333 summary.leaked_blocks=1 '#leaks=1' \
             'leaks[0].stack[0].function=deleted_leak' \
-            'leaks[0].stack[0].module~memaudit-dldeleted.' 'leaks[0].stack[1].function=main'
+            'leaks[0].stack[0].module~memaudit-dldeleted.' 'leaks[0].stack[1].function=load_copy' \
+            'leaks[0].stack[2].function=main'
     fi
 done
+# Twelve such libraries: the report warns about the first ten files, then
+# says once that it does not list the rest (a test suite's temporary plugins
+# would print a line each).
+if record dldeleted-many 0 "$PROGS/dldeleted" "$PROGS/libdeleted.so" many 12; then
+    expect dldeleted-many dldeleted-many \
+        process.complete=true summary.leaked_bytes=39996 summary.leaked_blocks=12 '#leaks=12' \
+        'leaks[*].stack[0].function=deleted_leak'
+    n_listed=$(grep -c '^memaudit: warning: /tmp/memaudit-dldeleted\..*: No such file' \
+        "$TMP/dldeleted-many.rerr")
+    n_rest=$(grep -c '^memaudit: warning: more symbol files cannot be used; not listing the rest$' \
+        "$TMP/dldeleted-many.rerr")
+    if [ "$n_listed" = 10 ] && [ "$n_rest" = 1 ]; then
+        ok dldeleted-many-warnings
+    else
+        fail dldeleted-many-warnings "$n_listed files listed and $n_rest notices, expected 10 and 1"
+    fi
+fi
 
 # ---------------------------------------------------------------- memaudit help
 # Each command's help is its own usage; a topic that is no command is a usage
