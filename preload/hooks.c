@@ -484,6 +484,17 @@ static __attribute__((noinline)) void *sample_failed(uint8_t fn, size_t n)
 
 /* ---- the interposed allocator ---- */
 
+/* After libc's call returned p for a request of n bytes: record
+ * the allocation, if sampling keeps it, under the recording guard, and
+ * release the guard. */
+static inline void record_returned(uint8_t fn, void *p, size_t n, size_t align)
+{
+    rec_guard_set(REC_GUARD_RECORD);
+    if (sample_keep(p, n))
+        record_alloc(fn, p, n, align);
+    rec_guard_release();
+}
+
 /* The general path of malloc: full mode, a sample point, the recorder's own
  * calls. (Out of line, so that the fast path in malloc needs no frame.) */
 static __attribute__((noinline)) void *malloc_general(size_t n)
@@ -495,10 +506,7 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
         return note_internal(real.malloc(n));
     rec_guard_set(REC_GUARD_CALL);
     void *p = real.malloc(n);
-    rec_guard_set(REC_GUARD_RECORD);
-    if (sample_keep(p, n))
-        record_alloc(TR_FN_MALLOC, p, n, 0);
-    rec_guard_release();
+    record_returned(TR_FN_MALLOC, p, n, 0);
     return p;
 }
 
@@ -570,13 +578,10 @@ static __attribute__((noinline)) void *calloc_general(size_t nmemb, size_t size)
         return note_internal(real.calloc(nmemb, size));
     rec_guard_set(REC_GUARD_CALL);
     void *p = real.calloc(nmemb, size);
-    rec_guard_set(REC_GUARD_RECORD);
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         total = SIZE_MAX;
-    if (sample_keep(p, total))
-        record_alloc(TR_FN_CALLOC, p, total, 0);
-    rec_guard_release();
+    record_returned(TR_FN_CALLOC, p, total, 0);
     return p;
 }
 
@@ -617,10 +622,7 @@ static void *realloc_internal(uint8_t fn, void *old, size_t n,
         rec_internal_add(p);
         return p;
     }
-    rec_guard_set(REC_GUARD_RECORD);
-    if (sample_keep(p, n))
-        record_alloc(fn, p, n, 0);
-    rec_guard_release();
+    record_returned(fn, p, n, 0);
     return p;
 }
 
@@ -680,10 +682,7 @@ static void *realloc_common(uint8_t fn, void *old, size_t n, void *(*call)(void 
             return note_internal(call(NULL, a, b));
         rec_guard_set(REC_GUARD_CALL);
         void *p = call(NULL, a, b);
-        rec_guard_set(REC_GUARD_RECORD);
-        if (sample_keep(p, n))
-            record_alloc(fn, p, n, 0);
-        rec_guard_release();
+        record_returned(fn, p, n, 0);
         return p;
     }
     if (REC_UNLIKELY(rec_internal_take(old)))
@@ -774,10 +773,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
     }
     rec_guard_set(REC_GUARD_CALL);
     int rc = real.posix_memalign(out, align, n);
-    rec_guard_set(REC_GUARD_RECORD);
-    if (sample_keep(rc == 0 ? *out : NULL, n))
-        record_alloc(TR_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, n, align);
-    rec_guard_release();
+    record_returned(TR_FN_POSIX_MEMALIGN, rc == 0 ? *out : NULL, n, align);
     return rc;
 }
 
@@ -787,10 +783,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n)
         return note_internal(real.name(__VA_ARGS__));                                              \
     rec_guard_set(REC_GUARD_CALL);                                                                 \
     void *p = real.name(__VA_ARGS__);                                                              \
-    rec_guard_set(REC_GUARD_RECORD);                                                               \
-    if (sample_keep(p, n))                                                                         \
-        record_alloc(FN, p, n, align);                                                             \
-    rec_guard_release();                                                                           \
+    record_returned(FN, p, n, align);                                                              \
     return p
 
 EXPORT void *aligned_alloc(size_t align, size_t n)
