@@ -196,21 +196,20 @@ void rec_signal_redeliver(void)
     pthread_sigmask(SIG_BLOCK, &all, &old);
     pid_t pid = getpid();
     pid_t tid = (pid_t)syscall(SYS_gettid);
-    int n = deferred.n, failed[DEFER_MAX], n_failed = 0;
-    for (int i = 0; i < n; i++) {
+    /* Those whose re-send failed, to run here (run_here()) once the list is
+     * empty again. */
+    int sig[DEFER_MAX], n_failed = 0;
+    siginfo_t info[DEFER_MAX];
+    for (int i = 0; i < deferred.n; i++) {
         /* The same siginfo to the same thread: allowed for a process's own
          * signals, whatever their si_code. Pending until the mask below
          * (after any of the same realtime signal the kernel queued
          * meanwhile: the one order that changes). */
-        if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, deferred.sig[i], &deferred.info[i]) != 0)
-            failed[n_failed++] = i;
+        if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, deferred.sig[i], &deferred.info[i]) != 0) {
+            sig[n_failed] = deferred.sig[i];
+            info[n_failed++] = deferred.info[i];
+        }
         sigdelset(&old, deferred.sig[i]); /* not blocked when it came */
-    }
-    siginfo_t info[DEFER_MAX];
-    int sig[DEFER_MAX];
-    for (int k = 0; k < n_failed; k++) {
-        sig[k] = deferred.sig[failed[k]];
-        info[k] = deferred.info[failed[k]];
     }
     deferred.n = 0;
     rec_tls.deferred = 0;
@@ -237,6 +236,15 @@ static void release_held(void *uc)
     rec_signal_redeliver();
 }
 
+/* The target's handler of action a. */
+static void call_handler(const struct sigaction *a, int sig, siginfo_t *info, void *uc)
+{
+    if (a->sa_flags & SA_SIGINFO)
+        a->sa_sigaction(sig, info, uc);
+    else
+        a->sa_handler(sig);
+}
+
 static void on_signal(int sig, siginfo_t *info, void *uc)
 {
     struct sigaction a = target_view[sig];
@@ -261,18 +269,12 @@ static void on_signal(int sig, siginfo_t *info, void *uc)
         struct rec_call_pause pause;
         rec_call_pause(&pause, guard);
         release_held(uc);
-        if (a.sa_flags & SA_SIGINFO)
-            a.sa_sigaction(sig, info, uc);
-        else
-            a.sa_handler(sig);
+        call_handler(&a, sig, info, uc);
         rec_call_resume(&pause);
         return;
     }
     int saved = rec_handler_enter();
-    if (a.sa_flags & SA_SIGINFO)
-        a.sa_sigaction(sig, info, uc);
-    else
-        a.sa_handler(sig);
+    call_handler(&a, sig, info, uc);
     rec_handler_leave(saved);
 }
 
