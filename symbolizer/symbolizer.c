@@ -586,15 +586,12 @@ static struct sym_file *file_get(struct sym_resolver *r, const struct mm_module 
  * listed. */
 static void warn_file(const char *path, const char *what, size_t saved, unsigned *warned)
 {
-    if (*warned >= WARN_FILES_MAX) {
-        if (*warned == WARN_FILES_MAX)
-            fprintf(stderr, "memaudit: warning: more symbol files cannot be used; "
-                            "not listing the rest\n");
-        if (*warned <= WARN_FILES_MAX)
-            ++*warned;
+    unsigned k = (*warned)++;
+    if (k == WARN_FILES_MAX)
+        fprintf(stderr, "memaudit: warning: more symbol files cannot be used; "
+                        "not listing the rest\n");
+    if (k >= WARN_FILES_MAX)
         return;
-    }
-    ++*warned;
     char buf[TR_MAX_PATH + 4];
     size_t n = 0;
     for (const char *p = path; *p != '\0'; p++) {
